@@ -1,0 +1,143 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// Kind is a track's media kind.
+type Kind string
+
+// Track kinds.
+const (
+	KindAudio Kind = "audio"
+	KindVideo Kind = "video"
+)
+
+// Source is where a track comes from, in the contract's terms.
+type Source string
+
+// Track sources.
+const (
+	SourceRegular Source = "regular" // camera or microphone
+	SourceScreen  Source = "screen"  // screen share (video or its audio)
+	SourcePlugin  Source = "plugin"
+)
+
+// Peer is a room participant other than the recorder itself.
+type Peer struct {
+	ID       string
+	Name     string
+	Role     string
+	Metadata string
+}
+
+// Codec describes a track's RTP payload. MimeType uses WebRTC's spelling
+// ("video/VP8", "video/VP9", "video/H264", "video/AV1", "audio/opus").
+type Codec struct {
+	MimeType    string
+	ClockRate   uint32
+	Channels    uint16
+	PayloadType uint8
+	SDPFmtpLine string
+}
+
+// TrackInfo is the static description of a track.
+type TrackInfo struct {
+	ID     string
+	PeerID string
+	Kind   Kind
+	Source Source
+	Codec  Codec
+	Muted  bool // muted when it was added
+}
+
+// Track is one remote track. ReadRTP and ReadRTCP block until data arrives,
+// and return io.EOF once the track has ended or the room was closed. A track's
+// reader must keep calling ReadRTP until it returns an error: in fast mode the
+// file room moves its clock only when every reader has come back for more.
+type Track interface {
+	Info() TrackInfo
+	// ReadRTP returns the next RTP packet as the network delivered it:
+	// possibly reordered, duplicated or lost.
+	ReadRTP() (*rtp.Packet, error)
+	// ReadRTCP returns the RTCP the sender sent for this track; sender
+	// reports map RTP time to the sender's NTP wall clock.
+	ReadRTCP() ([]rtcp.Packet, error)
+	// RequestKeyframe asks the sender for a keyframe (a PLI). It never blocks.
+	RequestKeyframe() error
+}
+
+// EventType names a room event.
+type EventType string
+
+// Room events, after the contract's peer and track updates.
+const (
+	PeerJoined     EventType = "peerJoined"
+	PeerLeft       EventType = "peerLeft"
+	PeerUpdated    EventType = "peerUpdated" // role, metadata or name changed
+	TrackAdded     EventType = "trackAdded"
+	TrackRemoved   EventType = "trackRemoved"
+	TrackMuted     EventType = "trackMuted"
+	TrackUnmuted   EventType = "trackUnmuted"
+	TrackDegraded  EventType = "trackDegraded"
+	TrackRestored  EventType = "trackRestored"
+	ActiveSpeakers EventType = "activeSpeakers"
+	// Reconnecting and Reconnected report the recorder's own connection.
+	Reconnecting EventType = "reconnecting"
+	Reconnected  EventType = "reconnected"
+)
+
+// Speaker is one entry of an active-speaker update. Level is 1..100.
+type Speaker struct {
+	PeerID  string
+	TrackID string
+	Level   int
+}
+
+// Event is one room update. Peer is set for peer events and names the owner
+// for track events. Track is set for TrackAdded; the other track events carry
+// TrackID.
+type Event struct {
+	Type     EventType
+	Peer     Peer
+	Track    Track
+	TrackID  string
+	Speakers []Speaker
+}
+
+func (e Event) String() string {
+	switch e.Type {
+	case TrackAdded:
+		i := e.Track.Info()
+		return fmt.Sprintf("%s peer=%s track=%s %s/%s %s", e.Type, e.Peer.ID, i.ID, i.Kind, i.Source, i.Codec.MimeType)
+	case ActiveSpeakers:
+		return fmt.Sprintf("%s %v", e.Type, e.Speakers)
+	case PeerJoined, PeerLeft, PeerUpdated:
+		return fmt.Sprintf("%s peer=%s name=%q", e.Type, e.Peer.ID, e.Peer.Name)
+	default:
+		return fmt.Sprintf("%s peer=%s track=%s", e.Type, e.Peer.ID, e.TrackID)
+	}
+}
+
+// Room is a connector. Start joins the room and returns once joined (or with
+// an error that says why not). Events then flow until the room ends or Close
+// is called, and the channel is closed; Err then tells why the room ended
+// (nil when Close ended it).
+type Room interface {
+	Start(ctx context.Context) error
+	Events() <-chan Event
+	Err() error
+	Close() error
+}
+
+// Timeline is implemented by rooms whose senders' NTP clocks are the job's
+// own clock (the file room). For them, NTP time t maps to job time
+// t.Sub(Epoch()) exactly, and the pipeline needs no arrival-time estimate.
+type Timeline interface {
+	Epoch() time.Time
+}
