@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what roomcast needs on a fresh Debian 12 machine, idempotently.
+#   scripts/install-deps.sh build   FFmpeg 5.1 -dev packages, pkg-config, the ffmpeg CLI
+#   scripts/install-deps.sh test    build + the real components the tests run:
+#                                   nginx with the RTMP module, stunnel (rtmps front),
+#                                   chromium, hls.js (npm), livekit-server v1.8.4
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-build}
+build_pkgs=(pkg-config ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev libavutil-dev libpostproc-dev gcc)
+test_pkgs=(nginx libnginx-mod-rtmp libnginx-mod-stream stunnel4 chromium openssl ca-certificates nodejs npm)
+
+need=()
+pkgs=("${build_pkgs[@]}")
+[[ $mode == test ]] && pkgs+=("${test_pkgs[@]}")
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+# node and npm may come with the machine image rather than from Debian.
+if [[ $mode == test ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${need[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  need=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# nginx from Debian starts itself; the tests run their own instances.
+if [[ $mode == test ]] && command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx || true
+fi
+
+command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; exit 1; }
+
+if [[ $mode == test ]]; then
+  gobin=$(go env GOPATH)/bin
+  if ! "$gobin/server" --version 2>/dev/null | grep -q "1.8.4"; then
+    echo "installing livekit-server v1.8.4"
+    GOFLAGS= go install github.com/livekit/livekit-server/cmd/server@v1.8.4
+  fi
+  if [[ -f muxer/hls/testdata/player/package.json && ! -d muxer/hls/testdata/player/node_modules/hls.js ]]; then
+    echo "installing hls.js"
+    (cd muxer/hls/testdata/player && npm install --no-audit --no-fund --silent)
+  fi
+fi
+echo "dependencies ready ($mode)"
