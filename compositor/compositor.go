@@ -1,0 +1,616 @@
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/internal/mediaclock"
+	"github.com/roomcast/roomcast/room"
+)
+
+// lateLogEvery limits how often falling behind is logged.
+const lateLogEvery = 10 * time.Second
+
+type peerState struct {
+	peer      room.Peer
+	order     int
+	level     int
+	lastSpoke int
+}
+
+type trackState struct {
+	info  room.TrackInfo
+	order int
+	muted bool
+}
+
+// Compositor composes the room into one video and one audio stream. Make one
+// with New, feed it, Run it, then Close it.
+type Compositor struct {
+	cfg      Config
+	log      *slog.Logger
+	clk      mediaclock.Clock
+	out      Output
+	frameDur time.Duration // for logs only; frame times use exact math
+	queueCap int
+
+	mu       sync.Mutex
+	closed   bool
+	running  bool
+	version  uint64 // bumped on every scene change
+	layout   Layout
+	peers    map[string]*peerState
+	tracks   map[string]*trackState
+	video    map[string]*videoSource
+	audio    map[string]*audioSource
+	pool     framePool
+	seq      uint64
+	order    int
+	speakSeq int
+	mixer    mixer
+	stats    Stats
+
+	// Owned by Run's goroutine (and Close once Run is over).
+	n        int64 // next frame
+	canvas   *astiav.Frame
+	tiles    []*tile
+	drawnVer uint64
+	mixBuf   []float32
+	limiter  limiter
+	lastLate time.Duration
+}
+
+// New validates cfg and makes a Compositor that writes to out on clk's time.
+func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if clk == nil {
+		return nil, errors.New("compositor: clock is nil: pass the job's mediaclock.Clock")
+	}
+	if out == nil {
+		return nil, errors.New("compositor: output is nil: pass the encoder")
+	}
+	perTick := (cfg.SampleRate + cfg.FPS - 1) / cfg.FPS
+	c := &Compositor{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		clk:      clk,
+		out:      out,
+		frameDur: time.Second / time.Duration(cfg.FPS),
+		// Enough frames to cover the latency at the output rate, so
+		// thinning a full queue never costs a frame the output would show.
+		queueCap: max(minQueue, int(cfg.Latency*time.Duration(cfg.FPS)/time.Second)+3),
+		layout:   cfg.Layout,
+		peers:    map[string]*peerState{},
+		tracks:   map[string]*trackState{},
+		video:    map[string]*videoSource{},
+		audio:    map[string]*audioSource{},
+		mixer:    newMixer(cfg.SampleRate, cfg.Latency),
+		mixBuf:   make([]float32, 2*perTick),
+		limiter:  newLimiter(cfg.SampleRate),
+		version:  1,
+	}
+	c.canvas = astiav.AllocFrame()
+	c.canvas.SetWidth(cfg.Width)
+	c.canvas.SetHeight(cfg.Height)
+	c.canvas.SetPixelFormat(astiav.PixelFormatYuv420P)
+	if err := c.canvas.AllocBuffer(0); err != nil {
+		c.canvas.Free()
+		return nil, fmt.Errorf("compositor: allocating the %dx%d canvas: %w", cfg.Width, cfg.Height, err)
+	}
+	return c, nil
+}
+
+// AddPeer gives the peer a tile, a placeholder until it has video.
+func (c *Compositor) AddPeer(p room.Peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.addPeerLocked(p)
+}
+
+func (c *Compositor) addPeerLocked(p room.Peer) *peerState {
+	if ps, ok := c.peers[p.ID]; ok {
+		if p != (room.Peer{ID: p.ID}) {
+			ps.peer = p
+		}
+		return ps
+	}
+	c.order++
+	ps := &peerState{peer: p, order: c.order}
+	c.peers[p.ID] = ps
+	c.version++
+	return ps
+}
+
+// UpdatePeer records a peer's new name, role or metadata.
+func (c *Compositor) UpdatePeer(p room.Peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ps, ok := c.peers[p.ID]; ok {
+		ps.peer = p
+		return
+	}
+	c.addPeerLocked(p)
+}
+
+// RemovePeer removes the peer, its tracks and its tiles; the others re-lay out.
+func (c *Compositor) RemovePeer(peerID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.peers[peerID]; !ok {
+		return
+	}
+	delete(c.peers, peerID)
+	for id, ts := range c.tracks {
+		if ts.info.PeerID == peerID {
+			c.removeTrackLocked(id)
+		}
+	}
+	c.version++
+}
+
+// AddTrack adds a track. A regular video track shows in its peer's tile, a
+// screen share or plugin video gets a tile of its own, audio is mixed. A
+// track of a peer not added yet adds the peer.
+func (c *Compositor) AddTrack(info room.TrackInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info.ID == "" {
+		c.log.Warn("compositor: ignoring a track with no ID", "peer", info.PeerID)
+		return
+	}
+	c.addPeerLocked(room.Peer{ID: info.PeerID})
+	if ts, ok := c.tracks[info.ID]; ok {
+		ts.info = info
+		ts.muted = info.Muted
+		c.setMutedLocked(info.ID, info.Muted)
+		c.version++
+		return
+	}
+	c.order++
+	c.tracks[info.ID] = &trackState{info: info, order: c.order, muted: info.Muted}
+	switch info.Kind {
+	case room.KindVideo:
+		c.video[info.ID] = &videoSource{muted: info.Muted}
+	case room.KindAudio:
+		a := newAudioSource(c.mixer.capN)
+		a.muted = info.Muted
+		c.audio[info.ID] = a
+	default:
+		c.log.Warn("compositor: track of unknown kind is not shown", "track", info.ID, "kind", info.Kind)
+	}
+	c.version++
+}
+
+// RemoveTrack removes a track; a tile of its own goes away.
+func (c *Compositor) RemoveTrack(trackID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.removeTrackLocked(trackID)
+}
+
+func (c *Compositor) removeTrackLocked(id string) {
+	if _, ok := c.tracks[id]; !ok {
+		return
+	}
+	delete(c.tracks, id)
+	if v, ok := c.video[id]; ok {
+		v.release(&c.pool)
+		delete(c.video, id)
+	}
+	delete(c.audio, id)
+	c.version++
+}
+
+// SetMuted mutes or unmutes a track: muted video shows the placeholder, muted
+// audio is silent.
+func (c *Compositor) SetMuted(trackID string, muted bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts, ok := c.tracks[trackID]
+	if !ok || ts.muted == muted {
+		return
+	}
+	ts.muted = muted
+	c.setMutedLocked(trackID, muted)
+	c.version++
+}
+
+func (c *Compositor) setMutedLocked(id string, muted bool) {
+	if v, ok := c.video[id]; ok {
+		v.muted = muted
+		if muted {
+			// Unmuting must not flash the picture from before the mute.
+			v.release(&c.pool)
+		}
+	}
+	if a, ok := c.audio[id]; ok {
+		a.muted = muted
+		if muted {
+			clear(a.ring)
+			a.anchored = false
+		}
+	}
+}
+
+// SetActiveSpeakers records the latest active-speaker update.
+func (c *Compositor) SetActiveSpeakers(s []room.Speaker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.speakSeq++
+	for _, p := range c.peers {
+		p.level = 0
+	}
+	loudest, top := "", 0
+	for _, sp := range s {
+		p, ok := c.peers[sp.PeerID]
+		if !ok {
+			continue
+		}
+		p.level = max(p.level, sp.Level)
+		if sp.Level > top {
+			loudest, top = sp.PeerID, sp.Level
+		}
+	}
+	if p, ok := c.peers[loudest]; ok {
+		p.lastSpoke = c.speakSeq
+	}
+	if c.layout.Kind == LayoutSpeaker {
+		c.version++
+	}
+}
+
+// SetLayout switches the layout from the next frame on. An invalid layout is
+// logged and ignored.
+func (c *Compositor) SetLayout(l Layout) {
+	if err := l.validate(); err != nil {
+		c.log.Warn("compositor: keeping the current layout", "error", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.layout = l
+	c.version++
+}
+
+// PushVideo queues a decoded frame of a track for media time t. It takes its
+// own reference, so the caller may reuse f. It never waits for the clock.
+func (c *Compositor) PushVideo(trackID string, f *astiav.Frame, t time.Duration) {
+	if f == nil || f.Width() <= 0 || f.Height() <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.video[trackID]
+	if c.closed || !ok || v.muted {
+		return
+	}
+	r := c.pool.get()
+	if err := r.Ref(f); err != nil {
+		c.pool.put(r)
+		c.log.Warn("compositor: referencing a video frame", "track", trackID, "error", err)
+		return
+	}
+	c.seq++
+	if v.push(queuedFrame{f: r, t: t, seq: c.seq}, c.queueCap, &c.pool) {
+		c.stats.DroppedFrames++
+	}
+}
+
+// PushAudio places interleaved stereo samples of a track at media time t. It
+// copies them and never waits for the clock.
+func (c *Compositor) PushAudio(trackID string, samples []float32, t time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.audio[trackID]
+	if c.closed || !ok || a.muted {
+		return
+	}
+	late, over := c.mixer.push(a, samples, t)
+	c.stats.LateAudio += late
+	c.stats.OverflowAudio += over
+}
+
+// frameTime is frame n's output time, exact for any n.
+func (c *Compositor) frameTime(n int64) time.Duration {
+	fps := int64(c.cfg.FPS)
+	return time.Duration(n/fps)*time.Second + time.Duration(n%fps)*time.Second/time.Duration(fps)
+}
+
+// samplesAt is the number of audio samples in frames 0..n-1.
+func (c *Compositor) samplesAt(n int64) int64 {
+	fps, sr := int64(c.cfg.FPS), int64(c.cfg.SampleRate)
+	return n/fps*sr + n%fps*sr/fps
+}
+
+// Run writes a frame every 1/FPS of the clock until ctx is done (returning its
+// error) or the next frame's time reaches until (returning nil; 0 means no
+// limit). A later Run continues where the previous one stopped.
+func (c *Compositor) Run(ctx context.Context, until time.Duration) error {
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return errors.New("compositor: Run after Close")
+	case c.running:
+		c.mu.Unlock()
+		return errors.New("compositor: Run is already running")
+	}
+	c.running = true
+	c.mu.Unlock()
+
+	c.clk.Hold()
+	defer c.clk.Release()
+	defer func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.running = false
+		if c.closed {
+			c.freeRender()
+		}
+	}()
+
+	for {
+		at := c.frameTime(c.n)
+		if until > 0 && at >= until {
+			return nil
+		}
+		if err := c.clk.SleepUntil(ctx, at); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := c.tick(at); err != nil {
+			return err
+		}
+	}
+}
+
+// tick composes, mixes and writes frame c.n due at output time at.
+func (c *Compositor) tick(at time.Duration) error {
+	behind := c.clk.Now() - at
+	mt := at - c.cfg.Latency
+	a0, a1 := c.samplesAt(c.n), c.samplesAt(c.n+1)
+	audio := c.mixBuf[:2*(a1-a0)]
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("compositor: closed while running")
+	}
+	full := false
+	if c.drawnVer != c.version {
+		// The first frame paints the whole canvas, even with no tiles.
+		full = c.relayout() || c.drawnVer == 0
+		c.drawnVer = c.version
+	}
+	for _, v := range c.video {
+		v.advance(mt, &c.pool)
+	}
+	for _, t := range c.tiles {
+		c.take(t)
+	}
+	c.mixer.mix(audio, c.audio)
+	late := behind > c.frameDur
+	if late {
+		c.stats.LateTicks++
+	}
+	c.mu.Unlock()
+
+	if late && (c.lastLate == 0 || at-c.lastLate >= lateLogEvery) {
+		c.log.Warn("compositor: behind the clock; emitting every frame anyway", "behind", behind, "frame", c.n)
+		c.lastLate = at
+	}
+	c.draw(full)
+	c.limiter.process(audio)
+
+	c.canvas.SetPts(c.n)
+	if err := c.out.WriteVideo(c.canvas, c.n); err != nil {
+		return fmt.Errorf("compositor: writing video frame %d: %w", c.n, err)
+	}
+	if err := c.out.WriteAudio(audio, a0); err != nil {
+		return fmt.Errorf("compositor: writing audio at sample %d: %w", a0, err)
+	}
+	c.n++
+	c.mu.Lock()
+	c.stats.Frames = c.n
+	c.stats.AudioSamples = a1
+	c.mu.Unlock()
+	return nil
+}
+
+// relayout rebuilds the tiles from the scene, keeping the render state of
+// tiles that stay. It reports whether the canvas must be redrawn whole.
+// Called with mu held.
+func (c *Compositor) relayout() bool {
+	type want struct {
+		key, trackID, peerID string
+		info                 TileInfo
+	}
+	var wants []want
+	// The camera: the latest unmuted regular video track, else the latest.
+	camera := map[string]*trackState{}
+	for _, ts := range c.tracks {
+		if ts.info.Kind != room.KindVideo {
+			continue
+		}
+		if ts.info.Source == room.SourceRegular {
+			cur := camera[ts.info.PeerID]
+			if cur == nil || (cur.muted && !ts.muted) || (cur.muted == ts.muted && ts.order > cur.order) {
+				camera[ts.info.PeerID] = ts
+			}
+			continue
+		}
+		p := c.peers[ts.info.PeerID]
+		if p == nil {
+			continue
+		}
+		wants = append(wants, want{key: "t:" + ts.info.ID, trackID: ts.info.ID, peerID: ts.info.PeerID, info: TileInfo{
+			PeerID: ts.info.PeerID, TrackID: ts.info.ID, Screen: ts.info.Source == room.SourceScreen,
+			JoinOrder: p.order, TrackOrder: ts.order, Level: p.level, LastSpoke: p.lastSpoke,
+		}})
+	}
+	for id, p := range c.peers {
+		w := want{key: "p:" + id, peerID: id, info: TileInfo{PeerID: id, JoinOrder: p.order, Level: p.level, LastSpoke: p.lastSpoke}}
+		if ts := camera[id]; ts != nil {
+			w.trackID = ts.info.ID
+		}
+		wants = append(wants, w)
+	}
+	infos := make([]TileInfo, len(wants))
+	for i, w := range wants {
+		infos[i] = w.info
+	}
+	rects := c.layout.Arrange(infos, c.cfg.Width, c.cfg.Height)
+
+	old := make(map[string]*tile, len(c.tiles))
+	for _, t := range c.tiles {
+		old[t.key] = t
+	}
+	full := len(wants) != len(c.tiles)
+	tiles := make([]*tile, len(wants))
+	for i, w := range wants {
+		t, ok := old[w.key]
+		if ok {
+			delete(old, w.key)
+		} else {
+			t = &tile{key: w.key, color: placeholderColor(w.peerID), frame: astiav.AllocFrame()}
+			full = true
+		}
+		if t.rect != rects[i] {
+			full = true
+		}
+		if t.trackID != w.trackID {
+			t.drawn = false
+		}
+		t.info, t.rect, t.trackID = w.info, rects[i], w.trackID
+		tiles[i] = t
+	}
+	for _, t := range old {
+		t.free()
+	}
+	// Map order is random; keep drawing order stable.
+	slices.SortFunc(tiles, func(a, b *tile) int {
+		if a.key < b.key {
+			return -1
+		}
+		if a.key > b.key {
+			return 1
+		}
+		return 0
+	})
+	c.tiles = tiles
+	c.stats.Tiles = len(tiles)
+	return full
+}
+
+// take points the tile at the frame its source shows now, taking a reference
+// of our own so drawing needs no lock. Called with mu held.
+func (c *Compositor) take(t *tile) {
+	var want uint64
+	v := c.video[t.trackID]
+	if v != nil && !v.muted && v.cur != nil {
+		want = v.curSeq
+	}
+	if want == t.seq {
+		return
+	}
+	t.frame.Unref()
+	t.seq = 0
+	if want == 0 {
+		return
+	}
+	if err := t.frame.Ref(v.cur); err != nil {
+		c.log.Warn("compositor: referencing a frame to show", "track", t.trackID, "error", err)
+		return
+	}
+	t.seq = want
+}
+
+// draw brings the canvas up to date: the whole of it after a re-layout,
+// otherwise only the tiles whose picture changed.
+func (c *Compositor) draw(full bool) {
+	if full {
+		if err := avframe.Fill(c.canvas, 0, 0, c.cfg.Width, c.cfg.Height, bgY, bgU, bgV); err != nil {
+			c.log.Error("compositor: painting the background", "error", err)
+		}
+	}
+	for _, t := range c.tiles {
+		if !full && t.drawn && t.drawnSeq == t.seq {
+			continue
+		}
+		err := t.draw(c.canvas)
+		if err != nil {
+			c.mu.Lock()
+			c.stats.DrawErrors++
+			c.mu.Unlock()
+			if !t.failed {
+				c.log.Warn("compositor: showing a placeholder for a frame that cannot be drawn", "tile", t.key, "error", err)
+			}
+			t.failed = true
+			seq := t.seq
+			t.seq = 0
+			_ = t.draw(c.canvas)
+			t.seq = seq
+		} else {
+			t.failed = false
+		}
+		t.drawn, t.drawnSeq = true, t.seq
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Compositor) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Peers = len(c.peers)
+	s.VideoSources = len(c.video)
+	s.AudioSources = len(c.audio)
+	return s
+}
+
+// Close frees the frames and scalers. Call it once Run has returned; if Run
+// is still going it stops at its next frame with an error and frees what it
+// draws with itself.
+func (c *Compositor) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	for id, v := range c.video {
+		v.release(&c.pool)
+		delete(c.video, id)
+	}
+	clear(c.audio)
+	c.pool.close()
+	if !c.running {
+		c.freeRender()
+	}
+}
+
+// freeRender frees what Run's goroutine owns. Called with mu held, once
+// closed and not running.
+func (c *Compositor) freeRender() {
+	for _, t := range c.tiles {
+		t.free()
+	}
+	c.tiles = nil
+	if c.canvas != nil {
+		c.canvas.Free()
+		c.canvas = nil
+	}
+}
