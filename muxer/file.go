@@ -1,0 +1,213 @@
+package muxer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/asticode/go-astiav"
+)
+
+// fragmentDuration caps an MP4 fragment. Fragments are also cut at every
+// keyframe; the cap bounds what a crash can lose to about a second rather than
+// a whole 2 s GOP.
+const fragmentDuration = 1_000_000 // µs
+
+// FileSink writes the archival recording: a fragmented MP4 written through
+// FFmpeg's mp4 muxer directly to its final path. The moov comes first and
+// empty, then one moof+mdat per fragment, each flushed to the file as soon as
+// it is cut, so a process killed at any moment leaves a file that plays up to
+// its last complete fragment. Close writes the trailer (the mfra index).
+//
+// It survives a crash of the process, not of the machine: it does not fsync.
+type FileSink struct {
+	path string
+	log  *slog.Logger
+
+	fc      *astiav.FormatContext
+	pb      *astiav.IOContext
+	pkt     *astiav.Packet
+	streams [2]fileStream // indexed by StreamKind
+	scratch []byte
+	header  bool
+	closed  bool
+}
+
+type fileStream struct {
+	st *astiav.Stream
+	tb astiav.Rational // the packets' time base
+}
+
+var _ Sink = (*FileSink)(nil)
+
+// NewFileSink returns a sink that records to path (created or truncated at
+// Open). log may be nil.
+func NewFileSink(path string, log *slog.Logger) *FileSink {
+	return &FileSink{path: path, log: loggerOrDiscard(log).With("sink", "file", "path", path)}
+}
+
+// Open implements Sink: it creates the file and writes the MP4 header.
+func (s *FileSink) Open(_ context.Context, info StreamInfo, _ Reporter) error {
+	if s.fc != nil || s.closed {
+		return errors.New("muxer: file sink opened twice")
+	}
+	if err := s.open(info); err != nil {
+		return fmt.Errorf("muxer: opening recording %s: %w", s.path, err)
+	}
+	s.log.Info("recording opened")
+	return nil
+}
+
+func (s *FileSink) open(info StreamInfo) error {
+	if info.Video.FPS <= 0 || info.Audio.SampleRate <= 0 {
+		return fmt.Errorf("stream info without frame rate (%d) or sample rate (%d)", info.Video.FPS, info.Audio.SampleRate)
+	}
+	fc, err := astiav.AllocOutputFormatContext(nil, "mp4", s.path)
+	if err != nil {
+		return fmt.Errorf("allocating mp4 muxer: %w", err)
+	}
+	s.fc = fc
+
+	v := fc.NewStream(nil)
+	if v == nil {
+		return errors.New("adding video stream failed")
+	}
+	vp := v.CodecParameters()
+	vp.SetMediaType(astiav.MediaTypeVideo)
+	vp.SetCodecID(astiav.CodecIDH264)
+	vp.SetWidth(info.Video.Width)
+	vp.SetHeight(info.Video.Height)
+	vp.SetPixelFormat(astiav.PixelFormatYuv420P)
+	vp.SetSampleAspectRatio(astiav.NewRational(1, 1))
+	// Annex-B SPS/PPS: the mp4 muxer converts them into the avcC box.
+	if err := vp.SetExtraData(info.Video.Extradata); err != nil {
+		return fmt.Errorf("setting video extradata: %w", err)
+	}
+	vtb := astiav.NewRational(info.Video.TimeBase.Num, info.Video.TimeBase.Den)
+	v.SetTimeBase(vtb)
+	// Declaring the rate makes the muxer pick a timescale that is a multiple
+	// of it, so every sample gets the same duration and probes see CFR.
+	fps := astiav.NewRational(info.Video.FPS, 1)
+	v.SetAvgFrameRate(fps)
+	v.SetRFrameRate(fps)
+	s.streams[Video] = fileStream{st: v, tb: vtb}
+
+	a := fc.NewStream(nil)
+	if a == nil {
+		return errors.New("adding audio stream failed")
+	}
+	ap := a.CodecParameters()
+	ap.SetMediaType(astiav.MediaTypeAudio)
+	ap.SetCodecID(astiav.CodecIDAac)
+	ap.SetSampleRate(info.Audio.SampleRate)
+	ap.SetChannelLayout(astiav.ChannelLayoutStereo)
+	ap.SetSampleFormat(astiav.SampleFormatFltp)
+	ap.SetFrameSize(1024)
+	if err := ap.SetExtraData(info.Audio.Extradata); err != nil {
+		return fmt.Errorf("setting audio extradata: %w", err)
+	}
+	atb := astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den)
+	a.SetTimeBase(atb)
+	s.streams[Audio] = fileStream{st: a, tb: atb}
+
+	pb, err := astiav.OpenIOContext(s.path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
+	if err != nil {
+		return fmt.Errorf("creating file: %w", err)
+	}
+	s.pb = pb
+	fc.SetPb(pb)
+
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	for _, kv := range [][2]string{
+		// empty_moov: the header needs no sample tables, so it can be
+		// written first and never rewritten. frag_keyframe: fragments start
+		// at keyframes. default_base_moof: self-contained fragments, the
+		// form players and MSE expect.
+		{"movflags", "frag_keyframe+empty_moov+default_base_moof"},
+		{"frag_duration", strconv.Itoa(fragmentDuration)},
+		// Flush the AVIO buffer after each write: fragments reach the file
+		// as soon as the muxer emits them instead of sitting in a 32 KiB
+		// buffer that a crash would lose.
+		{"flush_packets", "1"},
+	} {
+		if err := opts.Set(kv[0], kv[1], 0); err != nil {
+			return fmt.Errorf("setting mp4 option %s: %w", kv[0], err)
+		}
+	}
+	if err := fc.WriteHeader(opts); err != nil {
+		return fmt.Errorf("writing header: %w", err)
+	}
+	s.header = true
+	if err := unusedOptions(opts); err != nil {
+		return fmt.Errorf("mp4 muxer: %w", err)
+	}
+	s.pkt = astiav.AllocPacket()
+	return nil
+}
+
+// Write implements Sink.
+func (s *FileSink) Write(_ context.Context, p *Packet) error {
+	if !s.header || s.closed {
+		return errors.New("muxer: file sink is not open")
+	}
+	fs := s.streams[p.Kind]
+	var err error
+	if s.scratch, err = setPacketData(s.pkt, p.Data, s.scratch); err != nil {
+		return fmt.Errorf("muxer: recording %s: %w", s.path, err)
+	}
+	s.pkt.SetStreamIndex(fs.st.Index())
+	s.pkt.SetPts(p.PTS)
+	s.pkt.SetDts(p.DTS)
+	s.pkt.SetDuration(p.Duration)
+	var flags astiav.PacketFlags
+	if p.Key {
+		flags = flags.Add(astiav.PacketFlagKey)
+	}
+	s.pkt.SetFlags(flags)
+	// The muxer may have changed the stream's time base in WriteHeader (the
+	// MP4 timescale), so read it now rather than remember ours.
+	s.pkt.RescaleTs(fs.tb, fs.st.TimeBase())
+	// Interleaved: the muxer orders audio and video by DTS itself. It takes
+	// the packet's reference and leaves s.pkt blank for reuse.
+	if err := s.fc.WriteInterleavedFrame(s.pkt); err != nil {
+		s.pkt.Unref()
+		return fmt.Errorf("muxer: recording %s: writing %s packet at %d: %w", s.path, p.Kind, p.PTS, err)
+	}
+	return nil
+}
+
+// Close implements Sink: it writes the trailer and closes the file.
+func (s *FileSink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.header {
+		if err := s.fc.WriteTrailer(); err != nil {
+			errs = append(errs, fmt.Errorf("writing trailer: %w", err))
+		}
+	}
+	if s.pb != nil {
+		if err := s.pb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing file: %w", err))
+		}
+		s.pb = nil
+	}
+	if s.fc != nil {
+		s.fc.Free()
+		s.fc = nil
+	}
+	if s.pkt != nil {
+		s.pkt.Free()
+		s.pkt = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("muxer: closing recording %s: %w", s.path, err)
+	}
+	s.log.Info("recording closed")
+	return nil
+}
