@@ -1,0 +1,219 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// jitterPacket is a packet held by the jitter buffer. It owns a copy of the
+// payload: the track may reuse its packet as soon as ReadRTP is called again,
+// while a reordered packet waits here for the ones before it.
+type jitterPacket struct {
+	seq     uint16
+	ts      uint32
+	ssrc    uint32
+	marker  bool
+	arrival time.Duration // job clock time the packet was read
+	payload []byte
+}
+
+type slotState uint8
+
+const (
+	slotEmpty   slotState = iota
+	slotHeld              // waiting to be emitted
+	slotEmitted           // emitted; kept to tell a duplicate from a late packet
+)
+
+type jitterSlot struct {
+	state slotState
+	pkt   jitterPacket
+}
+
+// pushResult tells what the jitter buffer made of a packet.
+type pushResult uint8
+
+const (
+	pushInOrder   pushResult = iota
+	pushReordered            // accepted, but a later packet came first
+	pushDuplicate            // dropped: already held or emitted
+	pushLate                 // dropped: its gap had already been skipped
+)
+
+// emitter receives the jitter buffer's output in sequence order. lost is the
+// number of packets skipped just before pk. pk is valid only during the call.
+type emitter interface {
+	emit(pk *jitterPacket, lost int)
+}
+
+// slotPayloadCap is the initial payload capacity of a slot: an Ethernet MTU.
+const slotPayloadCap = 1500
+
+// resyncAfter is how many packets in a row far behind the window make the
+// buffer assume the sender restarted its sequence numbers.
+const resyncAfter = 16
+
+// jitterBuffer reorders packets by sequence number. It emits a packet as soon
+// as every packet before it has been emitted, so an in-order stream passes
+// with no added latency. A gap is given up (counted as lost) once the oldest
+// packet waiting behind it has waited latency, or when a packet would not fit
+// in the ring. Time is only looked at when packets arrive: the caller is
+// driven by ReadRTP, and the next packet is the next chance to move on.
+type jitterBuffer struct {
+	latency time.Duration
+	slots   []jitterSlot // ring indexed by seq & mask
+	mask    uint16
+
+	started     bool
+	next        uint16 // sequence number to emit next
+	highest     uint16 // highest sequence number accepted
+	held        int
+	pendingLost int // gap skipped, reported with the next emitted packet
+	farBehind   int
+}
+
+// newJitterBuffer returns a buffer of size packets (a power of two, at most
+// 32768) that waits latency for a missing packet.
+func newJitterBuffer(size int, latency time.Duration) *jitterBuffer {
+	if size&(size-1) != 0 || size < 2 || size > 1<<15 {
+		panic("pipeline: jitter buffer size must be a power of two in [2, 32768]")
+	}
+	return &jitterBuffer{
+		latency: latency,
+		slots:   make([]jitterSlot, size),
+		mask:    uint16(size - 1),
+	}
+}
+
+// push adds p, read at now, and emits to out whatever became ready.
+func (j *jitterBuffer) push(p *rtp.Packet, now time.Duration, out emitter) pushResult {
+	seq := p.SequenceNumber
+	if !j.started {
+		j.started = true
+		j.next = seq
+		j.highest = seq
+	}
+	size := len(j.slots)
+	d := int(int16(seq - j.next))
+	if d < 0 {
+		if d >= -size {
+			s := &j.slots[seq&j.mask]
+			if s.state == slotEmitted && s.pkt.seq == seq {
+				return pushDuplicate
+			}
+			return pushLate
+		}
+		// Far behind anything we remember: a very late packet, or a sender
+		// that restarted its sequence numbers. Only a run of them means the
+		// latter.
+		j.farBehind++
+		if j.farBehind < resyncAfter {
+			return pushLate
+		}
+		j.drain(out)
+		j.next = seq
+		j.highest = seq
+		d = 0
+	}
+	j.farBehind = 0
+
+	// Make room: a packet a whole ring ahead pushes everything out.
+	for d >= size {
+		if j.held == 0 {
+			j.pendingLost += int(uint16(seq - j.next))
+			j.next = seq
+			break
+		}
+		j.skipGap(out)
+		d = int(int16(seq - j.next))
+	}
+
+	s := &j.slots[seq&j.mask]
+	if s.state == slotHeld && s.pkt.seq == seq {
+		return pushDuplicate
+	}
+	res := pushInOrder
+	if int16(seq-j.highest) < 0 {
+		res = pushReordered
+	} else {
+		j.highest = seq
+	}
+	s.state = slotHeld
+	s.pkt.seq = seq
+	s.pkt.ts = p.Timestamp
+	s.pkt.ssrc = p.SSRC
+	s.pkt.marker = p.Marker
+	s.pkt.arrival = now
+	if cap(s.pkt.payload) < len(p.Payload) {
+		// Size for a full packet at once, so that slots don't grow again
+		// and again as payload sizes vary.
+		s.pkt.payload = make([]byte, 0, max(len(p.Payload), slotPayloadCap))
+	}
+	s.pkt.payload = append(s.pkt.payload[:0], p.Payload...)
+	j.held++
+
+	j.emitReady(out)
+	for j.held > 0 {
+		if _, oldest := j.firstHeld(); now-oldest < j.latency {
+			break
+		}
+		j.skipGap(out)
+	}
+	return res
+}
+
+// drain emits every held packet, skipping the gaps between them: the stream
+// has ended and nothing more will fill them.
+func (j *jitterBuffer) drain(out emitter) {
+	for j.held > 0 {
+		j.skipGap(out)
+	}
+}
+
+// emitReady emits packets from next on for as long as there is no gap.
+func (j *jitterBuffer) emitReady(out emitter) {
+	for {
+		s := &j.slots[j.next&j.mask]
+		if s.state != slotHeld || s.pkt.seq != j.next {
+			return
+		}
+		s.state = slotEmitted
+		j.held--
+		j.next++
+		lost := j.pendingLost
+		j.pendingLost = 0
+		out.emit(&s.pkt, lost)
+	}
+}
+
+// skipGap gives up the packets missing before the first held one.
+func (j *jitterBuffer) skipGap(out emitter) {
+	first, _ := j.firstHeld()
+	j.pendingLost += int(first - j.next)
+	j.next = first
+	j.emitReady(out)
+}
+
+// firstHeld returns the lowest held sequence number and the earliest arrival
+// among held packets, which is when the gap before them was first seen. The
+// buffer must hold a packet. The scan is bounded by the ring size and only
+// runs while a gap is open.
+func (j *jitterBuffer) firstHeld() (first uint16, oldest time.Duration) {
+	found := 0
+	for i := 0; i < len(j.slots) && found < j.held; i++ {
+		seq := j.next + uint16(i)
+		s := &j.slots[seq&j.mask]
+		if s.state != slotHeld || s.pkt.seq != seq {
+			continue
+		}
+		if found == 0 || s.pkt.arrival < oldest {
+			oldest = s.pkt.arrival
+		}
+		if found == 0 {
+			first = seq
+		}
+		found++
+	}
+	return first, oldest
+}

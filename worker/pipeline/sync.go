@@ -1,0 +1,195 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/mediaclock"
+)
+
+// slewPPM bounds how fast an estimated offset may rise, in microseconds per
+// second of arrival time. A falling offset (a packet that shows less delay) is
+// taken at once; a rising one is a sender clock running fast or a longer
+// route, and jumping up on one slow packet would shift the whole peer.
+// 500 ppm is several times the drift of real crystal clocks.
+const slewPPM = 500
+
+// ntpUnixOffset is the number of seconds from the NTP epoch (1900) to the Unix
+// epoch (1970).
+const ntpUnixOffset = 2208988800
+
+// Sync maps one peer's sender clock (the NTP time of its RTCP sender reports)
+// to the job timeline. A peer's tracks share one Sync so that its audio and
+// video get the same mapping. Safe for concurrent use.
+type Sync struct {
+	exact bool
+	epoch time.Time
+
+	mu     sync.Mutex
+	have   bool
+	offset time.Duration // job time − sender NTP time (NTP taken relative to epoch)
+	last   time.Duration // latest arrival seen, for the slew
+}
+
+// NewSync returns a Sync for one peer. With exact, the room's NTP clock is the
+// job clock (room.Timeline): job time = NTP − clk.Epoch(). Otherwise the offset
+// is estimated from arrival times on clk: the smallest arrival − NTP seen so
+// far, rising only slowly.
+func NewSync(clk mediaclock.Clock, exact bool) *Sync {
+	return &Sync{exact: exact, epoch: clk.Epoch()}
+}
+
+// ntp converts a 32.32 fixed-point NTP timestamp to time since the clock's
+// epoch, the form Sync works in.
+func (s *Sync) ntp(v uint64) time.Duration {
+	sec := int64(v>>32) - ntpUnixOffset
+	nsec := int64((v & 0xffffffff) * 1e9 >> 32)
+	return time.Unix(sec, nsec).Sub(s.epoch)
+}
+
+// observe feeds one packet's arrival time and the NTP time its RTP timestamp
+// maps to. It does nothing in exact mode.
+func (s *Sync) observe(ntp, arrival time.Duration) {
+	if s.exact {
+		return
+	}
+	sample := arrival - ntp
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.have {
+		s.have, s.offset, s.last = true, sample, arrival
+		return
+	}
+	elapsed := arrival - s.last
+	if elapsed > 0 {
+		s.last = arrival
+	}
+	elapsed = min(max(elapsed, 0), time.Hour) // keeps the product below in range
+	switch {
+	case sample < s.offset:
+		s.offset = sample
+	case sample > s.offset:
+		up := elapsed * slewPPM / 1e6
+		s.offset += min(sample-s.offset, up)
+	}
+}
+
+// jobTime maps an NTP time (relative to the epoch) to job time.
+func (s *Sync) jobTime(ntp time.Duration) time.Duration {
+	if s.exact {
+		return ntp
+	}
+	s.mu.Lock()
+	off := s.offset
+	s.mu.Unlock()
+	return ntp + off
+}
+
+// senderReport is the part of an RTCP SR the mapper needs.
+type senderReport struct {
+	ssrc uint32
+	rtp  uint32
+	ntp  time.Duration // relative to the Sync's epoch
+}
+
+// unwrapper extends 32-bit RTP timestamps to 64 bits. Each timestamp is taken
+// as the nearest one to the highest seen, so reordering and wrap both work.
+type unwrapper struct {
+	started bool
+	last    uint32
+	ext     int64
+}
+
+func (u *unwrapper) peek(ts uint32) int64 {
+	if !u.started {
+		return int64(ts)
+	}
+	return u.ext + int64(int32(ts-u.last))
+}
+
+func (u *unwrapper) unwrap(ts uint32) int64 {
+	e := u.peek(ts)
+	if !u.started || e > u.ext {
+		u.started, u.last, u.ext = true, ts, e
+	}
+	return e
+}
+
+// trackMapper maps one track's RTP timestamps to job time. Before the first
+// sender report it anchors the first packet at its arrival; from the first
+// report on, RTP time goes to NTP through the latest report and NTP to job
+// time through the peer's Sync. Everything but setSR runs on Run's goroutine.
+type trackMapper struct {
+	sync *Sync
+	rate int64 // RTP clock rate, Hz
+
+	mu      sync.Mutex
+	pending senderReport
+	hasSR   bool // pending holds a report not applied yet
+
+	u            unwrapper
+	ssrc         uint32
+	haveFirst    bool
+	firstExt     int64
+	firstArrival time.Duration
+	haveSR       bool
+	srExt        int64
+	srNTP        time.Duration
+}
+
+func newTrackMapper(s *Sync, rate uint32) *trackMapper {
+	return &trackMapper{sync: s, rate: int64(rate)}
+}
+
+// setSR hands over a sender report; the RTCP goroutine calls it.
+func (m *trackMapper) setSR(ssrc, rtpTS uint32, ntp uint64) {
+	sr := senderReport{ssrc: ssrc, rtp: rtpTS, ntp: m.sync.ntp(ntp)}
+	m.mu.Lock()
+	m.pending, m.hasSR = sr, true
+	m.mu.Unlock()
+}
+
+// observe takes one in-order packet.
+func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
+	ext := m.u.unwrap(ts)
+	if !m.haveFirst {
+		m.haveFirst, m.firstExt, m.firstArrival, m.ssrc = true, ext, arrival, ssrc
+	}
+	if ssrc != m.ssrc {
+		// The sender changed streams; its timestamps start afresh.
+		m.u = unwrapper{}
+		ext = m.u.unwrap(ts)
+		m.ssrc, m.firstExt, m.firstArrival, m.haveSR = ssrc, ext, arrival, false
+	}
+	m.mu.Lock()
+	sr, ok := m.pending, m.hasSR
+	if ok && sr.ssrc == ssrc {
+		m.hasSR = false
+	}
+	m.mu.Unlock()
+	if ok && sr.ssrc == ssrc {
+		m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
+	}
+	if m.haveSR {
+		m.sync.observe(m.ntpOf(ext), arrival)
+	}
+}
+
+func (m *trackMapper) ntpOf(ext int64) time.Duration {
+	return m.srNTP + ticks(ext-m.srExt, m.rate)
+}
+
+// jobTime maps an RTP timestamp of the current stream to job time.
+func (m *trackMapper) jobTime(ts uint32) time.Duration {
+	ext := m.u.peek(ts)
+	if m.haveSR {
+		return m.sync.jobTime(m.ntpOf(ext))
+	}
+	return m.firstArrival + ticks(ext-m.firstExt, m.rate)
+}
+
+// ticks converts n periods of a rate Hz clock to a duration without
+// overflowing for any 64-bit n that fits one.
+func ticks(n, rate int64) time.Duration {
+	return time.Duration(n/rate*1e9 + n%rate*1e9/rate)
+}
