@@ -125,7 +125,9 @@ func (e Event) String() string {
 }
 
 // Room is a connector. Start joins the room and returns once joined (or with
-// an error that says why not). Events then flow until the room ends or Close
+// an error that says why not); ctx bounds the room's whole life, not just the
+// join, so callers that want a join timeout enforce it themselves (and Close
+// the room when it passes). Events then flow until the room ends or Close
 // is called, and the channel is closed; Err then tells why the room ended
 // (nil when Close ended it).
 type Room interface {

@@ -1,0 +1,8 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// extraCommands are the commands beyond record.
+func extraCommands() []*cobra.Command {
+	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd()}
+}

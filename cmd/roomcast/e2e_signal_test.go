@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/worker"
+)
+
+// startRealTime starts a real-time demo recording that would run for a minute.
+func startRealTime(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(binPath, "record", "--room", "demo:", "--record", "--resolution", "640x360",
+		"--duration", "60s", "--out", out)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = cleanEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, &stderr
+}
+
+// playableSeconds decodes the file to the end and returns the last video
+// frame's time: what a player would get out of it.
+func playableSeconds(t *testing.T, path string) float64 {
+	t.Helper()
+	ts := videoPacketTimes(t, path)
+	if len(ts) == 0 {
+		t.Fatalf("%s has no readable video", path)
+	}
+	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 && strings.Contains(string(out), "Invalid data") {
+		t.Fatalf("%s does not decode: %v %s", path, err, out)
+	}
+	return ts[len(ts)-1]
+}
+
+func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
+	out := t.TempDir()
+	start := time.Now()
+	cmd, _ := startRealTime(t, out)
+	time.Sleep(7 * time.Second)
+	elapsed := time.Since(start).Seconds()
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	got := playableSeconds(t, filepath.Join(out, "recording.mp4"))
+	if got < elapsed-3 {
+		t.Fatalf("after SIGKILL at %.1fs the MP4 plays %.1fs; want at least %.1fs", elapsed, got, elapsed-3)
+	}
+	t.Logf("killed at %.1fs; the MP4 plays %.2fs", elapsed, got)
+}
+
+func TestSIGINTFinalizes(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := t.TempDir()
+			cmd, stderr := startRealTime(t, out)
+			time.Sleep(4 * time.Second)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after %s: %v\n%s", sig, err, stderr)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("did not exit within 20 s of %s", sig)
+			}
+			mp4 := filepath.Join(out, "recording.mp4")
+			p := ffprobe(t, mp4)
+			d, _ := strconv.ParseFloat(p.Format.Duration, 64)
+			if d < 3 || d > 6 {
+				t.Errorf("finalized duration %.2fs, want about 4 s", d)
+			}
+			st := readStatus(t, out)
+			if st.State != worker.Stopped || st.Reason == "" || st.Recording.Bytes == 0 {
+				t.Errorf("status after %s: state %s reason %q bytes %d", sig, st.State, st.Reason, st.Recording.Bytes)
+			}
+		})
+	}
+}
+
+func TestBadInputs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"odd resolution", []string{"--room", "demo:", "--record", "--resolution", "1281x720"}, []string{"resolution", "1281x720", "even"}},
+		{"resolution shape", []string{"--room", "demo:", "--record", "--resolution", "720p"}, []string{"--resolution", "WIDTHxHEIGHT"}},
+		{"four rtmp", []string{"--room", "demo:", "--rtmp", "rtmp://h/a/SECRET1", "--rtmp", "rtmp://h/a/SECRET2", "--rtmp", "rtmp://h/a/SECRET3", "--rtmp", "rtmp://h/a/SECRET4"}, []string{"limit is 3"}},
+		{"nothing to do", []string{"--room", "demo:"}, []string{"nothing to do"}},
+		{"no room", []string{"--record"}, []string{"meetingUrl is required"}},
+		{"unknown scheme", []string{"--room", "zoom://x", "--record"}, []string{"unknown scheme"}},
+		{"bad fps", []string{"--room", "demo:", "--record", "--fps", "120"}, []string{"fps", "1..60"}},
+		{"bad duration", []string{"--room", "demo:", "--record", "--duration", "ten"}, []string{"--duration", "not a duration"}},
+		{"bad layout", []string{"--room", "demo:", "--record", "--layout", "mosaic"}, []string{"layout", "grid, speaker, screen"}},
+		{"fast live", []string{"--room", "livekit://127.0.0.1:7880/x", "--record", "--fast"}, []string{"--fast", "file"}},
+		{"missing manifest", []string{"--room", "file:nope/room.yaml", "--record"}, []string{"nope/room.yaml"}},
+		{"unknown flag", []string{"--room", "demo:", "--recrod"}, []string{"unknown flag", "--recrod"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"record", "--out", t.TempDir()}, tc.args...)
+			_, stderr, code := runRoomcast(t, args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2; stderr: %s", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if strings.Contains(stderr, "SECRET") {
+				t.Errorf("stderr leaks a stream key:\n%s", stderr)
+			}
+		})
+	}
+}

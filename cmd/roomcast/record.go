@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/room/file"
+	"github.com/roomcast/roomcast/worker"
+)
+
+type recordFlags struct {
+	configFile string
+	logLevel   string
+	logFormat  string
+}
+
+func newRecordCmd() *cobra.Command {
+	var f recordFlags
+	cmd := &cobra.Command{
+		Use:   "record",
+		Short: "Record and/or stream a room",
+		Long: `Joins a room as a hidden peer, composites every peer and mixes their audio,
+encodes once, and writes or streams the result until the room ends, the
+duration is reached, or SIGINT/SIGTERM stops it (which finalizes every output).
+
+Settings come from defaults, then --config (YAML or JSON, the job contract's
+field names), then ROOMCAST_* environment variables, then flags.
+
+Environment:
+` + config.EnvHelp() + `
+Exit status: 0 when the job ended as asked; 1 when it failed; 2 for bad
+settings.`,
+		Example: `  roomcast record --room demo: --record --duration 10s --out out/demo
+  roomcast record --room file:testdata/rooms/demo.yaml --record --resolution 1280x720 --fps 30 --duration 10s --out out/demo
+  roomcast record --room demo: --record --rtmp rtmp://127.0.0.1/live/KEY`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRecord(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.configFile, "config", "", "job config file (YAML or JSON)")
+	fl.String("room", "", "the room: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, file:PATH.yaml or demo:")
+	fl.Bool("record", false, "write the archival recording (crash-safe MP4) to OUT/recording.mp4")
+	fl.StringArray("rtmp", nil, "stream to this RTMP(S) URL, stream key included (repeat up to 3 times)")
+	fl.Bool("hls", false, "serve a live HLS stream on --http")
+	fl.Bool("hls-record", false, "write an HLS recording to OUT/hls/")
+	fl.String("resolution", "", "output size WxH (default 1280x720; portrait like 720x1280 is fine)")
+	fl.Int("fps", 0, "output frame rate (default 30)")
+	fl.String("layout", "", "layout: grid, speaker or screen (default grid)")
+	fl.String("video-bitrate", "", "video bitrate, e.g. 2500k or 2.5M (default scales with resolution)")
+	fl.String("audio-bitrate", "", "audio bitrate (default 128k)")
+	fl.String("duration", "", "stop after this long, e.g. 10s or 1h (default 4h, the maximum duration)")
+	fl.String("empty-room-timeout", "", "stop this long after the last peer left (default 5m)")
+	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
+	fl.String("id", "", "job id (default random)")
+	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
+	fl.String("http", "", "HTTP listen address for live HLS (default "+config.DefaultHTTPAddr+")")
+	fl.String("rtmp-ca-file", "", "extra PEM CA bundle to trust for rtmps:// ingests")
+	fl.String("hls-variant", "", "live HLS variant: lowLatency (default), fmp4 or mpegts")
+	fl.String("token", "", "a ready LiveKit access token (or LIVEKIT_TOKEN; else one is minted from LIVEKIT_API_KEY and LIVEKIT_API_SECRET)")
+	fl.Int("encoder-threads", 0, "libx264 threads (0: x264 chooses); the benchmark uses 1")
+	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info; warn on a terminal, where the progress line shows)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// jobFromSources merges defaults, file, environment and flags.
+func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config.Job, config.Worker, error) {
+	var job config.Job
+	var w config.Worker
+	if f.configFile != "" {
+		if err := config.LoadFile(f.configFile, &job); err != nil {
+			return job, w, err
+		}
+	}
+	if err := config.ApplyEnv(environ, &job, &w); err != nil {
+		return job, w, err
+	}
+	fl := cmd.Flags()
+	var problems []string
+	bad := func(flag string, err error) { problems = append(problems, fmt.Sprintf("--%s: %v", flag, err)) }
+	str := func(name string) (string, bool) {
+		if !fl.Changed(name) {
+			return "", false
+		}
+		v, _ := fl.GetString(name)
+		return v, true
+	}
+	boolean := func(name string, dst *bool) {
+		if fl.Changed(name) {
+			*dst, _ = fl.GetBool(name)
+		}
+	}
+	if v, ok := str("room"); ok {
+		job.MeetingURL = v
+	}
+	boolean("record", &job.Record)
+	boolean("hls", &job.HLS)
+	boolean("hls-record", &job.HLSRecord)
+	boolean("fast", &w.Fast)
+	if fl.Changed("rtmp") {
+		job.RTMPURLs, _ = fl.GetStringArray("rtmp")
+	}
+	if v, ok := str("resolution"); ok {
+		r, err := config.ParseResolution(v)
+		if err != nil {
+			bad("resolution", err)
+		}
+		job.Resolution = r
+	}
+	if fl.Changed("fps") {
+		job.FPS, _ = fl.GetInt("fps")
+		if job.FPS <= 0 {
+			bad("fps", fmt.Errorf("%d is out of range (allowed: 1..%d)", job.FPS, config.MaxFPS))
+		}
+	}
+	if v, ok := str("layout"); ok {
+		job.Layout = v
+	}
+	for flag, dst := range map[string]*config.Bitrate{"video-bitrate": &job.VideoBitrate, "audio-bitrate": &job.AudioBitrate} {
+		if v, ok := str(flag); ok {
+			b, err := config.ParseBitrate(v)
+			if err != nil {
+				bad(flag, err)
+			}
+			*dst = b
+		}
+	}
+	for flag, dst := range map[string]*config.Duration{"duration": &job.MaxDuration, "empty-room-timeout": &job.EmptyRoomTimeout} {
+		if v, ok := str(flag); ok {
+			d, err := config.ParseDuration(v)
+			if err != nil {
+				bad(flag, err)
+			}
+			if d <= 0 {
+				bad(flag, fmt.Errorf("%s must be positive", v))
+			}
+			*dst = d
+		}
+	}
+	if v, ok := str("out"); ok {
+		w.Out = v
+	}
+	if v, ok := str("id"); ok {
+		job.ID = v
+	}
+	if v, ok := str("http"); ok {
+		w.HTTPAddr = v
+	}
+	if v, ok := str("rtmp-ca-file"); ok {
+		w.RTMPCAFile = v
+	}
+	if v, ok := str("hls-variant"); ok {
+		w.HLSVariant = v
+	}
+	if len(problems) > 0 {
+		return job, w, &config.Error{Problems: problems}
+	}
+	job.ApplyDefaults()
+	if err := job.Validate(); err != nil {
+		return job, w, err
+	}
+	if w.HTTPAddr == "" {
+		w.HTTPAddr = config.DefaultHTTPAddr
+	}
+	return job, w, nil
+}
+
+func runRecord(cmd *cobra.Command, f recordFlags) error {
+	job, wcfg, err := jobFromSources(cmd, f, os.Environ())
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	// A file room's manifest is input like any flag: check it up front, so a
+	// bad one is a usage error rather than a failed job.
+	if kind, path, _ := config.ParseMeetingURL(job.MeetingURL); kind == config.RoomFile {
+		if _, err := file.Load(path); err != nil {
+			return &exitError{exitUsage, err}
+		}
+	}
+	tty := isTerminal(os.Stderr)
+	log, err := newLogger(f.logLevel, f.logFormat, tty)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	threads, _ := cmd.Flags().GetInt("encoder-threads")
+	token, _ := cmd.Flags().GetString("token")
+	opts := worker.Options{
+		X264Threads: threads,
+		Out:         wcfg.Out,
+		Fast:        wcfg.Fast,
+		Logger:      log,
+		Open:        roomOpener(token),
+		Sinks:       sinkFactory(wcfg, log),
+		OnEvent:     func(name string, s worker.State) { logEvent(log, name, s) },
+	}
+	if job.HLS {
+		mux, base, stop, err := serveHTTP(wcfg.HTTPAddr, log)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Errorf("--http %s: %w", wcfg.HTTPAddr, err)}
+		}
+		defer stop()
+		opts.HTTPMux, opts.HTTPBase = mux, base
+	}
+	j, err := worker.New(job, opts)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	log.Info("job starting", "id", j.ID(), "room", j.State().Room, "out", j.Out())
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	if err := j.Start(ctx); err != nil {
+		return &exitError{exitFailed, err}
+	}
+	prog := newProgress(os.Stderr, tty, log)
+	ticker := time.NewTicker(500 * time.Millisecond)
+	defer ticker.Stop()
+	saves := 0
+loop:
+	for {
+		select {
+		case s := <-sigs:
+			log.Info("stopping", "signal", s.String())
+			go func() {
+				// A second signal means: stop now. What is written so far
+				// stays playable (the MP4 is fragmented).
+				s := <-sigs
+				prog.clear()
+				fmt.Fprintf(os.Stderr, "roomcast: %s again: exiting without finalizing\n", s)
+				os.Exit(130)
+			}()
+			go j.Stop(context.Background())
+		case <-ticker.C:
+			prog.update(j.State())
+			if saves++; saves%4 == 0 {
+				j.SaveStatus()
+			}
+		case <-j.Done():
+			break loop
+		}
+	}
+	st := j.State()
+	prog.done(st)
+	if err := j.Err(); err != nil {
+		return &exitError{exitFailed, err}
+	}
+	if job.Record {
+		fmt.Fprintf(os.Stdout, "recording: %s\n", j.Out()+"/recording.mp4")
+	}
+	if job.HLSRecord {
+		fmt.Fprintf(os.Stdout, "hls recording: %s\n", j.Out()+"/hls/index.m3u8")
+	}
+	fmt.Fprintf(os.Stdout, "status: %s\n", j.Out()+"/status.json")
+	return nil
+}
+
+func logEvent(log *slog.Logger, name string, s worker.State) {
+	log.Info(name, "state", s.State, "recording", s.Recording.Running, "rtmp", s.RTMPStreaming.Running,
+		"hls", s.HLSStreaming.Running, "hlsRecording", s.HLSRecording.Running, "peers", s.Peers)
+}
+
+func newLogger(level, format string, tty bool) (*slog.Logger, error) {
+	var lv slog.Level
+	switch level {
+	case "":
+		lv = slog.LevelInfo
+		if tty {
+			lv = slog.LevelWarn
+		}
+	default:
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+		}
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// serveHTTP starts roomcast's HTTP server (live HLS now, the job API later).
+func serveHTTP(addr string, log *slog.Logger) (*http.ServeMux, string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	mux := http.NewServeMux()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	return mux, base, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

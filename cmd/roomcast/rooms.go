@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	roomcast "github.com/roomcast/roomcast"
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/internal/mediaclock"
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/file"
+	"github.com/roomcast/roomcast/worker"
+)
+
+// roomOpener picks the connector from the meetingUrl's scheme. token is a
+// ready LiveKit token, if one was given.
+func roomOpener(token string) worker.RoomOpener {
+	return func(ctx context.Context, meetingURL string, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
+		return openRoom(ctx, meetingURL, token, clk, log)
+	}
+}
+
+func openRoom(ctx context.Context, meetingURL, token string, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
+	kind, rest, err := config.ParseMeetingURL(meetingURL)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case config.RoomDemo:
+		dir, err := extractDemo()
+		if err != nil {
+			return nil, err
+		}
+		r, err := file.Open(filepath.Join(dir, "rooms", "demo.yaml"), file.Options{Clock: clk, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return &cleanupRoom{Room: r, cleanup: func() { os.RemoveAll(dir) }}, nil
+	case config.RoomFile:
+		return file.Open(rest, file.Options{Clock: clk, Logger: log})
+	case config.RoomLiveKit:
+		return openLiveKit(ctx, rest, token, log)
+	}
+	return nil, fmt.Errorf("meetingUrl: no connector for %q", meetingURL)
+}
+
+// extractDemo writes the demo room embedded in the binary to a temporary
+// folder, so that `demo:` works from any directory and in the container.
+func extractDemo() (string, error) {
+	dir, err := os.MkdirTemp("", "roomcast-demo-")
+	if err != nil {
+		return "", fmt.Errorf("demo room: %w", err)
+	}
+	src := roomcast.DemoRoom()
+	err = fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("demo room: %w", err)
+	}
+	return dir, nil
+}
+
+// cleanupRoom removes the extracted demo once the room is closed.
+type cleanupRoom struct {
+	room.Room
+	cleanup func()
+}
+
+func (c *cleanupRoom) Close() error {
+	err := c.Room.Close()
+	c.cleanup()
+	return err
+}
+
+// Epoch passes the file room's timeline through, so that its exact
+// NTP-to-job-time mapping is still used.
+func (c *cleanupRoom) Epoch() time.Time {
+	return c.Room.(room.Timeline).Epoch()
+}

@@ -1,0 +1,157 @@
+package file
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	roomsDir = "../../testdata/rooms"
+	peersDir = "../../testdata/peers"
+)
+
+func TestLoadBadManifests(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // every one must appear in the error
+	}{
+		{"unknown-field.yaml", []string{"unknown-field.yaml", `peers[0] "alice"`, `unknown field "meda"`, "line 4", "allowed fields: name, id, role, metadata, media, screen, join, leave, muteVideo, muteAudio"}},
+		{"missing-media.yaml", []string{"missing-media.yaml", `peers[1] "bob"`, "field media is missing", "VP8, VP9, H.264 or AV1", "Opus"}},
+		{"media-not-found.yaml", []string{"media-not-found.yaml", `peers[0] "alice"`, "field media", "nobody.webm not found", "relative to the manifest's folder"}},
+		{"bad-codec.yaml", []string{"bad-codec.yaml", `peers[0] "mallory"`, "field media", "mpeg4-aac.mp4", "stream #0 is video codec mpeg4", "stream #1 is audio codec aac", "video: VP8, VP9, H.264, AV1; audio: Opus"}},
+		{"leave-before-join.yaml", []string{"leave-before-join.yaml", `peers[0] "alice"`, `field leave is "3s", not after join "5s"`, "must be later than join"}},
+		{"duplicate-names.yaml", []string{"duplicate-names.yaml", `peers[1] "alice"`, "field name", `duplicate name "alice"`, "peers[0]", "must be unique"}},
+		{"no-peers.yaml", []string{"no-peers.yaml", "no peers", "add at least one"}},
+		{"bad-duration.yaml", []string{"bad-duration.yaml", `peers[0] "alice"`, "field join", `bad duration "3"`, "3s", "500ms"}},
+		{"negative-join.yaml", []string{"negative-join.yaml", `peers[0] "alice"`, `field join is "-1s"`, "0s or later"}},
+		{"missing-name.yaml", []string{"missing-name.yaml", "peers[1]", "field name is missing", "unique name"}},
+		{"screen-no-video.yaml", []string{"screen-no-video.yaml", `peers[0] "alice"`, "field screen", "audio-only.webm has no video stream", "VP8, VP9, H.264 or AV1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(filepath.Join(roomsDir, "bad", tt.file))
+			if err == nil {
+				t.Fatal("Load succeeded; want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\n  does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadInlineManifests covers rules without a committed example.
+func TestLoadInlineManifests(t *testing.T) {
+	alice, err := filepath.Abs(filepath.Join(peersDir, "alice.webm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slides, err := filepath.Abs(filepath.Join(peersDir, "slides.webm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want []string // empty: must load
+	}{
+		{"empty file", "", []string{"no peers", "empty"}},
+		{"not yaml", "peers: [", []string{"invalid YAML"}},
+		{"top-level typo", "peer:\n  - name: a\n", []string{`unknown top-level field "peer"`, `only field is "peers"`}},
+		{"peers not a list", "peers: alice\n", []string{"field peers must be a list"}},
+		{"peer not a mapping", "peers:\n  - alice\n", []string{"peers[0]", "must be a mapping"}},
+		{"slash in name", "peers:\n  - name: a/b\n    media: " + alice + "\n", []string{`peers[0] "a/b"`, "field name", "'/'", "give an id"}},
+		{"slash in id", "peers:\n  - name: a\n    id: x/y\n    media: " + alice + "\n", []string{`peers[0] "a"`, `field id "x/y"`}},
+		{"duplicate ids", "peers:\n  - {name: a, id: X, media: " + alice + "}\n  - {name: b, id: X, media: " + alice + "}\n", []string{`peers[1] "b"`, `duplicate peer id "X"`}},
+		{"bad leave", "peers:\n  - {name: a, media: " + alice + ", leave: soon}\n", []string{"field leave", `bad duration "soon"`}},
+		{"mute without to", "peers:\n  - {name: a, media: " + alice + ", muteVideo: [{from: 1s}]}\n", []string{"field muteVideo[0]", "needs both from and to"}},
+		{"mute backwards", "peers:\n  - {name: a, media: " + alice + ", muteAudio: [{from: 3s, to: 2s}]}\n", []string{"field muteAudio[0]", `from "3s" to "2s"`, "to after from"}},
+		{"mute overlap", "peers:\n  - {name: a, media: " + alice + ", muteVideo: [{from: 1s, to: 3s}, {from: 2s, to: 4s}]}\n", []string{"field muteVideo", "overlap"}},
+		{"mute typo", "peers:\n  - {name: a, media: " + alice + ", muteVideo: [{from: 1s, until: 3s}]}\n", []string{"muteVideo[0]", `unknown field "until"`, "allowed fields: from, to"}},
+		{"mute video of audio-only", "peers:\n  - {name: a, media: " + filepath.Join(filepath.Dir(alice), "../rooms/bad/audio-only.webm") + ", muteVideo: [{from: 1s, to: 2s}]}\n", []string{"field muteVideo", "no video track"}},
+		{"wrong type", "peers:\n  - {name: a, media: " + alice + ", muteVideo: yes}\n", []string{"field muteVideo", "must be a list"}},
+		{"valid with everything", "peers:\n  - {name: a, id: P1, role: host, metadata: m, media: " + alice + ", screen: " + slides + ", join: 1s, leave: 5s, muteVideo: [{from: 2s, to: 3s}], muteAudio: [{from: 1.5s, to: 2500ms}]}\n", nil},
+	}
+	dir := t.TempDir()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "m"+string(rune('a'+i))+".yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(path)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				p := m.Peers[0]
+				if p.ID != "P1" || p.Role != "host" || p.Join != time.Second || p.Leave != 5*time.Second ||
+					p.Screen == nil || len(p.MuteAudio) != 1 || p.MuteAudio[0] != (Interval{1500 * time.Millisecond, 2500 * time.Millisecond}) {
+					t.Fatalf("peer = %+v", p)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("Load succeeded; want an error")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the manifest", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\n  does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadDemo(t *testing.T) {
+	m, err := Load(filepath.Join(roomsDir, "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		id, video     string
+		w, h          int
+		join, leave   time.Duration
+		frameRateNum  int
+		mediaDuration time.Duration
+	}
+	wants := []want{
+		{"PA_alice", "video/VP8", 320, 240, 0, 0, 30, 12 * time.Second},
+		{"PA_bob", "video/VP8", 384, 216, 3 * time.Second, 0, 30, 12 * time.Second},
+		{"PA_carol", "video/H264", 320, 240, 0, 7 * time.Second, 30, 12 * time.Second},
+		{"PA_dave", "video/VP8", 320, 240, 0, 0, 30, 12 * time.Second},
+	}
+	if len(m.Peers) != len(wants) {
+		t.Fatalf("%d peers, want %d", len(m.Peers), len(wants))
+	}
+	for i, w := range wants {
+		p := m.Peers[i]
+		v, a := p.Media.Video, p.Media.Audio
+		if p.ID != w.id || v == nil || a == nil || v.Codec.MimeType != w.video || v.Width != w.w || v.Height != w.h ||
+			p.Join != w.join || p.Leave != w.leave || v.FrameRateNum/max(v.FrameRateDen, 1) != w.frameRateNum {
+			t.Errorf("peer %d = %+v video %+v", i, p, v)
+			continue
+		}
+		if d := p.Media.Duration - w.mediaDuration; d < -50*time.Millisecond || d > 50*time.Millisecond {
+			t.Errorf("%s: duration %v, want ~%v", p.ID, p.Media.Duration, w.mediaDuration)
+		}
+		if a.Codec.MimeType != "audio/opus" || a.Codec.ClockRate != 48000 || a.Codec.Channels != 2 || a.preSkip != 312 {
+			t.Errorf("%s: audio %+v", p.ID, a)
+		}
+	}
+	if c := m.Peers[2].Media.Video; c.nalLength != 4 || len(c.paramSets) != 2 ||
+		!strings.Contains(c.Codec.SDPFmtpLine, "profile-level-id=42c0") {
+		t.Errorf("carol's H.264: nalLength %d, %d param sets, fmtp %q", c.nalLength, len(c.paramSets), c.Codec.SDPFmtpLine)
+	}
+	if end := m.Peers[2].End(); end != 7*time.Second {
+		t.Errorf("carol ends at %v, want 7s", end)
+	}
+}
