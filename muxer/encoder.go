@@ -107,8 +107,6 @@ type Encoder struct {
 	started   bool  // any audio written
 	firstIn   int64 // PTS of the first frame sent to the AAC encoder
 	sentAny   bool  // firstIn is set
-	shift     int64 // added to AAC packet timestamps; see drainAudio
-	shiftSet  bool
 	aclosed   bool
 
 	stats struct {
@@ -533,20 +531,22 @@ func (e *Encoder) drainAudio() error {
 		if err != nil {
 			return fmt.Errorf("muxer: receiving audio packet: %w", err)
 		}
-		if !e.shiftSet {
-			// The AAC encoder stamps its first packet initial_padding
-			// (1024) samples before the first input sample: the encoder's
-			// priming. FLV timestamps are unsigned and MPEG-TS sinks expect
-			// the streams to start together, so the audio timeline is
-			// shifted to start at the first input sample. Audio then plays
-			// 1024 samples (21 ms) late, well inside lip-sync tolerance.
-			e.shift = e.firstIn - e.apkt.Pts()
-			e.shiftSet = true
+		if e.apkt.Pts() < e.firstIn {
+			// The AAC encoder's first packet starts initial_padding (1024)
+			// samples before the first input sample: its priming. FLV
+			// timestamps are unsigned and MPEG-TS sinks expect the streams
+			// to start together, and shifting the whole audio timeline
+			// later would put audio 21 ms behind video. Dropping the
+			// priming packet keeps every other packet at its true time;
+			// the decoder's first 21 ms then lack their overlap half,
+			// which is inaudible at a stream's start.
+			e.apkt.Unref()
+			continue
 		}
 		p := &Packet{
 			Kind:     Audio,
-			PTS:      e.apkt.Pts() + e.shift,
-			DTS:      e.apkt.Dts() + e.shift,
+			PTS:      e.apkt.Pts(),
+			DTS:      e.apkt.Dts(),
 			Duration: e.apkt.Duration(),
 			Key:      true,
 			Data:     e.apkt.Data(),

@@ -179,8 +179,8 @@ func TestEncoderAudioTimeline(t *testing.T) {
 		{"gap filled with silence", 9600, 14400, 0},
 		{"overlap trimmed", 3800, 8600, 0},
 		// The pending frame is completed with 320 samples of silence. Output
-		// time is input time plus the 1024-sample priming delay.
-		{"long gap restarts", 4800 + 3*48000, 9600 + 320, 4800 + 3*48000 + 1024},
+		// time is input time: the priming packet is dropped, not shifted.
+		{"long gap restarts", 4800 + 3*48000, 9600 + 320, 4800 + 3*48000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c collector
