@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/roomcast/roomcast/internal/analyze"
 	"github.com/roomcast/roomcast/worker"
 )
 
@@ -268,6 +270,23 @@ func TestRecordDemoGolden(t *testing.T) {
 			}
 		}
 	}
+	// The same recording against the golden expectations kept in testdata,
+	// as a user's CI would check it with `roomcast verify`.
+	expPath := filepath.Join(repoRoot(t), "testdata/expect/demo.yaml")
+	exp, err := analyze.LoadExpect(expPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := analyze.Verify(context.Background(), mp4, exp, analyze.VerifyOptions{BaseDir: filepath.Dir(expPath)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		var b strings.Builder
+		rep.WriteTable(&b)
+		t.Errorf("golden expectations not met:\n%s", b.String())
+	}
+
 	st := readStatus(t, out)
 	if st.State != worker.Stopped || st.Recording.Error != nil || st.Recording.Running || st.StoppedAt == nil || st.Recording.Bytes == 0 {
 		t.Errorf("final status: %+v", st)
