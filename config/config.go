@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/roomcast/roomcast/muxer/rtmp"
 )
 
 // Limits of the job contract and of roomcast.
@@ -405,51 +407,8 @@ func (b *Bitrate) UnmarshalYAML(n *yaml.Node) error {
 
 // ValidateRTMPURL checks an ingest URL's shape: rtmp or rtmps, a host, an
 // app and a stream key (the last path element). Errors never contain the key.
-func ValidateRTMPURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%s is not a URL (want rtmp://HOST[:PORT]/APP/STREAM-KEY)", MaskRTMPURL(raw))
-	}
-	if u.Scheme != "rtmp" && u.Scheme != "rtmps" {
-		return fmt.Errorf("%s: scheme %q is not rtmp or rtmps (want rtmp://HOST[:PORT]/APP/STREAM-KEY)", MaskRTMPURL(raw), u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("%s has no host (want %s://HOST[:PORT]/APP/STREAM-KEY)", MaskRTMPURL(raw), u.Scheme)
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%s: port %q is not 1..65535", MaskRTMPURL(raw), p)
-		}
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) < 2 || parts[0] == "" {
-		return fmt.Errorf("%s needs an app and a stream key in its path (want %s://HOST[:PORT]/APP/STREAM-KEY)", MaskRTMPURL(raw), u.Scheme)
-	}
-	if parts[len(parts)-1] == "" {
-		return fmt.Errorf("%s has an empty stream key", MaskRTMPURL(raw))
-	}
-	return nil
-}
+func ValidateRTMPURL(raw string) error { return rtmp.ValidateURL(raw) }
 
 // MaskRTMPURL hides the stream key (everything after the app) and any
 // credentials: rtmp://host/app/****.
-func MaskRTMPURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		// Not parseable: keep only what cannot be a secret.
-		if i := strings.Index(raw, "://"); i >= 0 {
-			rest := raw[i+3:]
-			if j := strings.IndexByte(rest, '/'); j >= 0 {
-				return raw[:i+3] + rest[:j] + "/****"
-			}
-			return raw[:i+3] + "****"
-		}
-		return "****"
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	app := ""
-	if len(parts) > 1 {
-		app = strings.Join(parts[:len(parts)-1], "/") + "/"
-	}
-	return u.Scheme + "://" + u.Host + "/" + app + "****"
-}
+func MaskRTMPURL(raw string) string { return rtmp.MaskURL(raw) }

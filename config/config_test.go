@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 			j.RTMPURLs = []string{"rtmp://a/live/k1", "rtmp://a/live/k2", "rtmp://a/live/k3", "rtmp://a/live/k4"}
 		}, []string{"rtmpUrls: 4 URLs given, the limit is 3"}},
 		{"rtmp scheme", func(j *Job) { j.RTMPURLs = []string{"http://a/live/SECRETKEY"} }, []string{"rtmpUrls[0]", "scheme \"http\""}},
-		{"rtmp no key", func(j *Job) { j.RTMPURLs = []string{"rtmp://a/live"} }, []string{"rtmpUrls[0]", "app and a stream key"}},
+		{"rtmp no key", func(j *Job) { j.RTMPURLs = []string{"rtmp://a/live"} }, []string{"rtmpUrls[0]", "missing stream key"}},
 		{"rtmp dup", func(j *Job) { j.RTMPURLs = []string{"rtmp://a/live/SECRETKEY", "rtmp://a/live/SECRETKEY"} }, []string{"rtmpUrls[1]", "same URL", "rtmp://a/live/****"}},
 		{"rtmp only", func(j *Job) {
 			j.Record = false
@@ -78,10 +78,10 @@ func TestMaskRTMPURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"rtmp://a.rtmp.youtube.com/live2/KEY1":          "rtmp://a.rtmp.youtube.com/live2/****",
 		"rtmps://live-api-s.facebook.com:443/rtmp/KEY2": "rtmps://live-api-s.facebook.com:443/rtmp/****",
-		"rtmp://user:pass@127.0.0.1/live/KEY3":          "rtmp://127.0.0.1/live/****",
+		"rtmp://user:pass@127.0.0.1/live/KEY3":          "rtmp://****@127.0.0.1/live/****",
 		"rtmp://host/app/inst/KEY":                      "rtmp://host/app/inst/****",
 		"rtmp://host/KEY":                               "rtmp://host/****",
-		"rtmp://bad host/app/KEY":                       "rtmp://bad host/****",
+		"rtmp://bad host/app/KEY":                       "rtmp://bad host/app/****",
 	} {
 		if got := MaskRTMPURL(in); got != want {
 			t.Errorf("MaskRTMPURL(%q) = %q, want %q", in, got, want)

@@ -34,8 +34,9 @@ type QueueOptions struct {
 type OutputState struct {
 	Running bool  // opened, and the sink's last report says running
 	Err     error // the failure that ended it, else the sink's last reported error
+	Failed  bool  // the sink gave up for good (Open or Write failed)
 	Retries int   // as reported by the sink
-	Bytes   int64 // packet data the sink accepted
+	Bytes   int64 // bytes the sink delivered (ByteCounter), else packet data it accepted
 	Dropped int64 // packets dropped because the sink fell behind
 	Done    bool  // the sink has stopped and been closed
 }
@@ -441,12 +442,18 @@ func (o *output) stateLocked() OutputState {
 	s := OutputState{
 		Running: o.opened && !o.finished && o.err == nil && (!o.reported || o.report.Running),
 		Err:     o.err,
+		Failed:  o.err != nil,
 		Retries: o.report.Retries,
 		Bytes:   o.bytes,
 		Dropped: o.dropped,
 		Done:    o.finished,
 	}
-	if s.Err == nil && !o.finished {
+	if bc, ok := o.sink.(ByteCounter); ok {
+		s.Bytes = bc.BytesWritten()
+	}
+	if s.Err == nil {
+		// The sink's own last word, also once it is done: a sink stopped
+		// during an outage still says why it was down.
 		s.Err = o.report.Err
 	}
 	return s

@@ -106,3 +106,11 @@ type ReporterFunc func(SinkState)
 
 // Report implements Reporter.
 func (f ReporterFunc) Report(s SinkState) { f(s) }
+
+// ByteCounter is implemented by sinks that can say how many bytes actually
+// reached their destination. The fan-out reports that instead of the bytes
+// it handed over, which differ for a sink that drops packets while it
+// reconnects.
+type ByteCounter interface {
+	BytesWritten() int64
+}

@@ -24,7 +24,7 @@ const (
 	outRecording = "recording"
 	outHLS       = "hls"
 	outHLSRecord = "hlsRecording"
-	outRTMP      = "rtmp:" // + the URL
+	outRTMP      = "rtmp:" // + a serial number: a URL holds its stream key
 )
 
 // RoomOpener opens the room a job's meetingUrl names, on the job's clock.
@@ -86,6 +86,8 @@ type Job struct {
 	emptyAt   time.Duration // job time the room became empty; -1 while peers are present
 	ending    bool
 	rate      rateMeter
+	rtmpNames []string // fan-out name of each entry of state.RTMPStreaming.Outputs
+	rtmpSeq   int
 
 	stopOnce sync.Once
 	done     chan struct{}
@@ -296,7 +298,12 @@ func (j *Job) addOutputs() error {
 		if err != nil {
 			return errorf(CodeInvalidConfig, "rtmpUrls: %s: %v", config.MaskRTMPURL(u), err)
 		}
-		if err := add(outRTMP+u, s); err != nil {
+		j.mu.Lock()
+		j.rtmpSeq++
+		name := fmt.Sprintf("%s%d", outRTMP, j.rtmpSeq)
+		j.rtmpNames = append(j.rtmpNames, name)
+		j.mu.Unlock()
+		if err := add(name, s); err != nil {
 			return err
 		}
 	}
@@ -585,12 +592,9 @@ func (j *Job) outputChanged(name string, s muxer.OutputState) {
 		j.state.HLSRecording.Running = s.Running
 		j.state.HLSRecording.Error = e
 	default:
-		masked := config.MaskRTMPURL(name[len(outRTMP):])
-		for i := range j.state.RTMPStreaming.Outputs {
+		if i := j.rtmpIndexLocked(name); i >= 0 {
 			o := &j.state.RTMPStreaming.Outputs[i]
-			if o.URL == masked {
-				o.Running, o.Error, o.Retries, o.Bytes = s.Running, e, s.Retries, s.Bytes
-			}
+			o.Running, o.Error, o.Retries, o.Bytes = s.Running, e, s.Retries, s.Bytes
 		}
 		j.state.RTMPStreaming.Running = false
 		j.state.RTMPStreaming.Error = nil
@@ -610,7 +614,7 @@ func (j *Job) outputChanged(name string, s muxer.OutputState) {
 			j.state.RTMPStreaming.Error = nil
 		}
 	}
-	allFailed := s.Done && j.allOutputsFailedLocked()
+	allFailed := s.Failed && j.allOutputsFailedLocked()
 	j.mu.Unlock()
 	j.publish()
 	if allFailed {
@@ -629,11 +633,21 @@ func (j *Job) allOutputsFailedLocked() bool {
 		return false
 	}
 	for _, s := range states {
-		if !s.Done || s.Err == nil {
+		if !s.Failed {
 			return false
 		}
 	}
 	return true
+}
+
+// rtmpIndexLocked returns the state index of an RTMP output, or -1.
+func (j *Job) rtmpIndexLocked(name string) int {
+	for i, n := range j.rtmpNames {
+		if n == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // publish writes status.json and emits events for what changed.
@@ -683,12 +697,9 @@ func (j *Job) refreshStatsLocked() {
 			switch {
 			case name == outRecording:
 				j.state.Recording.Bytes = s.Bytes
-			case len(name) > len(outRTMP) && name[:len(outRTMP)] == outRTMP:
-				masked := config.MaskRTMPURL(name[len(outRTMP):])
-				for i := range j.state.RTMPStreaming.Outputs {
-					if j.state.RTMPStreaming.Outputs[i].URL == masked {
-						j.state.RTMPStreaming.Outputs[i].Bytes = s.Bytes
-					}
+			default:
+				if i := j.rtmpIndexLocked(name); i >= 0 {
+					j.state.RTMPStreaming.Outputs[i].Bytes = s.Bytes
 				}
 			}
 		}

@@ -6,11 +6,20 @@ import (
 	"log/slog"
 
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/rtmp"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker"
 )
 
-func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory { return worker.SinkFactory{} }
+// sinkFactory makes the outputs beyond the archive.
+func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory {
+	return worker.SinkFactory{
+		RTMP: func(url string) (muxer.Sink, error) {
+			return rtmp.New(rtmp.Options{URL: url, CAFile: w.RTMPCAFile, Logger: log})
+		},
+	}
+}
 
 func openLiveKit(_ context.Context, url, token string, log *slog.Logger) (room.Room, error) {
 	return nil, errors.New("livekit: not wired yet")

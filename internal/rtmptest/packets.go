@@ -1,0 +1,184 @@
+package rtmptest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/roomcast/roomcast/muxer"
+)
+
+// Source is a few seconds of encoded media shaped like the muxer's output.
+type Source struct {
+	Info    muxer.StreamInfo
+	Packets []*muxer.Packet // interleaved by time, video first on ties
+}
+
+// Encode has the ffmpeg CLI encode seconds of testsrc2 + a sine the way the
+// job's encoder does (libx264 zerolatency, SPS/PPS repeated before every
+// IDR, GOP of 2 s; AAC-LC 48 kHz stereo) and turns the result into
+// muxer.Packets. It stands in for muxer.Encoder, which is written elsewhere.
+func Encode(t testing.TB, seconds, width, height, fps int) *Source {
+	t.Helper()
+	return EncodeBitrate(t, seconds, width, height, fps, 600)
+}
+
+// EncodeBitrate is Encode at a video bitrate in kbit/s (for measurements
+// at realistic sizes).
+func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source {
+	t.Helper()
+	bin := NeedBinary(t, "ffmpeg")
+	dir := t.TempDir()
+	vfile, afile := filepath.Join(dir, "v.h264"), filepath.Join(dir, "a.aac")
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
+		// -t as an input option bounds both outputs.
+		"-t", strconv.Itoa(seconds), "-f", "lavfi",
+		"-i", "testsrc2=size=" + strconv.Itoa(width) + "x" + strconv.Itoa(height) + ":rate=" + strconv.Itoa(fps),
+		"-t", strconv.Itoa(seconds), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-map", "0:v", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-pix_fmt", "yuv420p", "-g", strconv.Itoa(2 * fps), "-b:v", strconv.Itoa(kbps) + "k",
+		"-maxrate", strconv.Itoa(kbps) + "k", "-bufsize", strconv.Itoa(2*kbps) + "k",
+		"-x264-params", "repeat-headers=1", "-f", "h264", vfile,
+		"-map", "1:a", "-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "adts", afile,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = dieWithParent()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg encode: %v\n%s", err, out)
+	}
+	vdata, err := os.ReadFile(vfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adata, err := os.ReadFile(afile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src := &Source{}
+	src.Info.Video = muxer.VideoInfo{Width: width, Height: height, FPS: fps,
+		TimeBase: muxer.Rational{Num: 1, Den: fps}, Bitrate: kbps * 1000}
+	aus := splitAccessUnits(vdata)
+	if len(aus) == 0 {
+		t.Fatal("no H.264 access units")
+	}
+	for i, au := range aus {
+		if i == 0 {
+			src.Info.Video.Extradata = paramSetsAnnexB(au.nalus)
+		}
+		src.Packets = append(src.Packets, &muxer.Packet{Kind: muxer.Video,
+			PTS: int64(i), DTS: int64(i), Duration: 1, Key: au.key, Data: au.data})
+	}
+	if len(src.Info.Video.Extradata) == 0 {
+		t.Fatal("first access unit has no SPS/PPS")
+	}
+
+	var adts mpeg4audio.ADTSPackets
+	if err := adts.Unmarshal(adata); err != nil {
+		t.Fatalf("parse ADTS: %v", err)
+	}
+	if len(adts) == 0 {
+		t.Fatal("no AAC frames")
+	}
+	asc, err := mpeg4audio.AudioSpecificConfig{Type: adts[0].Type, SampleRate: adts[0].SampleRate,
+		ChannelCount: adts[0].ChannelCount}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Info.Audio = muxer.AudioInfo{SampleRate: adts[0].SampleRate, Channels: adts[0].ChannelCount,
+		TimeBase: muxer.Rational{Num: 1, Den: adts[0].SampleRate}, Bitrate: 96_000, Extradata: asc}
+	for i, f := range adts {
+		src.Packets = append(src.Packets, &muxer.Packet{Kind: muxer.Audio,
+			PTS: int64(i) * 1024, DTS: int64(i) * 1024, Duration: 1024, Key: true, Data: f.AU})
+	}
+	sort.SliceStable(src.Packets, func(i, j int) bool {
+		return src.Packets[i].Time(&src.Info) < src.Packets[j].Time(&src.Info)
+	})
+	return src
+}
+
+type accessUnit struct {
+	data  []byte
+	nalus [][]byte
+	key   bool
+}
+
+// splitAccessUnits cuts an Annex-B elementary stream into access units: a
+// new one starts at an SPS/PPS/SEI/AUD, or at a slice whose first_mb_in_slice
+// is 0, once the current unit already holds a slice.
+func splitAccessUnits(es []byte) []accessUnit {
+	type nal struct{ start, end int } // start includes the start code
+	var nals []nal
+	for i := 0; i+2 < len(es); {
+		if es[i] == 0 && es[i+1] == 0 && es[i+2] == 1 {
+			s := i
+			if s > 0 && es[s-1] == 0 {
+				s--
+			}
+			if len(nals) > 0 {
+				nals[len(nals)-1].end = s
+			}
+			nals = append(nals, nal{start: s})
+			i += 3
+			continue
+		}
+		i++
+	}
+	if len(nals) == 0 {
+		return nil
+	}
+	nals[len(nals)-1].end = len(es)
+
+	var aus []accessUnit
+	cur, hasSlice := -1, false
+	for _, n := range nals {
+		body := es[n.start:n.end]
+		payload := body[bytes.Index(body, []byte{0, 0, 1})+3:]
+		if len(payload) == 0 {
+			continue
+		}
+		typ := payload[0] & 0x1f
+		isSlice := typ == 1 || typ == 5
+		newAU := cur < 0 ||
+			hasSlice && (typ == 6 || typ == 7 || typ == 8 || typ == 9 ||
+				isSlice && len(payload) > 1 && payload[1]&0x80 != 0)
+		if newAU {
+			aus = append(aus, accessUnit{})
+			cur = len(aus) - 1
+			hasSlice = false
+		}
+		au := &aus[cur]
+		au.data = append(au.data, body...)
+		au.nalus = append(au.nalus, payload)
+		if isSlice {
+			hasSlice = true
+		}
+		if typ == 5 {
+			au.key = true
+		}
+	}
+	return aus
+}
+
+// paramSetsAnnexB returns the SPS and PPS of an access unit as Annex B, as
+// libx264 puts them in its extradata.
+func paramSetsAnnexB(nalus [][]byte) []byte {
+	var b []byte
+	for _, n := range nalus {
+		if t := n[0] & 0x1f; t == 7 || t == 8 {
+			b = append(b, 0, 0, 0, 1)
+			b = append(b, n...)
+		}
+	}
+	return b
+}

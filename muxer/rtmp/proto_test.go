@@ -1,0 +1,278 @@
+package rtmp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/internal/rtmptest"
+)
+
+// newTestConn wraps one end of a connection in the package's chunk layer.
+func newTestConn(nc net.Conn) *conn {
+	c := &conn{nc: nc, log: slog.New(slog.DiscardHandler), bw: bufio.NewWriter(nc),
+		inChunk: 128, chunkSize: 128, chunks: map[uint32]*chunkState{},
+		done: make(chan struct{}), readerDone: make(chan struct{})}
+	c.br = bufio.NewReader(countingReader{r: nc, n: &c.received})
+	return c
+}
+
+// TestChunkRoundTrip writes messages through the chunk writer and reads
+// them back through the chunk reader: multi-chunk payloads, a chunk size
+// change, and extended timestamps (past 4.66 hours).
+func TestChunkRoundTrip(t *testing.T) {
+	t.Parallel()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	w, r := newTestConn(a), newTestConn(b)
+	big := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 3000)
+	msgs := []message{
+		{typ: msgAMF0Command, ts: 0, payload: amfEncode(nil, "connect", 1, amfObj{{"app", "live"}})},
+		{typ: msgVideo, streamID: 1, ts: 33, payload: big},
+		{typ: msgAudio, streamID: 1, ts: 0xfffffe, payload: big[:300]},
+		{typ: msgVideo, streamID: 1, ts: 0x1234567, payload: big},
+		{typ: msgAudio, streamID: 1, ts: 0x1234568, payload: []byte{0xaf, 1}},
+	}
+	go func() {
+		for i, m := range msgs {
+			if i == 2 {
+				_ = w.writeControl(msgSetChunkSize, []byte{0, 0, 0x10, 0})
+				w.chunkSize = 4096
+			}
+			w.wmu.Lock()
+			_ = w.writeMessageLocked(csVideo, m.typ, m.streamID, m.ts, m.payload)
+			w.wmu.Unlock()
+		}
+	}()
+	for i, want := range msgs {
+		got, err := r.readMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if got.typ == msgSetChunkSize {
+			if got, err = r.readMessage(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.typ != want.typ || got.ts != want.ts || got.streamID != want.streamID || !bytes.Equal(got.payload, want.payload) {
+			t.Errorf("message %d: got type %d ts %#x stream %d len %d, want type %d ts %#x stream %d len %d",
+				i, got.typ, got.ts, got.streamID, len(got.payload), want.typ, want.ts, want.streamID, len(want.payload))
+		}
+	}
+	if r.inChunk != 4096 {
+		t.Errorf("reader chunk size %d after SetChunkSize", r.inChunk)
+	}
+}
+
+func TestAMFRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := amfEncode(nil, "onStatus", 0, nil, amfObj{{"level", "error"}, {"code", "NetStream.Publish.BadName"},
+		{"description", "Already publishing"}, {"n", 2.5}, {"ok", true}}, amfECMA{{"width", 320}})
+	vals, err := amfDecodeAll(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{"onStatus", 0.0, nil,
+		map[string]any{"level": "error", "code": "NetStream.Publish.BadName", "description": "Already publishing", "n": 2.5, "ok": true},
+		map[string]any{"width": 320.0}}
+	if !reflect.DeepEqual(vals, want) {
+		t.Errorf("got %#v\nwant %#v", vals, want)
+	}
+	// Truncated input must fail cleanly, never panic.
+	for i := range b {
+		_, _ = amfDecodeAll(b[:i])
+	}
+}
+
+func TestToMillis(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		ticks int64
+		tb    muxer.Rational
+		want  int64
+	}{
+		{0, muxer.Rational{Num: 1, Den: 30}, 0},
+		{1, muxer.Rational{Num: 1, Den: 30}, 33},
+		{30, muxer.Rational{Num: 1, Den: 30}, 1000},
+		{1024, muxer.Rational{Num: 1, Den: 48000}, 21},
+		{48000 * 3600 * 5, muxer.Rational{Num: 1, Den: 48000}, 3600 * 5 * 1000},
+		{-1, muxer.Rational{Num: 1, Den: 30}, -34},
+		{1000, muxer.Rational{Num: 1001, Den: 30000}, 33366},
+	}
+	for _, tt := range tests {
+		if got := toMillis(tt.ticks, tt.tb); got != tt.want {
+			t.Errorf("toMillis(%d, %v) = %d, want %d", tt.ticks, tt.tb, got, tt.want)
+		}
+	}
+}
+
+func TestSplitAnnexB(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []byte
+		want [][]byte
+	}{
+		{[]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5}, [][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4, 5}}},
+		{[]byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 9}, [][]byte{{0x09, 0xf0}, {0x41, 9}}},
+		{[]byte{0, 0, 1}, nil},
+		{[]byte{1, 2, 3}, nil},
+	}
+	for _, tt := range tests {
+		got := splitAnnexB(tt.in, nil)
+		if len(got) != len(tt.want) {
+			t.Errorf("splitAnnexB(% x) = %x, want %x", tt.in, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], tt.want[i]) {
+				t.Errorf("splitAnnexB(% x)[%d] = % x, want % x", tt.in, i, got[i], tt.want[i])
+			}
+		}
+	}
+	// AUDs are dropped from the FLV body, in-band SPS/PPS kept.
+	body := appendAVCVideo(nil, true, 0, [][]byte{{0x09, 0xf0}, {0x67, 1}, {0x65, 2}})
+	if want := []byte{0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x67, 1, 0, 0, 0, 2, 0x65, 2}; !bytes.Equal(body, want) {
+		t.Errorf("AVC body % x, want % x", body, want)
+	}
+}
+
+// fakeServer accepts one RTMP publisher and answers its publish with
+// onStatus NetStream.Publish.Denied, quoting the stream name, as some
+// services do: the sink must pass the message on with the key masked.
+func fakeServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		c := newTestConn(nc)
+		hs := make([]byte, 1537)
+		if _, err := io.ReadFull(c.br, hs); err != nil {
+			return
+		}
+		s0s1s2 := append(append([]byte{3}, make([]byte, 1536)...), hs[1:]...)
+		if _, err := nc.Write(s0s1s2); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(c.br, hs[1:]); err != nil {
+			return
+		}
+		for {
+			m, err := c.readMessage()
+			if err != nil {
+				return
+			}
+			if m.typ != msgAMF0Command {
+				continue
+			}
+			cmd, err := parseCommand(m)
+			if err != nil {
+				return
+			}
+			switch cmd.name {
+			case "connect":
+				_ = c.writeCommand(0, "_result", 1, amfObj{{"fmsVer", "fake/1"}},
+					amfObj{{"level", "status"}, {"code", "NetConnection.Connect.Success"}})
+			case "createStream":
+				_ = c.writeCommand(0, "_result", int(cmd.tx), nil, 1)
+			case "publish":
+				name, _ := cmd.args[1].(string)
+				_ = c.writeCommand(1, "onStatus", 0, nil, amfObj{{"level", "error"},
+					{"code", "NetStream.Publish.Denied"}, {"description", "stream " + name + " is not allowed here"}})
+			}
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestServerMessageMasked(t *testing.T) {
+	t.Parallel()
+	addr := fakeServer(t)
+	s, logs := newSink(t, fmt.Sprintf("rtmp://%s/app/%s", addr, testKey), nil)
+	defer s.Close()
+	states := newStateLog(t)
+	info := muxer.StreamInfo{Video: muxer.VideoInfo{TimeBase: muxer.Rational{Num: 1, Den: 30}},
+		Audio: muxer.AudioInfo{SampleRate: 48000, Channels: 2, TimeBase: muxer.Rational{Num: 1, Den: 48000}}}
+	if err := s.Open(context.Background(), info, states); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := states.firstErr()
+	if !ok {
+		t.Fatalf("no error reported: %+v", states.all())
+	}
+	msg := st.Err.Error()
+	for _, want := range []string{"NetStream.Publish.Denied", "stream **** is not allowed here"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	checkNoKey(t, st.Err)
+	if !strings.Contains(logs.String(), "is not allowed here") {
+		t.Errorf("server message not logged:\n%s", logs.String())
+	}
+	// testLogger's cleanup checks the log for the key.
+}
+
+// TestNoKeyAnywhere runs the paths that produce text (connect failures,
+// publishing, reconnecting, giving up) and greps every log line, report and
+// returned error for the key. The other tests check the same through their
+// loggers; this one puts it in one place.
+func TestNoKeyAnywhere(t *testing.T) {
+	t.Parallel()
+	src := rtmptest.Encode(t, 2, testW, testH, testFPS)
+	ng := rtmptest.StartNginx(t, rtmptest.NginxConfig{})
+	log, buf := testLogger(t)
+	var errs []error
+	for _, url := range []string{
+		fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", ng.Port, testKey),
+		fmt.Sprintf("rtmp://127.0.0.1:%d/nosuchapp/%s", ng.Port, testKey),
+		fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s?token=%s", rtmptest.FreePort(t), testKey, testKey),
+		fmt.Sprintf("rtmps://127.0.0.1:%d/live/%s", ng.Port, testKey),
+	} {
+		errs = append(errs, ValidateURL(url))
+		s, err := New(Options{URL: url, Logger: log, RetryWindow: 600 * time.Millisecond, ConnectTimeout: time.Second})
+		errs = append(errs, err)
+		states := newStateLog(t)
+		errs = append(errs, s.Open(context.Background(), src.Info, states))
+		errs = append(errs, feed(t, s, src, 0, time.Hour, false))
+		time.Sleep(700 * time.Millisecond)
+		errs = append(errs, feed(t, s, src, 0, time.Hour, false))
+		errs = append(errs, s.Close())
+		for _, st := range states.all() {
+			errs = append(errs, st.Err)
+		}
+	}
+	for _, bad := range []string{"ftp://h/app/" + testKey, "rtmp://h/" + testKey, "rtmp://h/app/" + testKey + "%zz"} {
+		errs = append(errs, ValidateURL(bad))
+		_, err := New(Options{URL: bad})
+		errs = append(errs, err)
+	}
+	n := 0
+	for _, err := range errs {
+		checkNoKey(t, err)
+		if err != nil {
+			n++
+		}
+	}
+	if n < 8 || !strings.Contains(buf.String(), "/live/****") {
+		t.Errorf("expected errors and masked URLs in the log; got %d errors, log:\n%s", n, buf.String())
+	}
+}
