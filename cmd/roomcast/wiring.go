@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/hls"
 	"github.com/roomcast/roomcast/muxer/rtmp"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker"
@@ -17,6 +19,13 @@ func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory {
 	return worker.SinkFactory{
 		RTMP: func(url string) (muxer.Sink, error) {
 			return rtmp.New(rtmp.Options{URL: url, CAFile: w.RTMPCAFile, Logger: log})
+		},
+		HLSLive: func() (muxer.Sink, http.Handler) {
+			l := hls.NewLive(hls.LiveOptions{Variant: w.HLSVariant, Logger: log})
+			return l, l
+		},
+		HLSRecording: func(dir string) muxer.Sink {
+			return hls.NewRecorder(hls.RecordOptions{Dir: dir, Logger: log})
 		},
 	}
 }

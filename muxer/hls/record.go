@@ -1,0 +1,524 @@
+package hls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/muxer"
+)
+
+// PlaylistName is the recording's playlist inside RecordOptions.Dir.
+const PlaylistName = "index.m3u8"
+
+// inputPadding is FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: readers (parsers,
+// bitstream readers) may read this many bytes past a packet's end, and they
+// must be zero.
+const inputPadding = 64
+
+// RecordOptions configures a Recorder.
+type RecordOptions struct {
+	Dir             string        // created if missing; gets index.m3u8 and seg00000.ts, ...
+	SegmentDuration time.Duration // the encoder's GOP; 2 s if zero
+	Logger          *slog.Logger
+}
+
+// Recorder writes the HLS recording with FFmpeg's hls muxer: MPEG-TS
+// segments and an EVENT playlist that Close turns into VOD.
+type Recorder struct {
+	opts RecordOptions
+	log  *slog.Logger
+	rep  muxer.Reporter
+
+	dir     string // absolute
+	fc      *astiav.FormatContext
+	pkt     *astiav.Packet
+	video   *astiav.Stream
+	audio   *astiav.Stream
+	info    muxer.StreamInfo
+	started bool // the first video keyframe has been written
+	header  bool // avformat_write_header succeeded
+	err     error
+	closed  bool
+
+	// FFmpeg 5.1's hls muxer ignores write errors: it buffers a segment in
+	// memory, writes it out when the next keyframe cuts it, and on a full
+	// disk leaves a truncated segment and replaces the playlist with an
+	// empty one, reporting nothing. So the Recorder checks free space
+	// before every cut and reads back every playlist FFmpeg writes.
+	segBytes int64       // payload handed to FFmpeg since the last keyframe
+	good     []byte      // the last playlist that checked out
+	goodURIs int         // its number of segments
+	goodStat os.FileInfo // and the file it was read from
+}
+
+// minFree is what the Recorder leaves free on the disk on top of the segment
+// it is about to write: room for the playlist, the file system and the other
+// outputs writing to the same disk.
+const minFree = 256 << 10
+
+// NewRecorder returns a Recorder; it starts on Open.
+func NewRecorder(opts RecordOptions) *Recorder {
+	if opts.SegmentDuration <= 0 {
+		opts.SegmentDuration = defaultSegmentDuration
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{
+		opts: opts,
+		log:  opts.Logger.With("sink", "hls-record"),
+		rep:  nopReporter{},
+	}
+}
+
+// Path returns the playlist's path, Dir/index.m3u8.
+func (r *Recorder) Path() string {
+	return filepath.Join(r.opts.Dir, PlaylistName)
+}
+
+// Open implements muxer.Sink.
+func (r *Recorder) Open(ctx context.Context, info muxer.StreamInfo, rep muxer.Reporter) error {
+	if rep != nil {
+		r.rep = rep
+	}
+	if err := r.open(ctx, info); err != nil {
+		return r.fail(fmt.Errorf("hls recording: open: %w", err))
+	}
+	r.rep.Report(muxer.SinkState{Running: true})
+	return nil
+}
+
+func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.opts.Dir == "" {
+		return errors.New("no directory")
+	}
+	if _, err := checkInfo(&info); err != nil {
+		return err
+	}
+	r.info = info
+	dir, err := filepath.Abs(r.opts.Dir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	r.dir = dir
+	// Room for the first two segments at the configured bitrates.
+	est := int64(info.Video.Bitrate+info.Audio.Bitrate) / 8 * int64(2*r.opts.SegmentDuration) / int64(time.Second)
+	if err := r.checkSpace(est); err != nil {
+		return err
+	}
+
+	// An absolute path never looks like "proto:..." to FFmpeg's URL parser.
+	r.fc, err = astiav.AllocOutputFormatContext(nil, "hls", filepath.Join(dir, PlaylistName))
+	if err != nil {
+		return fmt.Errorf("allocate hls muxer: %w", err)
+	}
+	r.pkt = astiav.AllocPacket()
+
+	r.video = r.fc.NewStream(nil)
+	vp := r.video.CodecParameters()
+	vp.SetMediaType(astiav.MediaTypeVideo)
+	vp.SetCodecID(astiav.CodecIDH264)
+	vp.SetWidth(info.Video.Width)
+	vp.SetHeight(info.Video.Height)
+	vp.SetPixelFormat(astiav.PixelFormatYuv420P)
+	if err := vp.SetExtraData(info.Video.Extradata); err != nil {
+		return fmt.Errorf("video extradata: %w", err)
+	}
+	r.video.SetTimeBase(astiav.NewRational(info.Video.TimeBase.Num, info.Video.TimeBase.Den))
+	if info.Video.FPS > 0 {
+		r.video.SetAvgFrameRate(astiav.NewRational(info.Video.FPS, 1))
+		r.video.SetRFrameRate(astiav.NewRational(info.Video.FPS, 1))
+	}
+
+	r.audio = r.fc.NewStream(nil)
+	ap := r.audio.CodecParameters()
+	ap.SetMediaType(astiav.MediaTypeAudio)
+	ap.SetCodecID(astiav.CodecIDAac)
+	ap.SetSampleRate(info.Audio.SampleRate)
+	ap.SetFrameSize(1024)
+	switch info.Audio.Channels {
+	case 1:
+		ap.SetChannelLayout(astiav.ChannelLayoutMono)
+	case 2:
+		ap.SetChannelLayout(astiav.ChannelLayoutStereo)
+	default:
+		return fmt.Errorf("%d audio channels (want 1 or 2)", info.Audio.Channels)
+	}
+	// The mpegts muxer needs the AudioSpecificConfig to write ADTS headers
+	// in front of the raw AAC frames.
+	if err := ap.SetExtraData(info.Audio.Extradata); err != nil {
+		return fmt.Errorf("audio extradata: %w", err)
+	}
+	r.audio.SetTimeBase(astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den))
+
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	seg := r.opts.SegmentDuration
+	for _, kv := range [][2]string{
+		// Cut at every keyframe of the 2 s GOP; see minSegmentDuration.
+		{"hls_time", strconv.FormatFloat(minSegmentDuration(seg).Seconds(), 'f', 3, 64)},
+		{"hls_list_size", "0"}, // keep every segment: it is a recording
+		{"hls_playlist_type", "event"},
+		{"hls_segment_type", "mpegts"},
+		// temp_file: segments are written as .tmp and renamed when complete,
+		// so the playlist never names a partial one. (The playlist itself
+		// always goes through index.m3u8.tmp and a rename for an EVENT
+		// playlist.) independent_segments: each starts with an IDR.
+		// program_date_time: wall-clock anchors for each segment.
+		{"hls_flags", "temp_file+independent_segments+program_date_time"},
+		// '%' is the sequence-number template; escape any in the directory.
+		{"hls_segment_filename", filepath.Join(strings.ReplaceAll(dir, "%", "%%"), "seg%05d.ts")},
+	} {
+		if err := opts.Set(kv[0], kv[1], 0); err != nil {
+			return fmt.Errorf("option %s: %w", kv[0], err)
+		}
+	}
+	if err := r.fc.WriteHeader(opts); err != nil {
+		return fmt.Errorf("write header: %w", err)
+	}
+	r.header = true
+	return nil
+}
+
+// Write implements muxer.Sink. Once FFmpeg fails (a full disk, a vanished
+// directory), every later Write returns the same error at once.
+func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.closed || !r.header {
+		return errors.New("hls recording: write before open or after close")
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	var st *astiav.Stream
+	var tb muxer.Rational
+	switch p.Kind {
+	case muxer.Video:
+		st, tb = r.video, r.info.Video.TimeBase
+		// The first segment must start with a keyframe, and audio before it
+		// would only give the segment a head with no picture.
+		if !r.started {
+			if !p.Key {
+				return nil
+			}
+			r.started = true
+		}
+		if p.Key {
+			// This keyframe makes FFmpeg write out the segment before it.
+			if err := r.checkSpace(r.segBytes); err != nil {
+				return r.fail(fmt.Errorf("hls recording: %w", err))
+			}
+			r.segBytes = 0
+		}
+	case muxer.Audio:
+		if !r.started {
+			return nil
+		}
+		st, tb = r.audio, r.info.Audio.TimeBase
+	default:
+		return nil
+	}
+
+	// FFmpeg may read up to 64 bytes past a packet's end and needs them
+	// zeroed, but astiav's FromData allocates exactly the bytes it is given.
+	// So it is given the payload plus 64 zero bytes, and the packet's size
+	// is then set back to the payload. (av_packet_from_data believes the
+	// buffer is 64 bytes longer still; only av_grow_packet would act on
+	// that, and nothing on this path grows packets: the muxers read them.)
+	buf := make([]byte, len(p.Data)+inputPadding)
+	copy(buf, p.Data)
+	r.pkt.Unref()
+	if err := r.pkt.FromData(buf); err != nil {
+		return r.fail(fmt.Errorf("hls recording: packet: %w", err))
+	}
+	r.pkt.SetSize(len(p.Data))
+	r.pkt.SetStreamIndex(st.Index())
+	r.pkt.SetPts(p.PTS)
+	r.pkt.SetDts(p.DTS)
+	r.pkt.SetDuration(p.Duration)
+	if p.Key {
+		r.pkt.SetFlags(astiav.NewPacketFlags(astiav.PacketFlagKey))
+	} else {
+		r.pkt.SetFlags(0)
+	}
+	// The mpegts muxer moved the streams to 90 kHz in WriteHeader.
+	r.pkt.RescaleTs(astiav.NewRational(tb.Num, tb.Den), st.TimeBase())
+	if err := r.fc.WriteInterleavedFrame(r.pkt); err != nil {
+		r.pkt.Unref()
+		return r.fail(fmt.Errorf("hls recording: write %s packet at %v: %w", p.Kind, p.Time(&r.info), err))
+	}
+	r.segBytes += int64(len(p.Data))
+	if p.Kind == muxer.Video {
+		if err := r.checkPlaylist(); err != nil {
+			return r.fail(fmt.Errorf("hls recording: %w", err))
+		}
+	}
+	return nil
+}
+
+// checkSpace fails with ENOSPC unless the disk has room for a segment of
+// about segBytes of payload (MPEG-TS adds up to ~25 % for small audio
+// frames), two playlists and minFree.
+func (r *Recorder) checkSpace(segBytes int64) error {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(r.dir, &fs); err != nil {
+		return fmt.Errorf("statfs %s: %w", r.dir, err)
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize) //nolint:unconvert // field types differ by platform
+	need := segBytes + segBytes/4 + 2*int64(len(r.good)) + minFree
+	if free < need {
+		return fmt.Errorf("%s: %d bytes free, the next segment needs %d: %w", r.dir, free, need, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// checkPlaylist reads back the playlist when FFmpeg has replaced it and
+// checks that it still lists every segment, each of them complete on disk.
+// A bad one is replaced by the last good one, and the recording stops.
+func (r *Recorder) checkPlaylist() error {
+	fi, err := os.Stat(r.Path())
+	if errors.Is(err, os.ErrNotExist) && r.good == nil {
+		return nil // no segment finished yet
+	}
+	if err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	if r.goodStat != nil && os.SameFile(fi, r.goodStat) && fi.Size() == r.goodStat.Size() &&
+		fi.ModTime().Equal(r.goodStat.ModTime()) {
+		return nil
+	}
+	b, err := os.ReadFile(r.Path())
+	if err == nil {
+		err = r.validPlaylist(b)
+	}
+	if err != nil {
+		err = fmt.Errorf("playlist written by FFmpeg is damaged: %w", err)
+		if r.good != nil {
+			if rerr := writeFileAtomic(r.Path(), r.good); rerr != nil {
+				err = fmt.Errorf("%w; restoring the last good one: %v", err, rerr)
+			}
+		}
+		return err
+	}
+	r.good, r.goodStat = b, fi
+	return nil
+}
+
+// validPlaylist checks a playlist FFmpeg wrote against the last good one.
+func (r *Recorder) validPlaylist(b []byte) error {
+	pl := string(b)
+	if !strings.HasPrefix(pl, "#EXTM3U") {
+		return errors.New("no #EXTM3U header")
+	}
+	var uris []string
+	for _, ln := range strings.Split(pl, "\n") {
+		if ln = strings.TrimSpace(ln); ln != "" && !strings.HasPrefix(ln, "#") {
+			uris = append(uris, ln)
+		}
+	}
+	if len(uris) < r.goodURIs {
+		return fmt.Errorf("%d segments listed, %d before", len(uris), r.goodURIs)
+	}
+	for _, u := range uris[r.goodURIs:] {
+		fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(u)))
+		if err != nil {
+			return err
+		}
+		// A complete MPEG-TS segment is whole 188-byte packets.
+		if fi.Size() == 0 || fi.Size()%188 != 0 {
+			return fmt.Errorf("segment %s is truncated (%d bytes)", u, fi.Size())
+		}
+	}
+	r.goodURIs = len(uris)
+	return nil
+}
+
+// fail records the sink's first error, reports it and returns it.
+func (r *Recorder) fail(err error) error {
+	if r.err == nil {
+		r.err = err
+		r.log.Error("hls recording stopped", "err", err)
+		r.rep.Report(muxer.SinkState{Err: err})
+	}
+	return r.err
+}
+
+// Close implements muxer.Sink: FFmpeg writes the last segment and the
+// playlist with #EXT-X-ENDLIST, then the playlist is marked VOD.
+func (r *Recorder) Close() error {
+	if r.closed {
+		return r.err
+	}
+	r.closed = true
+	var errs []error
+	switch {
+	case r.header && !r.started:
+		// Nothing was recorded. FFmpeg's trailer would list an empty
+		// segment; an empty VOD playlist says it better.
+		if err := writeFileAtomic(r.Path(), []byte(emptyPlaylist)); err != nil {
+			errs = append(errs, fmt.Errorf("hls recording: %w", err))
+		}
+	case r.header:
+		// av_write_trailer flushes the interleaving queue, writes the last
+		// segment and rewrites the playlist with #EXT-X-ENDLIST (still typed
+		// EVENT in FFmpeg 5.1). On a full disk that would damage both, so
+		// the last (partial) segment is dropped instead.
+		if err := r.checkSpace(r.segBytes); err != nil {
+			errs = append(errs, fmt.Errorf("hls recording: last segment dropped: %w", err))
+		} else if err := r.fc.WriteTrailer(); err != nil {
+			errs = append(errs, fmt.Errorf("hls recording: write trailer: %w", err))
+		} else if err := r.checkPlaylist(); err != nil {
+			errs = append(errs, fmt.Errorf("hls recording: %w", err))
+		}
+	}
+	if r.pkt != nil {
+		r.pkt.Free()
+		r.pkt = nil
+	}
+	if r.fc != nil {
+		r.fc.Free()
+		r.fc = nil
+	}
+	if r.dir != "" {
+		// Segments FFmpeg never finished (the trailer was skipped or
+		// failed) are not in the playlist; give their space back.
+		tmps, _ := filepath.Glob(filepath.Join(r.dir, "seg*.ts.tmp"))
+		for _, f := range tmps {
+			os.Remove(f)
+		}
+	}
+	if r.header && r.started {
+		if err := FinalizePlaylist(r.Path()); err != nil {
+			errs = append(errs, fmt.Errorf("hls recording: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil && r.err == nil {
+		r.err = err
+		r.log.Error("hls recording: close", "err", err)
+	}
+	r.rep.Report(muxer.SinkState{Err: r.err})
+	return r.err
+}
+
+// emptyPlaylist is the VOD playlist of a recording that got no media.
+const emptyPlaylist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-ENDLIST\n"
+
+// FinalizePlaylist turns an HLS playlist written by a Recorder into a
+// finished VOD playlist: #EXT-X-PLAYLIST-TYPE:VOD, #EXT-X-ENDLIST, and no
+// entry for a segment file that is missing or empty (one FFmpeg could not
+// finish).
+// It is what Close does; call it on the playlist a crashed job left behind.
+// The file is replaced atomically, so a crash in here changes nothing.
+func FinalizePlaylist(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("finalize playlist: %w", err)
+	}
+	out, err := finalizePlaylist(string(b), func(uri string) bool {
+		fi, err := os.Stat(filepath.Join(filepath.Dir(path), filepath.FromSlash(uri)))
+		return err == nil && fi.Size() > 0
+	})
+	if err != nil {
+		return fmt.Errorf("finalize playlist %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, []byte(out)); err != nil {
+		return fmt.Errorf("finalize playlist: %w", err)
+	}
+	return nil
+}
+
+// finalizePlaylist rewrites playlist text; exists tells whether a segment
+// URI is present.
+func finalizePlaylist(in string, exists func(uri string) bool) (string, error) {
+	lines := strings.Split(strings.ReplaceAll(in, "\r\n", "\n"), "\n")
+	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "#EXTM3U" {
+		return "", errors.New("not an M3U8 playlist")
+	}
+	var out, pending []string // pending: the tags of the next segment
+	typed := false
+	for _, ln := range lines {
+		ln = strings.TrimSpace(ln)
+		switch {
+		case ln == "":
+		case ln == "#EXT-X-ENDLIST":
+		case strings.HasPrefix(ln, "#EXT-X-PLAYLIST-TYPE:"):
+			out = append(out, "#EXT-X-PLAYLIST-TYPE:VOD")
+			typed = true
+		case strings.HasPrefix(ln, "#EXTINF:"), strings.HasPrefix(ln, "#EXT-X-PROGRAM-DATE-TIME:"),
+			strings.HasPrefix(ln, "#EXT-X-DISCONTINUITY"), strings.HasPrefix(ln, "#EXT-X-BYTERANGE:"):
+			pending = append(pending, ln)
+		case strings.HasPrefix(ln, "#"):
+			if len(pending) > 0 {
+				pending = append(pending, ln)
+			} else {
+				out = append(out, ln)
+			}
+		default: // a segment URI
+			if exists(ln) {
+				out = append(out, pending...)
+				out = append(out, ln)
+			}
+			pending = nil
+		}
+	}
+	if !typed {
+		// Right after #EXTM3U and its version, where the type belongs.
+		out = append(out[:1], append([]string{"#EXT-X-PLAYLIST-TYPE:VOD"}, out[1:]...)...)
+	}
+	out = append(out, "#EXT-X-ENDLIST")
+	return strings.Join(out, "\n") + "\n", nil
+}
+
+// writeFileAtomic replaces path with data through a synced temp file and a
+// rename, then syncs the directory so the rename survives a power cut.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() //nolint:errcheck // best effort: the rename is done either way
+		d.Close()
+	}
+	return nil
+}
