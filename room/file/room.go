@@ -305,8 +305,9 @@ func (r *Room) run(ctx context.Context) {
 	case r.closed:
 		r.err = nil
 	case errors.Is(err, context.Canceled):
-		// The job ended the room; nothing failed.
-		r.err = nil
+		// Whoever started the room ended it: say so, but it is no failure.
+		r.err = err
+		r.log.Debug("file room stopped", "err", err)
 	case err != nil:
 		r.err = err
 		r.log.Error("file room failed", "err", err)
