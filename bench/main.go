@@ -96,7 +96,79 @@ func main() {
 	notes = append(notes, fmt.Sprintf("--fast finished %ds of room in %.1fs of wall time (%.1fx real time).",
 		*seconds, rcFast.wall.Seconds(), float64(*seconds)/rcFast.wall.Seconds()))
 
+	// Output fan-out: the encoder runs once, so each extra output should
+	// cost only its muxing and I/O.
+	ng, err := startNginx(*dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ng.stop()
+	recordArgs := func(out string, extra ...string) []string {
+		a := []string{"record", "--room", "file:" + manifest, "--resolution", "1280x720", "--fps", "30",
+			"--duration", dur, "--out", filepath.Join(*dir, out), "--encoder-threads", "1", "--log-level", "warn"}
+		return append(a, extra...)
+	}
+	one, err := measure("1 RTMP", *bin, recordArgs("rtmp1", "--record", "--rtmp", ng.url("a"))...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	three, err := measure("3 RTMP", *bin, recordArgs("rtmp3", "--record", "--rtmp", ng.url("a"), "--rtmp", ng.url("b"), "--rtmp", ng.url("c"))...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	all, err := measure("all outputs", *bin, recordArgs("all", "--record", "--rtmp", ng.url("d"), "--rtmp", ng.url("e"), "--rtmp", ng.url("f"),
+		"--hls", "--hls-record", "--http", "127.0.0.1:0")...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	outRows := []string{
+		fmt.Sprintf("| MP4 + 1 RTMP | %.3f | — |", one.cpu.Seconds()/float64(*seconds)),
+		fmt.Sprintf("| MP4 + 3 RTMP | %.3f | %+.1f%% |", three.cpu.Seconds()/float64(*seconds), pct(three.cpu, one.cpu)),
+		fmt.Sprintf("| MP4 alone (row 1) | %.3f | — |", rc.cpu.Seconds()/float64(*seconds)),
+		fmt.Sprintf("| MP4 + 3 RTMP + live HLS + HLS recording | %.3f | %+.1f%% against MP4 alone |", all.cpu.Seconds()/float64(*seconds), pct(all.cpu, rc.cpu)),
+	}
+
+	// A larger canvas, against ffmpeg again.
+	ff1080, err := measure("ffmpeg 1080p", "ffmpeg", ffmpegGridArgs(peers, 1920, 1080, 30, *seconds, filepath.Join(*dir, "ff1080.mp4"))...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	rc1080, err := measure("roomcast 1080p", *bin, "record", "--room", "file:"+manifest, "--record", "--resolution", "1920x1080",
+		"--duration", dur, "--out", filepath.Join(*dir, "rc1080"), "--encoder-threads", "1", "--log-level", "warn")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rows = append(rows, compare("4 peers → 1920x1080p30, "+dur+" (real time)", rc1080, ff1080, *seconds))
+
+	// Many tiles: small peers, composed at 1080p30.
+	for _, n := range []int{25, 49} {
+		small, err := makePeers(ctx, *dir, n, 320, 180, 10)
+		if err != nil {
+			log.Fatal(err)
+		}
+		mf := filepath.Join(*dir, fmt.Sprintf("room%d.yaml", n))
+		if err := writeManifest(mf, small); err != nil {
+			log.Fatal(err)
+		}
+		ffn, err := measure(fmt.Sprintf("ffmpeg %d", n), "ffmpeg", ffmpegGridArgs(small, 1920, 1080, 30, 10, filepath.Join(*dir, fmt.Sprintf("ff%d.mp4", n)))...)
+		if err != nil {
+			log.Fatal(err)
+		}
+		rcn, err := measure(fmt.Sprintf("roomcast %d", n), *bin, "record", "--room", "file:"+mf, "--record", "--fast",
+			"--resolution", "1920x1080", "--duration", "10s", "--out", filepath.Join(*dir, fmt.Sprintf("rc%d", n)),
+			"--encoder-threads", "1", "--log-level", "warn")
+		if err != nil {
+			log.Fatal(err)
+		}
+		rows = append(rows, compare(fmt.Sprintf("%d peers 320x180 → 1920x1080p30, 10s (--fast)", n), rcn, ffn, 10))
+	}
+
+	// How many real-time 720p30 jobs this machine keeps up with.
+	conc := concurrentJobs(*bin, manifest, *dir, 3)
+	notes = append(notes, conc...)
+
 	report := renderReport(rows, notes)
+	report += "\n## Outputs\n\nCPU-seconds per second of output, roomcast only, same 4-peer 720p30 room, real time. The encoder runs once; outputs only mux and send.\n\n| outputs | CPU-s/s | extra |\n|---|---|---|\n" + strings.Join(outRows, "\n") + "\n"
 	fmt.Print(report)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Fatal(err)
@@ -142,3 +214,5 @@ func cpuModel() string {
 	}
 	return ""
 }
+
+func pct(a, b time.Duration) float64 { return (a.Seconds()/b.Seconds() - 1) * 100 }

@@ -43,6 +43,12 @@ type Job struct {
 	MaxDuration Duration `json:"maxDuration,omitempty" yaml:"maxDuration,omitempty"`
 	// EmptyRoomTimeout ends the job once the room has had no peers this long.
 	EmptyRoomTimeout Duration `json:"emptyRoomTimeout,omitempty" yaml:"emptyRoomTimeout,omitempty"`
+	// RTMPConnectTimeout bounds each RTMP connect, up to the server's
+	// confirmation of the publish.
+	RTMPConnectTimeout Duration `json:"rtmpConnectTimeout,omitempty" yaml:"rtmpConnectTimeout,omitempty"`
+	// RTMPRetryWindow is how long a dropped RTMP URL is retried before it
+	// counts as failed.
+	RTMPRetryWindow Duration `json:"rtmpRetryWindow,omitempty" yaml:"rtmpRetryWindow,omitempty"`
 }
 
 // Worker is how this process runs jobs: not part of the job contract.
@@ -66,6 +72,8 @@ const (
 	DefaultMaxDuration      = 4 * time.Hour
 	DefaultEmptyRoomTimeout = 5 * time.Minute
 	DefaultHTTPAddr         = "127.0.0.1:8080"
+	DefaultRTMPConnect      = 5 * time.Second
+	DefaultRTMPRetryWindow  = 60 * time.Second
 )
 
 // Layouts returns the layouts the compositor knows.
@@ -93,6 +101,12 @@ func (j *Job) ApplyDefaults() {
 	}
 	if j.EmptyRoomTimeout == 0 {
 		j.EmptyRoomTimeout = Duration(DefaultEmptyRoomTimeout)
+	}
+	if j.RTMPConnectTimeout == 0 {
+		j.RTMPConnectTimeout = Duration(DefaultRTMPConnect)
+	}
+	if j.RTMPRetryWindow == 0 {
+		j.RTMPRetryWindow = Duration(DefaultRTMPRetryWindow)
 	}
 }
 
@@ -207,6 +221,12 @@ func (j *Job) Validate() error {
 	}
 	if j.EmptyRoomTimeout < 0 {
 		add("emptyRoomTimeout: %s must not be negative", j.EmptyRoomTimeout)
+	}
+	if j.RTMPConnectTimeout < Duration(100*time.Millisecond) || j.RTMPConnectTimeout > Duration(time.Minute) {
+		add("rtmpConnectTimeout: %s is out of range (allowed: 100ms..1m)", j.RTMPConnectTimeout)
+	}
+	if j.RTMPRetryWindow < 0 || j.RTMPRetryWindow > Duration(24*time.Hour) {
+		add("rtmpRetryWindow: %s is out of range (allowed: 0..24h; 0 means the default, 60s)", j.RTMPRetryWindow)
 	}
 	if len(p) > 0 {
 		return &Error{Problems: p}

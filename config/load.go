@@ -109,6 +109,8 @@ func envVars() []envVar {
 		{"ROOMCAST_MAX_DURATION", "the job ends by itself after this", duration(func(j *Job) *Duration { return &j.MaxDuration })},
 		{"ROOMCAST_DURATION", "alias of ROOMCAST_MAX_DURATION", duration(func(j *Job) *Duration { return &j.MaxDuration })},
 		{"ROOMCAST_EMPTY_ROOM_TIMEOUT", "the job ends this long after the last peer left", duration(func(j *Job) *Duration { return &j.EmptyRoomTimeout })},
+		{"ROOMCAST_RTMP_CONNECT_TIMEOUT", "RTMP connect timeout", duration(func(j *Job) *Duration { return &j.RTMPConnectTimeout })},
+		{"ROOMCAST_RTMP_RETRY_WINDOW", "how long a dropped RTMP URL is retried", duration(func(j *Job) *Duration { return &j.RTMPRetryWindow })},
 		{"ROOMCAST_OUT", "the job's output folder", str(func(_ *Job, w *Worker) *string { return &w.Out })},
 		{"ROOMCAST_FAST", "file rooms: run as fast as the CPU allows", boolean(func(_ *Job, w *Worker) *bool { return &w.Fast })},
 		{"ROOMCAST_HTTP", "HTTP listen address", str(func(_ *Job, w *Worker) *string { return &w.HTTPAddr })},

@@ -35,7 +35,7 @@ type RoomOpener func(ctx context.Context, meetingURL string, clk mediaclock.Cloc
 // SinkFactory makes the sinks of the outputs other than the archive. Nil
 // factories mean those outputs are not available in this build.
 type SinkFactory struct {
-	RTMP         func(url string) (muxer.Sink, error)
+	RTMP         func(url string, connectTimeout, retryWindow time.Duration) (muxer.Sink, error)
 	HLSLive      func() (sink muxer.Sink, handler http.Handler)
 	HLSRecording func(dir string) muxer.Sink
 }
@@ -294,7 +294,7 @@ func (j *Job) addOutputs() error {
 		}
 	}
 	for _, u := range j.cfg.RTMPURLs {
-		s, err := j.opts.Sinks.RTMP(u)
+		s, err := j.opts.Sinks.RTMP(u, time.Duration(j.cfg.RTMPConnectTimeout), time.Duration(j.cfg.RTMPRetryWindow))
 		if err != nil {
 			return errorf(CodeInvalidConfig, "rtmpUrls: %s: %v", config.MaskRTMPURL(u), err)
 		}

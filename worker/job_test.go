@@ -80,8 +80,8 @@ func testOptions(t *testing.T, ev *events, fast bool) func(config.Job) Options {
 			Fast:   fast,
 			Open:   fileOpener,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Sinks: SinkFactory{RTMP: func(url string) (muxer.Sink, error) {
-				return rtmp.New(rtmp.Options{URL: url, ConnectTimeout: 2 * time.Second})
+			Sinks: SinkFactory{RTMP: func(url string, connect, retry time.Duration) (muxer.Sink, error) {
+				return rtmp.New(rtmp.Options{URL: url, ConnectTimeout: connect, RetryWindow: retry})
 			}},
 		}
 		if ev != nil {
@@ -258,4 +258,52 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestFailsOnlyWhenEveryOutputFailed: a dead RTMP URL alone fails the job
+// once its retry window runs out; beside a recording, it fails only itself.
+func TestFailsOnlyWhenEveryOutputFailed(t *testing.T) {
+	dead := fmt.Sprintf("rtmp://127.0.0.1:%d/live/DEADKEY", rtmptest.FreePort(t))
+	base := config.Job{MeetingURL: manifest(t, onePeer), RTMPURLs: []string{dead},
+		RTMPConnectTimeout: config.Duration(500 * time.Millisecond), RTMPRetryWindow: config.Duration(time.Second),
+		Resolution: config.Resolution{Width: 320, Height: 180}}
+	ctx := context.Background()
+
+	alone, err := NewManager(testOptions(t, nil, false)).Start(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-alone.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("a job whose only output failed kept running")
+	}
+	st := alone.State()
+	if st.State != Failed || st.Error == nil || st.Error.Code != CodeOutput {
+		t.Fatalf("job with its only output dead: %s %+v", st.State, st.Error)
+	}
+	o := st.RTMPStreaming.Outputs[0]
+	if o.Error == nil || o.Running || strings.Contains(o.Error.Message, "DEADKEY") || !strings.Contains(o.URL, "****") {
+		t.Errorf("the dead URL's state: %+v", o)
+	}
+
+	withRec := base
+	withRec.Record = true
+	withRec.MaxDuration = config.Duration(3 * time.Second)
+	j, err := NewManager(testOptions(t, nil, false)).Start(ctx, withRec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-j.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("job did not end at its duration")
+	}
+	st = j.State()
+	if st.State != Stopped || st.Error != nil || st.Recording.Error != nil || st.Recording.Bytes == 0 {
+		t.Errorf("recording beside a dead URL: state %s error %+v recording %+v", st.State, st.Error, st.Recording)
+	}
+	if st.RTMPStreaming.Outputs[0].Error == nil {
+		t.Errorf("the dead URL shows no error: %+v", st.RTMPStreaming)
+	}
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/roomcast/roomcast/config"
 )
@@ -31,7 +32,7 @@ func (j *Job) AddRTMP(ctx context.Context, url string) error {
 			return errorf(CodeInvalidConfig, "rtmpUrls: the job streams to %s already", config.MaskRTMPURL(url))
 		}
 	}
-	s, err := j.opts.Sinks.RTMP(url)
+	s, err := j.opts.Sinks.RTMP(url, time.Duration(j.cfg.RTMPConnectTimeout), time.Duration(j.cfg.RTMPRetryWindow))
 	if err != nil {
 		return errorf(CodeInvalidConfig, "rtmpUrls: %s: %v", config.MaskRTMPURL(url), err)
 	}

@@ -139,4 +139,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-

@@ -63,6 +63,8 @@ settings.`,
 	fl.String("audio-bitrate", "", "audio bitrate (default 128k)")
 	fl.String("duration", "", "stop after this long, e.g. 10s or 1h (default 4h, the maximum duration)")
 	fl.String("empty-room-timeout", "", "stop this long after the last peer left (default 5m)")
+	fl.String("rtmp-connect-timeout", "", "bound on each RTMP connect, up to the server's confirmation (default 5s)")
+	fl.String("rtmp-retry-window", "", "how long a dropped RTMP URL is retried before it fails (default 60s)")
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
 	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
@@ -138,7 +140,8 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 			*dst = b
 		}
 	}
-	for flag, dst := range map[string]*config.Duration{"duration": &job.MaxDuration, "empty-room-timeout": &job.EmptyRoomTimeout} {
+	for flag, dst := range map[string]*config.Duration{"duration": &job.MaxDuration, "empty-room-timeout": &job.EmptyRoomTimeout,
+		"rtmp-connect-timeout": &job.RTMPConnectTimeout, "rtmp-retry-window": &job.RTMPRetryWindow} {
 		if v, ok := str(flag); ok {
 			d, err := config.ParseDuration(v)
 			if err != nil {

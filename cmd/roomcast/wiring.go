@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/muxer"
@@ -17,8 +18,8 @@ import (
 // sinkFactory makes the outputs beyond the archive.
 func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory {
 	return worker.SinkFactory{
-		RTMP: func(url string) (muxer.Sink, error) {
-			return rtmp.New(rtmp.Options{URL: url, CAFile: w.RTMPCAFile, Logger: log})
+		RTMP: func(url string, connect, retry time.Duration) (muxer.Sink, error) {
+			return rtmp.New(rtmp.Options{URL: url, CAFile: w.RTMPCAFile, ConnectTimeout: connect, RetryWindow: retry, Logger: log})
 		},
 		HLSLive: func() (muxer.Sink, http.Handler) {
 			l := hls.NewLive(hls.LiveOptions{Variant: w.HLSVariant, Logger: log})
