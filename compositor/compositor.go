@@ -66,6 +66,8 @@ type Compositor struct {
 	mixBuf   []float32
 	limiter  limiter
 	lastLate time.Duration
+	// shownVideo: an output frame has shown a peer's video (Run's goroutine).
+	shownVideo bool
 }
 
 // New validates cfg and makes a Compositor that writes to out on clk's time.
@@ -91,6 +93,7 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 		// thinning a full queue never costs a frame the output would show.
 		queueCap: max(minQueue, int(cfg.Latency*time.Duration(cfg.FPS)/time.Second)+3),
 		layout:   cfg.Layout,
+		stats:    Stats{FirstVideoFrame: -1},
 		peers:    map[string]*peerState{},
 		tracks:   map[string]*trackState{},
 		video:    map[string]*videoSource{},
@@ -412,8 +415,15 @@ func (c *Compositor) tick(at time.Duration) error {
 		c.log.Warn("compositor: behind the clock; emitting every frame anyway", "behind", behind, "frame", c.n)
 		c.lastLate = at
 	}
-	c.draw(full)
+	shows := c.draw(full)
 	c.limiter.process(audio)
+	if shows && !c.shownVideo {
+		c.shownVideo = true
+		c.mu.Lock()
+		c.stats.FirstVideoFrame = c.n
+		c.mu.Unlock()
+		c.log.Info("compositor: first frame with a peer's video", "frame", c.n, "at", at)
+	}
 
 	c.canvas.SetPts(c.n)
 	if err := c.out.WriteVideo(c.canvas, c.n); err != nil {
@@ -539,8 +549,9 @@ func (c *Compositor) take(t *tile) {
 }
 
 // draw brings the canvas up to date: the whole of it after a re-layout,
-// otherwise only the tiles whose picture changed.
-func (c *Compositor) draw(full bool) {
+// otherwise only the tiles whose picture changed. It reports whether any
+// tile shows a peer's video.
+func (c *Compositor) draw(full bool) (shows bool) {
 	if full {
 		if err := avframe.Fill(c.canvas, 0, 0, c.cfg.Width, c.cfg.Height, bgY, bgU, bgV); err != nil {
 			c.log.Error("compositor: painting the background", "error", err)
@@ -567,7 +578,9 @@ func (c *Compositor) draw(full bool) {
 			t.failed = false
 		}
 		t.drawn, t.drawnSeq = true, t.seq
+		shows = shows || (t.seq != 0 && !t.failed)
 	}
+	return shows
 }
 
 // Stats returns a snapshot of the counters.

@@ -566,3 +566,27 @@ type discard struct{}
 
 func (discard) WriteVideo(*astiav.Frame, int64) error { return nil }
 func (discard) WriteAudio([]float32, int64) error     { return nil }
+
+// TestFirstVideoFrame: the first output frame that shows a peer's video is
+// the one at the frame's time plus the latency, not before.
+func TestFirstVideoFrame(t *testing.T) {
+	c, err := New(Config{Width: 320, Height: 180, FPS: 10, SampleRate: 48000, Latency: 200 * time.Millisecond}, mediaclock.NewVirtual(), newCapture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.AddPeer(room.Peer{ID: "p"})
+	c.AddTrack(room.TrackInfo{ID: "v", PeerID: "p", Kind: room.KindVideo, Source: room.SourceRegular})
+	if got := c.Stats().FirstVideoFrame; got != -1 {
+		t.Fatalf("before any frame: %d", got)
+	}
+	f := solid(t, 64, 64, astiav.PixelFormatYuv420P, yuv{200, 100, 100})
+	c.PushVideo("v", f, 500*time.Millisecond)
+	if err := c.Run(context.Background(), 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Frame 7 (0.7 s) shows media time 0.5 s.
+	if got := c.Stats().FirstVideoFrame; got != 7 {
+		t.Fatalf("FirstVideoFrame = %d, want 7", got)
+	}
+}

@@ -108,4 +108,8 @@ type Stats struct {
 	// DrawErrors counts tiles that could not be scaled and showed a
 	// placeholder instead.
 	DrawErrors int64
+	// FirstVideoFrame is the index of the first output frame that showed a
+	// peer's video rather than placeholders, or -1 before there is one. It
+	// is what start latency is measured to.
+	FirstVideoFrame int64
 }

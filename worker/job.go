@@ -688,6 +688,10 @@ func (j *Job) refreshStatsLocked() {
 	st := &j.state.Stats
 	st.Frames = cs.Frames
 	st.LateFrames = cs.LateTicks
+	if cs.FirstVideoFrame >= 0 && st.FirstVideoSeconds == nil {
+		v := float64(cs.FirstVideoFrame) / float64(j.cfg.FPS)
+		st.FirstVideoSeconds = &v
+	}
 	if j.clock != nil {
 		st.Elapsed = j.clock.Now().Seconds()
 	}

@@ -113,6 +113,9 @@ type Stats struct {
 	FPS          float64 `json:"fps"`          // output frames per wall-clock second, recently
 	BitrateKbps  float64 `json:"bitrateKbps"`  // encoded, recently
 	EncodedBytes int64   `json:"encodedBytes"` // total
+	// FirstVideoSeconds is the output time (since startedAt) of the first
+	// frame that showed a peer's video: the job's start latency.
+	FirstVideoSeconds *float64 `json:"firstVideoSeconds"`
 }
 
 // Event names of the contract's state-change events.
