@@ -4,5 +4,5 @@ import "github.com/spf13/cobra"
 
 // extraCommands are the commands beyond record.
 func extraCommands() []*cobra.Command {
-	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd()}
+	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd()}
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/roomcast/roomcast/config"
@@ -12,6 +12,7 @@ import (
 	"github.com/roomcast/roomcast/muxer/hls"
 	"github.com/roomcast/roomcast/muxer/rtmp"
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/livekit"
 	"github.com/roomcast/roomcast/worker"
 )
 
@@ -31,6 +32,21 @@ func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory {
 	}
 }
 
+// openLiveKit joins a LiveKit room as a hidden recorder, with a ready token
+// (--token or LIVEKIT_TOKEN) or one minted from LIVEKIT_API_KEY and
+// LIVEKIT_API_SECRET.
 func openLiveKit(_ context.Context, url, token string, log *slog.Logger) (room.Room, error) {
-	return nil, errors.New("livekit: not wired yet")
+	if token == "" {
+		token = os.Getenv("LIVEKIT_TOKEN")
+	}
+	return livekit.New(livekit.Options{
+		URL:       url,
+		Token:     token,
+		APIKey:    os.Getenv("LIVEKIT_API_KEY"),
+		APISecret: os.Getenv("LIVEKIT_API_SECRET"),
+		Logger:    log,
+		// Output keeps flowing (last frames, silence) while the connection
+		// is retried for this long; then the job stops with the reason.
+		ReconnectTimeout: 60 * time.Second,
+	})
 }

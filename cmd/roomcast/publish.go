@@ -1,0 +1,80 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/roomcast/roomcast/room/livekit"
+)
+
+// newPublishCmd is `roomcast publish`: join a LiveKit room as a normal
+// participant and publish a media file's tracks, for smoke tests and as the
+// tests' sender.
+func newPublishCmd() *cobra.Command {
+	var (
+		opts   livekit.PublisherOptions
+		muteAt time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "publish --room livekit://HOST:PORT/ROOM --identity NAME --media FILE",
+		Short: "Publish a media file into a LiveKit room as a participant",
+		Long: `Publish joins a LiveKit room as a normal participant and publishes a media
+file's first video stream as its camera and first audio stream as its
+microphone (VP8, VP9 or H.264 video, Opus audio: a WebM, say), in real time.
+--screen publishes another file as a screen share.
+
+Credentials come from LIVEKIT_API_KEY and LIVEKIT_API_SECRET, or a ready
+token from --token or LIVEKIT_TOKEN. It runs until the files have played
+(forever with --loop) or until interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.URL == "" {
+				return errors.New("--room is required")
+			}
+			if opts.Token == "" {
+				opts.Token = os.Getenv("LIVEKIT_TOKEN")
+			}
+			opts.APIKey = os.Getenv("LIVEKIT_API_KEY")
+			opts.APISecret = os.Getenv("LIVEKIT_API_SECRET")
+			opts.MuteVideoAt = muteAt
+			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			p, err := livekit.NewPublisher(opts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := p.Start(ctx); err != nil {
+				_ = p.Close()
+				return &exitError{code: exitFailed, err: err}
+			}
+			opts.Logger.Info("publishing", "room", opts.URL, "identity", opts.Identity)
+			select {
+			case <-ctx.Done():
+			case <-p.Done():
+			}
+			_ = p.Close()
+			if err := p.Err(); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.URL, "room", "", "the room: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM or livekit+wss://HOST/ROOM")
+	fl.StringVar(&opts.Identity, "identity", "", "participant identity (required unless the token names it)")
+	fl.StringVar(&opts.Name, "name", "", "display name (default: the identity)")
+	fl.StringVar(&opts.Media, "media", "", "file to publish as camera and microphone")
+	fl.StringVar(&opts.Screen, "screen", "", "file to publish as a screen share")
+	fl.BoolVar(&opts.Loop, "loop", false, "replay the files forever")
+	fl.StringVar(&opts.Token, "token", "", "a ready LiveKit access token (or LIVEKIT_TOKEN)")
+	fl.DurationVar(&muteAt, "mute-video-at", 0, "mute the camera this long after joining (a test script)")
+	fl.DurationVar(&opts.MuteVideoFor, "mute-for", 0, "with --mute-video-at: unmute after this long (0: stay muted)")
+	return cmd
+}
