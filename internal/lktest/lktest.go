@@ -1,0 +1,189 @@
+// Package lktest runs a real livekit-server (v1.8.4, in --dev mode) on free
+// loopback ports for tests: the connector's own, and the end-to-end tests
+// that record LiveKit rooms.
+package lktest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	lkproto "github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+)
+
+// The dev keys livekit-server --dev accepts.
+const (
+	DevKey    = "devkey"
+	DevSecret = "secret"
+)
+
+// Server is a real livekit-server on free loopback ports.
+type Server struct {
+	Bin                    string
+	Port, TCPPort, UDPPort int
+	AutoCreate             bool
+	Dir                    string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	waited chan struct{}
+}
+
+// FindBin finds livekit-server: $LIVEKIT_SERVER_BIN, then livekit-server on
+// PATH, then $(go env GOPATH)/bin/server (what `go install
+// github.com/livekit/livekit-server/cmd/server@v1.8.4` leaves).
+func FindBin() (string, error) {
+	if p := os.Getenv("LIVEKIT_SERVER_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("LIVEKIT_SERVER_BIN: %w", err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("livekit-server"); err == nil {
+		return p, nil
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(gp, "bin", "server")
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("livekit-server not found: set LIVEKIT_SERVER_BIN, put livekit-server on PATH, " +
+		"or run `go install github.com/livekit/livekit-server/cmd/server@v1.8.4` (make test-deps does)")
+}
+
+// New prepares a server in dir on free ports; Start runs it. Without
+// autoCreate, rooms exist only once CreateRoom made them.
+func New(dir string, autoCreate bool) (*Server, error) {
+	bin, err := FindBin()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Bin: bin, Dir: dir, AutoCreate: autoCreate}
+	if s.Port, err = freeTCP(); err == nil {
+		if s.TCPPort, err = freeTCP(); err == nil {
+			s.UDPPort, err = freeUDP()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("free ports: %w", err)
+	}
+	return s, nil
+}
+
+func freeTCP() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func freeUDP() (int, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// Start runs the server (again, after Kill, on the same ports) and waits
+// until it answers HTTP.
+func (s *Server) Start() error {
+	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: info\n",
+		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate)
+	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
+	cmd.Dir = s.Dir
+	buf := &bytes.Buffer{}
+	w := &lockedWriter{w: buf}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.Bin, err)
+	}
+	waited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(waited) }()
+	s.mu.Lock()
+	s.cmd, s.log, s.waited = cmd, buf, waited
+	s.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-waited:
+			return fmt.Errorf("livekit-server exited at start:\n%s", s.Logs())
+		default:
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.Port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("livekit-server not ready after 10 s:\n%s", s.Logs())
+}
+
+// Kill stops the server at once, as a crash would.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, waited := s.cmd, s.waited
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-waited
+}
+
+// Logs returns what the server has logged.
+func (s *Server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return ""
+	}
+	return s.log.String()
+}
+
+// URL is roomcast's meetingUrl for a room on this server.
+func (s *Server) URL(room string) string {
+	return fmt.Sprintf("livekit://127.0.0.1:%d/%s", s.Port, room)
+}
+
+// API is a room service client with the dev keys.
+func (s *Server) API() *lksdk.RoomServiceClient {
+	return lksdk.NewRoomServiceClient(fmt.Sprintf("http://127.0.0.1:%d", s.Port), DevKey, DevSecret)
+}
+
+// CreateRoom creates a room (needed when AutoCreate is off).
+func (s *Server) CreateRoom(ctx context.Context, name string) error {
+	_, err := s.API().CreateRoom(ctx, &lkproto.CreateRoomRequest{Name: name})
+	return err
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
