@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/internal/rtmptest"
+	"github.com/roomcast/roomcast/muxer"
 )
 
 // testKey is the stream key every test uses; no log line, error or report

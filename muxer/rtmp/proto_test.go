@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/internal/rtmptest"
+	"github.com/roomcast/roomcast/muxer"
 )
 
 // newTestConn wraps one end of a connection in the package's chunk layer.
