@@ -17,6 +17,10 @@ type nginxIngest struct {
 }
 
 func startNginx(dir string) (*nginxIngest, error) {
+	dir, err := filepath.Abs(dir) // nginx resolves relative paths against its prefix
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err

@@ -54,6 +54,8 @@ func main() {
 	dir := flag.String("dir", "bench/.cache", "where inputs and outputs go")
 	seconds := flag.Int("seconds", 20, "room length")
 	out := flag.String("results", "bench/results.md", "results file")
+	soakSeconds := flag.Int("soak", 3600, "length of the --fast soak room in seconds (0: skip)")
+	only := flag.String("only", "", "run only this part: soak")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -63,6 +65,14 @@ func main() {
 	ctx := context.Background()
 	var rows []string
 	var notes []string
+	if *only == "soak" {
+		n, err := soak(ctx, *bin, *dir, *soakSeconds)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(strings.Join(n, "\n"))
+		return
+	}
 
 	// Row 1: a 4-peer 720p30 room of 640x360 VP8 + Opus peers.
 	peers, err := makePeers(ctx, *dir, 4, 640, 360, *seconds)
@@ -166,6 +176,14 @@ func main() {
 	// How many real-time 720p30 jobs this machine keeps up with.
 	conc := concurrentJobs(*bin, manifest, *dir, 3)
 	notes = append(notes, conc...)
+
+	if *soakSeconds > 0 {
+		n, err := soak(ctx, *bin, *dir, *soakSeconds)
+		if err != nil {
+			log.Fatal(err)
+		}
+		notes = append(notes, n...)
+	}
 
 	report := renderReport(rows, notes)
 	report += "\n## Outputs\n\nCPU-seconds per second of output, roomcast only, same 4-peer 720p30 room, real time. The encoder runs once; outputs only mux and send.\n\n| outputs | CPU-s/s | extra |\n|---|---|---|\n" + strings.Join(outRows, "\n") + "\n"

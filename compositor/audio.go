@@ -17,8 +17,10 @@ const (
 	// than played after it. Forward jumps are just silence (DTX, loss), and
 	// what was buffered before them is still good.
 	reanchorJump = 100 * time.Millisecond
-	// aheadRoom is how far beyond the latency window a source may buffer.
-	aheadRoom = 2 * time.Second
+	// aheadRoom is how far beyond the latency window a source may buffer:
+	// audio normally arrives about the latency ahead of the output, and each
+	// source costs 2 x 48000 x 4 bytes per second of room.
+	aheadRoom = time.Second
 )
 
 // audioSource buffers one track's samples by their position on the job

@@ -63,6 +63,7 @@ const resyncAfter = 16
 type jitterBuffer struct {
 	latency time.Duration
 	slots   []jitterSlot // ring indexed by seq & mask
+	free    [][]byte     // payload buffers of emitted slots, for reuse
 	mask    uint16
 
 	started     bool
@@ -145,8 +146,12 @@ func (j *jitterBuffer) push(p *rtp.Packet, now time.Duration, out emitter) pushR
 	s.pkt.ssrc = p.SSRC
 	s.pkt.marker = p.Marker
 	s.pkt.arrival = now
+	if s.pkt.payload == nil && len(j.free) > 0 {
+		s.pkt.payload = j.free[len(j.free)-1]
+		j.free = j.free[:len(j.free)-1]
+	}
 	if cap(s.pkt.payload) < len(p.Payload) {
-		// Size for a full packet at once, so that slots don't grow again
+		// Size for a full packet at once, so that buffers don't grow again
 		// and again as payload sizes vary.
 		s.pkt.payload = make([]byte, 0, max(len(p.Payload), slotPayloadCap))
 	}
@@ -184,6 +189,11 @@ func (j *jitterBuffer) emitReady(out emitter) {
 		lost := j.pendingLost
 		j.pendingLost = 0
 		out.emit(&s.pkt, lost)
+		// An emitted slot keeps only its sequence number, to tell
+		// duplicates; its buffer goes back to the free list, so a track
+		// holds as many buffers as packets wait at once, not one per slot.
+		j.free = append(j.free, s.pkt.payload[:0])
+		s.pkt.payload = nil
 	}
 }
 
