@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -73,6 +74,8 @@ settings.`,
 	fl.String("hls-variant", "", "live HLS variant: lowLatency (default), fmp4 or mpegts")
 	fl.String("token", "", "a ready LiveKit access token (or LIVEKIT_TOKEN; else one is minted from LIVEKIT_API_KEY and LIVEKIT_API_SECRET)")
 	fl.Int("encoder-threads", 0, "libx264 threads (0: x264 chooses); the benchmark uses 1")
+	fl.String("cpu-profile", "", "write a Go CPU profile to this file (for developers)")
+	_ = fl.MarkHidden("cpu-profile")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info; warn on a terminal, where the progress line shows)")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -192,6 +195,17 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 		if _, err := file.Load(path); err != nil {
 			return &exitError{exitUsage, err}
 		}
+	}
+	if p, _ := cmd.Flags().GetString("cpu-profile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return &exitError{exitUsage, fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return &exitError{exitUsage, fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer pprof.StopCPUProfile()
 	}
 	tty := isTerminal(os.Stderr)
 	log, err := newLogger(f.logLevel, f.logFormat, tty)
