@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/worker"
@@ -19,26 +20,39 @@ func isTerminal(f *os.File) bool {
 // progress shows a one-line live view on a terminal, or writes a structured
 // log line every few seconds elsewhere.
 type progress struct {
+	mu      sync.Mutex
 	w       io.Writer
 	tty     bool
 	log     *slog.Logger
 	lastLog time.Time
-	width   int
+	line    string // the progress line on screen, if any
 }
 
-func newProgress(w io.Writer, tty bool, log *slog.Logger) *progress {
-	return &progress{w: w, tty: tty, log: log}
+func newProgress(w io.Writer, tty bool) *progress {
+	return &progress{w: w, tty: tty}
+}
+
+// Write lets log lines share the terminal with the progress line: the line
+// is cleared, the log written, and the line drawn again below it.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.line != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	n, err := p.w.Write(b)
+	if p.tty && p.line != "" {
+		fmt.Fprint(p.w, p.line)
+	}
+	return n, err
 }
 
 func (p *progress) update(s worker.State) {
 	if p.tty {
-		line := progressLine(s)
-		pad := ""
-		if n := p.width - len(line); n > 0 {
-			pad = strings.Repeat(" ", n)
-		}
-		p.width = len(line)
-		fmt.Fprintf(p.w, "\r%s%s", line, pad)
+		p.mu.Lock()
+		p.line = progressLine(s)
+		fmt.Fprintf(p.w, "\r\033[K%s", p.line)
+		p.mu.Unlock()
 		return
 	}
 	if time.Since(p.lastLog) < 5*time.Second {
@@ -67,9 +81,11 @@ func (p *progress) update(s worker.State) {
 func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }
 
 func (p *progress) clear() {
-	if p.tty && p.width > 0 {
-		fmt.Fprintf(p.w, "\r%s\r", strings.Repeat(" ", p.width))
-		p.width = 0
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && p.line != "" {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.line = ""
 	}
 }
 
@@ -86,7 +102,11 @@ func (p *progress) done(s worker.State) {
 	fmt.Fprintln(p.w)
 	for _, o := range s.RTMPStreaming.Outputs {
 		if o.Error != nil {
-			fmt.Fprintf(p.w, "  rtmp %s: %s\n", o.URL, o.Error.Message)
+			msg := o.Error.Message
+			if !strings.Contains(msg, o.URL) {
+				msg = o.URL + ": " + msg
+			}
+			fmt.Fprintf(p.w, "  rtmp: %s\n", msg)
 		}
 	}
 	if s.Recording.Error != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -208,10 +209,12 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 		defer pprof.StopCPUProfile()
 	}
 	tty := isTerminal(os.Stderr)
-	log, err := newLogger(f.logLevel, f.logFormat, tty)
+	prog := newProgress(os.Stderr, tty)
+	log, err := newLogger(prog, f.logLevel, f.logFormat, tty)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
+	prog.log = log
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -248,7 +251,6 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 	if err := j.Start(ctx); err != nil {
 		return &exitError{exitFailed, err}
 	}
-	prog := newProgress(os.Stderr, tty, log)
 	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
 	saves := 0
@@ -295,7 +297,7 @@ func logEvent(log *slog.Logger, name string, s worker.State) {
 		"hls", s.HLSStreaming.Running, "hlsRecording", s.HLSRecording.Running, "peers", s.Peers)
 }
 
-func newLogger(level, format string, tty bool) (*slog.Logger, error) {
+func newLogger(w io.Writer, level, format string, tty bool) (*slog.Logger, error) {
 	var lv slog.Level
 	switch level {
 	case "":
@@ -311,9 +313,9 @@ func newLogger(level, format string, tty bool) (*slog.Logger, error) {
 	o := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+		return slog.New(slog.NewTextHandler(w, o)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
