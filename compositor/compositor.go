@@ -68,6 +68,9 @@ type Compositor struct {
 	lastLate time.Duration
 	// shownVideo: an output frame has shown a peer's video (Run's goroutine).
 	shownVideo bool
+	// sized lists tiles whose video track or size changed at the last
+	// re-layout, for Config.OnTileSize. Guarded by mu.
+	sized []tileSize
 }
 
 // New validates cfg and makes a Compositor that writes to out on clk's time.
@@ -409,7 +412,14 @@ func (c *Compositor) tick(at time.Duration) error {
 	if late {
 		c.stats.LateTicks++
 	}
+	sized := c.sized
+	c.sized = c.sized[:0:0]
 	c.mu.Unlock()
+	if c.cfg.OnTileSize != nil {
+		for _, s := range sized {
+			c.cfg.OnTileSize(s.trackID, s.w, s.h)
+		}
+	}
 
 	if late && (c.lastLate == 0 || at-c.lastLate >= lateLogEvery) {
 		c.log.Warn("compositor: behind the clock; emitting every frame anyway", "behind", behind, "frame", c.n)
@@ -503,6 +513,9 @@ func (c *Compositor) relayout() bool {
 		}
 		if t.trackID != w.trackID {
 			t.drawn = false
+		}
+		if w.trackID != "" && (t.trackID != w.trackID || t.rect.Size() != rects[i].Size()) {
+			c.sized = append(c.sized, tileSize{w.trackID, rects[i].Dx(), rects[i].Dy()})
 		}
 		t.info, t.rect, t.trackID = w.info, rects[i], w.trackID
 		tiles[i] = t
@@ -626,4 +639,9 @@ func (c *Compositor) freeRender() {
 		c.canvas.Free()
 		c.canvas = nil
 	}
+}
+
+type tileSize struct {
+	trackID string
+	w, h    int
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -588,5 +589,43 @@ func TestFirstVideoFrame(t *testing.T) {
 	// Frame 7 (0.7 s) shows media time 0.5 s.
 	if got := c.Stats().FirstVideoFrame; got != 7 {
 		t.Fatalf("FirstVideoFrame = %d, want 7", got)
+	}
+}
+
+// TestOnTileSize: the compositor says what size each video track is shown
+// at, and says it again when a re-layout changes it.
+func TestOnTileSize(t *testing.T) {
+	type size struct{ w, h int }
+	var mu sync.Mutex
+	got := map[string][]size{}
+	clk := mediaclock.NewVirtual()
+	c, err := New(Config{Width: 640, Height: 360, FPS: 10, SampleRate: 48000, Layout: Layout{Gap: -1},
+		OnTileSize: func(id string, w, h int) {
+			mu.Lock()
+			got[id] = append(got[id], size{w, h})
+			mu.Unlock()
+		}}, clk, newCapture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, p := range []string{"a", "b"} {
+		c.AddPeer(room.Peer{ID: p})
+		c.AddTrack(room.TrackInfo{ID: p + "/v", PeerID: p, Kind: room.KindVideo, Source: room.SourceRegular})
+	}
+	if err := c.Run(context.Background(), 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	c.RemovePeer("b")
+	if err := c.Run(context.Background(), 600*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if a := got["a/v"]; len(a) != 2 || a[0] != (size{320, 360}) || a[1] != (size{640, 360}) {
+		t.Errorf("a/v sizes %v, want [{320 360} {640 360}]", a)
+	}
+	if b := got["b/v"]; len(b) != 1 || b[0] != (size{320, 360}) {
+		t.Errorf("b/v sizes %v, want [{320 360}]", b)
 	}
 }

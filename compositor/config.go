@@ -29,6 +29,10 @@ type Config struct {
 	Latency time.Duration
 	Layout  Layout
 	Logger  *slog.Logger
+	// OnTileSize, if set, is told the size a video track is shown at
+	// whenever that changes, so that a room with simulcast can send the
+	// layer that fits. It is called from Run's goroutine and must not block.
+	OnTileSize func(trackID string, width, height int)
 }
 
 // withDefaults validates c and fills in its defaults. Errors name the field

@@ -143,3 +143,10 @@ type Room interface {
 type Timeline interface {
 	Epoch() time.Time
 }
+
+// VideoSizer is implemented by rooms that can choose what a sender sends,
+// such as a simulcast layer: the worker tells it the size each video track
+// is shown at, whenever the layout changes.
+type VideoSizer interface {
+	SetVideoSize(trackID string, width, height int) error
+}

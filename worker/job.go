@@ -236,6 +236,7 @@ func (j *Job) start(ctx context.Context) error {
 	j.comp, err = compositor.New(compositor.Config{
 		Width: j.cfg.Resolution.Width, Height: j.cfg.Resolution.Height, FPS: j.cfg.FPS,
 		SampleRate: 48000, Latency: j.opts.Latency, Layout: layout, Logger: j.log,
+		OnTileSize: j.tileSized,
 	}, j.clock, j.enc)
 	if err != nil {
 		return errorf(CodeInternal, "compositor: %v", err)
@@ -433,6 +434,19 @@ func (j *Job) addTrack(ev room.Event) {
 			j.log.Warn("track pipeline ended", "track", info.ID, "err", err)
 		}
 	}()
+}
+
+// tileSized passes a video track's shown size to rooms that can send a
+// fitting simulcast layer. It runs on the compositor's goroutine, so the
+// room is told on its own.
+func (j *Job) tileSized(trackID string, w, h int) {
+	if vs, ok := j.room.(room.VideoSizer); ok {
+		go func() {
+			if err := vs.SetVideoSize(trackID, w, h); err != nil {
+				j.log.Debug("choosing a video layer", "track", trackID, "err", err)
+			}
+		}()
+	}
 }
 
 // watchEmptyRoom ends the job once the room has had no peers for the
