@@ -55,7 +55,7 @@ func main() {
 	seconds := flag.Int("seconds", 20, "room length")
 	out := flag.String("results", "bench/results.md", "results file")
 	soakSeconds := flag.Int("soak", 3600, "length of the --fast soak room in seconds (0: skip)")
-	only := flag.String("only", "", "run only this part: soak")
+	only := flag.String("only", "", "run only this part: soak or latency")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -65,6 +65,14 @@ func main() {
 	ctx := context.Background()
 	var rows []string
 	var notes []string
+	if *only == "latency" {
+		n, err := latency(*bin, *dir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(strings.Join(n, "\n"))
+		return
+	}
 	if *only == "soak" {
 		n, err := soak(ctx, *bin, *dir, *soakSeconds)
 		if err != nil {
@@ -172,6 +180,12 @@ func main() {
 		}
 		rows = append(rows, compare(fmt.Sprintf("%d peers 320x180 → 1920x1080p30, 10s (--fast)", n), rcn, ffn, 10))
 	}
+
+	lat, err := latency(*bin, *dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	notes = append(notes, lat...)
 
 	// How many real-time 720p30 jobs this machine keeps up with.
 	conc := concurrentJobs(*bin, manifest, *dir, 3)
