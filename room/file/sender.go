@@ -244,8 +244,13 @@ func (s *sender) ingest(pkt *astiav.Packet, origin float64) error {
 	s.lastSched = f.sched
 	s.endAt = max(s.endAt, s.join+ticksToDuration(rel+dur, s.rate))
 
-	if s.head > 0 && s.head == len(s.pending) {
-		s.pending, s.head = s.pending[:0], 0
+	// The demuxer reads ahead for the file's other streams, so this queue
+	// is seldom empty when a frame arrives: compact it once the sent prefix
+	// is as long as what waits, or a long room grows it without bound.
+	if s.head > 0 && s.head >= len(s.pending)-s.head {
+		n := copy(s.pending, s.pending[s.head:])
+		clear(s.pending[n:])
+		s.pending, s.head = s.pending[:n], 0
 	}
 	s.pending = append(s.pending, f)
 	return nil
