@@ -402,7 +402,11 @@ func (c *Compositor) tick(at time.Duration) error {
 		c.drawnVer = c.version
 	}
 	for _, v := range c.video {
-		v.advance(mt, &c.pool)
+		// The frame nearest the output time, not the last one before it:
+		// a source whose frames land a few ms off the output grid would
+		// otherwise show every frame a whole output frame late, and its
+		// lip sync would be off by up to a frame instead of half of one.
+		v.advance(mt+c.frameDur/2-1, &c.pool) // a tie goes to the later frame
 	}
 	for _, t := range c.tiles {
 		c.take(t)

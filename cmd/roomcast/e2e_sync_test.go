@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -49,4 +51,39 @@ func TestLipSync(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoopedFileStaysInSync: a file whose audio steps back at every loop
+// (the sync clip stream-copied six times) must not drift: overlapping audio
+// is dropped, not sent late. Before the fix this drifted 20 ms per loop.
+func TestLoopedFileStaysInSync(t *testing.T) {
+	dir := t.TempDir()
+	looped := filepath.Join(dir, "looped.webm")
+	src := filepath.Join(repoRoot(t), "testdata", "peers", "sync-a.webm")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-stream_loop", "5", "-i", src, "-c", "copy", looped).CombinedOutput(); err != nil {
+		t.Fatalf("looping the clip: %v\n%s", err, out)
+	}
+	manifest := filepath.Join(dir, "room.yaml")
+	if err := os.WriteFile(manifest, []byte("peers:\n  - name: a\n    media: looped.webm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if _, stderr, code := runRoomcast(t, "record", "--room", "file:"+manifest, "--record", "--fast", "--resolution", "320x180",
+		"--duration", "58s", "--out", out); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rep, err := analyze.AnalyzeSync(context.Background(), filepath.Join(out, "recording.mp4"),
+		analyze.SyncOptions{Tones: []float64{1000}, Cols: 1, Rows: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Peers) != 1 || len(rep.Peers[0].Pairs) < 50 {
+		t.Fatalf("sync analysis found %+v", rep.Peers)
+	}
+	p := rep.Peers[0]
+	if math.Abs(p.MaxOffsetMs) > 20 || p.StdDevMs > 5 {
+		t.Errorf("over 58 s of a looped file: offset mean %.1f ms, max %.1f ms, spread %.1f ms; want within 20 ms and steady",
+			p.MeanOffsetMs, p.MaxOffsetMs, p.StdDevMs)
+	}
+	t.Logf("looped file: %d pairs, offset mean %.1f ms, max %.1f ms, drift %.0f ± %.0f ms/h", len(p.Pairs), p.MeanOffsetMs, p.MaxOffsetMs, p.DriftMsPerHour, p.DriftStdErrMsPerHour)
 }

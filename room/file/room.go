@@ -166,14 +166,17 @@ func (r *Room) Close() error {
 
 // TrackStats are one track's counters.
 type TrackStats struct {
-	TrackID          string
-	Kind             room.Kind
-	Source           room.Source
-	Frames           uint64 // frames packetized
-	Packets          uint64 // RTP packets sent, lost ones included
-	Octets           uint64 // RTP payload bytes sent
-	Lost             uint64 // packets dropped by the impairment
-	Reordered        uint64 // packets delivered after their successor
+	TrackID   string
+	Kind      room.Kind
+	Source    room.Source
+	Frames    uint64 // frames packetized
+	Packets   uint64 // RTP packets sent, lost ones included
+	Octets    uint64 // RTP payload bytes sent
+	Lost      uint64 // packets dropped by the impairment
+	Reordered uint64 // packets delivered after their successor
+	// Overlaps counts audio frames dropped because the file's audio steps
+	// back over audio already sent (an edited or looped file).
+	Overlaps         uint64
 	SenderReports    uint64
 	RTCPDropped      uint64 // RTCP compounds dropped because the reader lagged
 	KeyframeRequests uint64
@@ -201,6 +204,7 @@ func (r *Room) Stats() Stats {
 			Octets:           c.octets.Load(),
 			Lost:             c.lost.Load(),
 			Reordered:        c.reordered.Load(),
+			Overlaps:         c.overlaps.Load(),
 			SenderReports:    c.senderReports.Load(),
 			RTCPDropped:      c.rtcpDropped.Load(),
 			KeyframeRequests: c.keyframeReqs.Load(),

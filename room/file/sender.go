@@ -224,7 +224,16 @@ func (s *sender) ingest(pkt *astiav.Packet, origin float64) error {
 		}
 		rel = s.nextRel
 		if pts != astiav.NoPtsValue {
-			rel = s.audioTicks(int64(math.Round((float64(pts)*tbSec - origin) * float64(s.rate))))
+			ticks := int64(math.Round((float64(pts)*tbSec - origin) * float64(s.rate)))
+			if s.started && ticks+audioSlack < s.nextRel {
+				// This packet overlaps audio already sent (an edited or
+				// looped file). A sender's clock never runs back, and
+				// sending it after the rest would put every later packet
+				// that much late for good: drop it instead.
+				s.t.stats.overlaps.Add(1)
+				return nil
+			}
+			rel = s.audioTicks(ticks)
 		}
 	}
 	s.started = true
@@ -281,18 +290,22 @@ func (s *sender) videoTicks(secs float64) int64 {
 // (containers round that to their time base); later packets follow on from
 // the previous one unless the container shows a real gap.
 func (s *sender) audioTicks(ticks int64) int64 {
-	const slack = 48 // 1 ms of container rounding
+	const slack = audioSlack
 	if !s.started {
 		if p := int64(s.info.preSkip); p > 0 && abs(ticks+p) <= slack {
 			return -p
 		}
 		return ticks
 	}
-	if ticks < s.nextRel || abs(ticks-s.nextRel) <= slack {
+	if abs(ticks-s.nextRel) <= slack {
 		return s.nextRel
 	}
 	return ticks
 }
+
+// audioSlack is the container's timestamp rounding (1 ms at 48 kHz) that
+// audio timestamps are snapped over.
+const audioSlack = 48
 
 func abs(v int64) int64 {
 	if v < 0 {

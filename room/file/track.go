@@ -46,8 +46,8 @@ type track struct {
 
 // trackCounters are read by Stats while the scheduler updates them.
 type trackCounters struct {
-	frames, packets, octets, lost, reordered atomic.Uint64
-	senderReports, rtcpDropped, keyframeReqs atomic.Uint64
+	frames, packets, octets, lost, reordered, overlaps atomic.Uint64
+	senderReports, rtcpDropped, keyframeReqs           atomic.Uint64
 }
 
 func newTrack(info room.TrackInfo, clock mediaclock.Clock) *track {
