@@ -107,7 +107,7 @@ type State struct {
 
 // Stats are live figures of a job, for the progress line and status.json.
 type Stats struct {
-	Elapsed      float64 `json:"elapsedSeconds"` // on the job's clock
+	Elapsed      float64 `json:"elapsedSeconds"` // output time written
 	Frames       int64   `json:"frames"`
 	LateFrames   int64   `json:"lateFrames"`
 	FPS          float64 `json:"fps"`          // output frames per wall-clock second, recently
