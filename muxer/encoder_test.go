@@ -11,6 +11,7 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/internal/avpacket"
 )
 
 func TestNewEncoderRejectsBadConfig(t *testing.T) {
@@ -274,7 +275,7 @@ func decodeAAC(t *testing.T, info StreamInfo, pkts []*Packet) []float32 {
 	}
 	for _, p := range pkts {
 		var err error
-		if scratch, err = setPacketData(pkt, p.Data, scratch); err != nil {
+		if scratch, err = avpacket.SetData(pkt, p.Data, scratch); err != nil {
 			t.Fatal(err)
 		}
 		pkt.SetPts(p.PTS)

@@ -26,18 +26,11 @@ type FileSink struct {
 	path string
 	log  *slog.Logger
 
-	fc      *astiav.FormatContext
-	pb      *astiav.IOContext
-	pkt     *astiav.Packet
-	streams [2]fileStream // indexed by StreamKind
-	scratch []byte
-	header  bool
-	closed  bool
-}
-
-type fileStream struct {
-	st *astiav.Stream
-	tb astiav.Rational // the packets' time base
+	fc     *astiav.FormatContext
+	pb     *astiav.IOContext
+	out    *FFmpegOutput
+	header bool
+	closed bool
 }
 
 var _ Sink = (*FileSink)(nil)
@@ -70,47 +63,9 @@ func (s *FileSink) open(info StreamInfo) error {
 	}
 	s.fc = fc
 
-	v := fc.NewStream(nil)
-	if v == nil {
-		return errors.New("adding video stream failed")
+	if s.out, err = NewFFmpegOutput(fc, info); err != nil {
+		return err
 	}
-	vp := v.CodecParameters()
-	vp.SetMediaType(astiav.MediaTypeVideo)
-	vp.SetCodecID(astiav.CodecIDH264)
-	vp.SetWidth(info.Video.Width)
-	vp.SetHeight(info.Video.Height)
-	vp.SetPixelFormat(astiav.PixelFormatYuv420P)
-	vp.SetSampleAspectRatio(astiav.NewRational(1, 1))
-	// Annex-B SPS/PPS: the mp4 muxer converts them into the avcC box.
-	if err := vp.SetExtraData(info.Video.Extradata); err != nil {
-		return fmt.Errorf("setting video extradata: %w", err)
-	}
-	vtb := astiav.NewRational(info.Video.TimeBase.Num, info.Video.TimeBase.Den)
-	v.SetTimeBase(vtb)
-	// Declaring the rate makes the muxer pick a timescale that is a multiple
-	// of it, so every sample gets the same duration and probes see CFR.
-	fps := astiav.NewRational(info.Video.FPS, 1)
-	v.SetAvgFrameRate(fps)
-	v.SetRFrameRate(fps)
-	s.streams[Video] = fileStream{st: v, tb: vtb}
-
-	a := fc.NewStream(nil)
-	if a == nil {
-		return errors.New("adding audio stream failed")
-	}
-	ap := a.CodecParameters()
-	ap.SetMediaType(astiav.MediaTypeAudio)
-	ap.SetCodecID(astiav.CodecIDAac)
-	ap.SetSampleRate(info.Audio.SampleRate)
-	ap.SetChannelLayout(astiav.ChannelLayoutStereo)
-	ap.SetSampleFormat(astiav.SampleFormatFltp)
-	ap.SetFrameSize(1024)
-	if err := ap.SetExtraData(info.Audio.Extradata); err != nil {
-		return fmt.Errorf("setting audio extradata: %w", err)
-	}
-	atb := astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den)
-	a.SetTimeBase(atb)
-	s.streams[Audio] = fileStream{st: a, tb: atb}
 
 	pb, err := astiav.OpenIOContext(s.path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
 	if err != nil {
@@ -144,7 +99,6 @@ func (s *FileSink) open(info StreamInfo) error {
 	if err := unusedOptions(opts); err != nil {
 		return fmt.Errorf("mp4 muxer: %w", err)
 	}
-	s.pkt = astiav.AllocPacket()
 	return nil
 }
 
@@ -153,28 +107,8 @@ func (s *FileSink) Write(_ context.Context, p *Packet) error {
 	if !s.header || s.closed {
 		return errors.New("muxer: file sink is not open")
 	}
-	fs := s.streams[p.Kind]
-	var err error
-	if s.scratch, err = setPacketData(s.pkt, p.Data, s.scratch); err != nil {
+	if err := s.out.Write(p); err != nil {
 		return fmt.Errorf("muxer: recording %s: %w", s.path, err)
-	}
-	s.pkt.SetStreamIndex(fs.st.Index())
-	s.pkt.SetPts(p.PTS)
-	s.pkt.SetDts(p.DTS)
-	s.pkt.SetDuration(p.Duration)
-	var flags astiav.PacketFlags
-	if p.Key {
-		flags = flags.Add(astiav.PacketFlagKey)
-	}
-	s.pkt.SetFlags(flags)
-	// The muxer may have changed the stream's time base in WriteHeader (the
-	// MP4 timescale), so read it now rather than remember ours.
-	s.pkt.RescaleTs(fs.tb, fs.st.TimeBase())
-	// Interleaved: the muxer orders audio and video by DTS itself. It takes
-	// the packet's reference and leaves s.pkt blank for reuse.
-	if err := s.fc.WriteInterleavedFrame(s.pkt); err != nil {
-		s.pkt.Unref()
-		return fmt.Errorf("muxer: recording %s: writing %s packet at %d: %w", s.path, p.Kind, p.PTS, err)
 	}
 	return nil
 }
@@ -201,9 +135,9 @@ func (s *FileSink) Close() error {
 		s.fc.Free()
 		s.fc = nil
 	}
-	if s.pkt != nil {
-		s.pkt.Free()
-		s.pkt = nil
+	if s.out != nil {
+		s.out.Free()
+		s.out = nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("muxer: closing recording %s: %w", s.path, err)

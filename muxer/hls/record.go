@@ -20,11 +20,6 @@ import (
 // PlaylistName is the recording's playlist inside RecordOptions.Dir.
 const PlaylistName = "index.m3u8"
 
-// inputPadding is FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE: readers (parsers,
-// bitstream readers) may read this many bytes past a packet's end, and they
-// must be zero.
-const inputPadding = 64
-
 // RecordOptions configures a Recorder.
 type RecordOptions struct {
 	Dir             string        // created if missing; gets index.m3u8 and seg00000.ts, ...
@@ -41,10 +36,7 @@ type Recorder struct {
 
 	dir     string // absolute
 	fc      *astiav.FormatContext
-	pkt     *astiav.Packet
-	video   *astiav.Stream
-	audio   *astiav.Stream
-	info    muxer.StreamInfo
+	out     *muxer.FFmpegOutput
 	started bool // the first video keyframe has been written
 	header  bool // avformat_write_header succeeded
 	err     error
@@ -108,7 +100,6 @@ func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
 	if _, err := checkInfo(&info); err != nil {
 		return err
 	}
-	r.info = info
 	dir, err := filepath.Abs(r.opts.Dir)
 	if err != nil {
 		return err
@@ -128,44 +119,9 @@ func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
 	if err != nil {
 		return fmt.Errorf("allocate hls muxer: %w", err)
 	}
-	r.pkt = astiav.AllocPacket()
-
-	r.video = r.fc.NewStream(nil)
-	vp := r.video.CodecParameters()
-	vp.SetMediaType(astiav.MediaTypeVideo)
-	vp.SetCodecID(astiav.CodecIDH264)
-	vp.SetWidth(info.Video.Width)
-	vp.SetHeight(info.Video.Height)
-	vp.SetPixelFormat(astiav.PixelFormatYuv420P)
-	if err := vp.SetExtraData(info.Video.Extradata); err != nil {
-		return fmt.Errorf("video extradata: %w", err)
+	if r.out, err = muxer.NewFFmpegOutput(r.fc, info); err != nil {
+		return err
 	}
-	r.video.SetTimeBase(astiav.NewRational(info.Video.TimeBase.Num, info.Video.TimeBase.Den))
-	if info.Video.FPS > 0 {
-		r.video.SetAvgFrameRate(astiav.NewRational(info.Video.FPS, 1))
-		r.video.SetRFrameRate(astiav.NewRational(info.Video.FPS, 1))
-	}
-
-	r.audio = r.fc.NewStream(nil)
-	ap := r.audio.CodecParameters()
-	ap.SetMediaType(astiav.MediaTypeAudio)
-	ap.SetCodecID(astiav.CodecIDAac)
-	ap.SetSampleRate(info.Audio.SampleRate)
-	ap.SetFrameSize(1024)
-	switch info.Audio.Channels {
-	case 1:
-		ap.SetChannelLayout(astiav.ChannelLayoutMono)
-	case 2:
-		ap.SetChannelLayout(astiav.ChannelLayoutStereo)
-	default:
-		return fmt.Errorf("%d audio channels (want 1 or 2)", info.Audio.Channels)
-	}
-	// The mpegts muxer needs the AudioSpecificConfig to write ADTS headers
-	// in front of the raw AAC frames.
-	if err := ap.SetExtraData(info.Audio.Extradata); err != nil {
-		return fmt.Errorf("audio extradata: %w", err)
-	}
-	r.audio.SetTimeBase(astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den))
 
 	opts := astiav.NewDictionary()
 	defer opts.Free()
@@ -209,11 +165,8 @@ func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
 		return err
 	}
 
-	var st *astiav.Stream
-	var tb muxer.Rational
 	switch p.Kind {
 	case muxer.Video:
-		st, tb = r.video, r.info.Video.TimeBase
 		// The first segment must start with a keyframe, and audio before it
 		// would only give the segment a head with no picture.
 		if !r.started {
@@ -233,38 +186,12 @@ func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
 		if !r.started {
 			return nil
 		}
-		st, tb = r.audio, r.info.Audio.TimeBase
 	default:
 		return nil
 	}
 
-	// FFmpeg may read up to 64 bytes past a packet's end and needs them
-	// zeroed, but astiav's FromData allocates exactly the bytes it is given.
-	// So it is given the payload plus 64 zero bytes, and the packet's size
-	// is then set back to the payload. (av_packet_from_data believes the
-	// buffer is 64 bytes longer still; only av_grow_packet would act on
-	// that, and nothing on this path grows packets: the muxers read them.)
-	buf := make([]byte, len(p.Data)+inputPadding)
-	copy(buf, p.Data)
-	r.pkt.Unref()
-	if err := r.pkt.FromData(buf); err != nil {
-		return r.fail(fmt.Errorf("hls recording: packet: %w", err))
-	}
-	r.pkt.SetSize(len(p.Data))
-	r.pkt.SetStreamIndex(st.Index())
-	r.pkt.SetPts(p.PTS)
-	r.pkt.SetDts(p.DTS)
-	r.pkt.SetDuration(p.Duration)
-	if p.Key {
-		r.pkt.SetFlags(astiav.NewPacketFlags(astiav.PacketFlagKey))
-	} else {
-		r.pkt.SetFlags(0)
-	}
-	// The mpegts muxer moved the streams to 90 kHz in WriteHeader.
-	r.pkt.RescaleTs(astiav.NewRational(tb.Num, tb.Den), st.TimeBase())
-	if err := r.fc.WriteInterleavedFrame(r.pkt); err != nil {
-		r.pkt.Unref()
-		return r.fail(fmt.Errorf("hls recording: write %s packet at %v: %w", p.Kind, p.Time(&r.info), err))
+	if err := r.out.Write(p); err != nil {
+		return r.fail(fmt.Errorf("hls recording: %w", err))
 	}
 	r.segBytes += int64(len(p.Data))
 	if p.Kind == muxer.Video {
@@ -390,9 +317,9 @@ func (r *Recorder) Close() error {
 			errs = append(errs, fmt.Errorf("hls recording: %w", err))
 		}
 	}
-	if r.pkt != nil {
-		r.pkt.Free()
-		r.pkt = nil
+	if r.out != nil {
+		r.out.Free()
+		r.out = nil
 	}
 	if r.fc != nil {
 		r.fc.Free()

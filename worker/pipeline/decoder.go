@@ -9,12 +9,8 @@ import (
 
 	"github.com/asticode/go-astiav"
 	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/internal/avpacket"
 )
-
-// inputPadding is FFmpeg's AV_INPUT_BUFFER_PADDING_SIZE (64 since FFmpeg 4):
-// decoders may read that far past the end of a packet, so those bytes must
-// exist and be zero.
-const inputPadding = 64
 
 // audioRate is the sample rate the Sink takes.
 const audioRate = 48000
@@ -79,8 +75,7 @@ type decoder struct {
 	cc     *astiav.CodecContext
 	pkt    *astiav.Packet
 	frame  *astiav.Frame
-	padded []byte
-	zeros  [inputPadding]byte
+	padded []byte // scratch for avpacket.SetData
 }
 
 func newDecoder(c codecKind, threads int) (*decoder, error) {
@@ -121,16 +116,12 @@ func newDecoder(c codecKind, threads int) (*decoder, error) {
 
 // send feeds one frame of compressed data with a presentation time.
 func (d *decoder) send(data []byte, pts int64) error {
-	// Packet.FromData copies exactly len bytes into a buffer it then declares
-	// padded (av_packet_from_data). Copy the data with the padding zeros and
-	// shrink the size back, so the padding really is there.
-	d.padded = append(append(d.padded[:0], data...), d.zeros[:]...)
-	if err := d.pkt.FromData(d.padded); err != nil {
-		return fmt.Errorf("packet from data: %w", err)
+	var err error
+	if d.padded, err = avpacket.SetData(d.pkt, data, d.padded); err != nil {
+		return err
 	}
-	d.pkt.SetSize(len(data))
 	d.pkt.SetPts(pts)
-	err := d.cc.SendPacket(d.pkt)
+	err = d.cc.SendPacket(d.pkt)
 	d.pkt.Unref()
 	if err != nil {
 		return fmt.Errorf("send packet: %w", err)
