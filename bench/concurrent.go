@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -29,16 +27,7 @@ func concurrentJobs(bin, manifest, dir string, maxJobs int) []string {
 					errs[i] = fmt.Errorf("%v: %s", err, tail(string(b), 500))
 					return
 				}
-				var st struct {
-					Stats struct {
-						Frames     int64 `json:"frames"`
-						LateFrames int64 `json:"lateFrames"`
-					} `json:"stats"`
-				}
-				b, err := os.ReadFile(filepath.Join(out, "status.json"))
-				if err == nil {
-					err = json.Unmarshal(b, &st)
-				}
+				st, err := readStatus(out)
 				if err != nil || st.Stats.Frames == 0 {
 					errs[i] = fmt.Errorf("status: %v", err)
 					return

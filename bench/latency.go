@@ -115,15 +115,9 @@ func latency(bin, dir string) ([]string, error) {
 	if err := rc.Wait(); err != nil {
 		return nil, fmt.Errorf("latency run: %w", err)
 	}
-	var st struct {
-		StartedAt time.Time `json:"startedAt"`
-	}
-	b, err := os.ReadFile(filepath.Join(out, "status.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &st)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("latency run status: %w", err)
+	st, err := readStatus(out)
+	if err != nil || st.StartedAt == nil {
+		return nil, fmt.Errorf("latency run status: %v", err)
 	}
 	ff.Process.Kill()
 	var added []float64

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/roomcast/roomcast/worker"
 )
 
 // run is one measured child process.
@@ -248,3 +251,16 @@ func cpuModel() string {
 }
 
 func pct(a, b time.Duration) float64 { return (a.Seconds()/b.Seconds() - 1) * 100 }
+
+// readStatus reads a job's status.json.
+func readStatus(dir string) (worker.State, error) {
+	var st worker.State
+	b, err := os.ReadFile(filepath.Join(dir, "status.json"))
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s/status.json: %w", dir, err)
+	}
+	return st, nil
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,13 +80,9 @@ wait:
 		}
 		samples = append(thin, samples[n-1])
 	}
-	var st struct {
-		Stats struct {
-			Frames int64 `json:"frames"`
-		} `json:"stats"`
-	}
-	if b, err := os.ReadFile(filepath.Join(out, "status.json")); err == nil {
-		_ = json.Unmarshal(b, &st)
+	st, err := readStatus(out)
+	if err != nil {
+		return nil, err
 	}
 	rep, err := analyze.AnalyzeSync(ctx, filepath.Join(out, "recording.mp4"), analyze.SyncOptions{Tones: []float64{1000, 2000}, Cols: 2, Rows: 1})
 	if err != nil {

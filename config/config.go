@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,7 +208,7 @@ func (j *Job) Validate() error {
 	if j.FPS < 1 || j.FPS > MaxFPS {
 		add("fps: %d is out of range (allowed: 1..%d)", j.FPS, MaxFPS)
 	}
-	if !contains(Layouts(), j.Layout) {
+	if !slices.Contains(Layouts(), j.Layout) {
 		add("layout: %q is unknown (allowed: %s)", j.Layout, strings.Join(Layouts(), ", "))
 	}
 	if j.VideoBitrate < 100_000 || j.VideoBitrate > 50_000_000 {
@@ -232,15 +233,6 @@ func (j *Job) Validate() error {
 		return &Error{Problems: p}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Resolution is the output size. In JSON and YAML it is {width, height} or

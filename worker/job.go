@@ -223,7 +223,7 @@ func (j *Job) start(ctx context.Context) error {
 		Width: j.cfg.Resolution.Width, Height: j.cfg.Resolution.Height, FPS: j.cfg.FPS,
 		VideoBitrate: int(j.cfg.VideoBitrate), AudioBitrate: int(j.cfg.AudioBitrate),
 		SampleRate: 48000, Preset: "veryfast", Threads: j.opts.X264Threads, Logger: j.log,
-	}, packetForwarder{j})
+	}, muxer.PacketWriterFunc(func(p *muxer.Packet) { j.fan.WritePacket(p) }))
 	if err != nil {
 		return errorf(CodeInternal, "encoder: %v", err)
 	}
@@ -334,14 +334,6 @@ func (j *Job) addOutputs() error {
 		}
 	}
 	return nil
-}
-
-// packetForwarder hands the encoder's packets to the fan-out and counts them.
-type packetForwarder struct{ j *Job }
-
-func (f packetForwarder) WritePacket(p *muxer.Packet) {
-	f.j.rate.add(len(p.Data))
-	f.j.fan.WritePacket(p)
 }
 
 func (j *Job) eventLoop() {
@@ -580,59 +572,55 @@ func (j *Job) Err() error {
 }
 
 func (j *Job) outputChanged(name string, s muxer.OutputState) {
+	errOf := func(code string) *Error {
+		if s.Err == nil {
+			return nil
+		}
+		return &Error{Code: code, Message: s.Err.Error()}
+	}
 	j.mu.Lock()
-	var e *Error
-	code := CodeOutput
-	switch {
-	case name == outRecording:
-		code = CodeRecording
-	case name == outHLS || name == outHLSRecord:
-		code = CodeHLS
-	default:
-		code = CodeRTMP
-	}
-	if s.Err != nil {
-		e = &Error{Code: code, Message: s.Err.Error()}
-	}
-	switch {
-	case name == outRecording:
-		j.state.Recording.Running = s.Running
-		j.state.Recording.Error = e
-		j.state.Recording.Bytes = s.Bytes
-	case name == outHLS:
-		j.state.HLSStreaming.Running = s.Running
-		j.state.HLSStreaming.Error = e
-	case name == outHLSRecord:
-		j.state.HLSRecording.Running = s.Running
-		j.state.HLSRecording.Error = e
+	switch name {
+	case outRecording:
+		j.state.Recording.Running, j.state.Recording.Error = s.Running, errOf(CodeRecording)
+	case outHLS:
+		j.state.HLSStreaming.Running, j.state.HLSStreaming.Error = s.Running, errOf(CodeHLS)
+	case outHLSRecord:
+		j.state.HLSRecording.Running, j.state.HLSRecording.Error = s.Running, errOf(CodeHLS)
 	default:
 		if i := j.rtmpIndexLocked(name); i >= 0 {
 			o := &j.state.RTMPStreaming.Outputs[i]
-			o.Running, o.Error, o.Retries, o.Bytes = s.Running, e, s.Retries, s.Bytes
+			o.Running, o.Error, o.Retries = s.Running, errOf(CodeRTMP), s.Retries
 		}
-		j.state.RTMPStreaming.Running = false
-		j.state.RTMPStreaming.Error = nil
-		failed := 0
-		for _, o := range j.state.RTMPStreaming.Outputs {
-			j.state.RTMPStreaming.Running = j.state.RTMPStreaming.Running || o.Running
-			if o.Error != nil {
-				failed++
-				if j.state.RTMPStreaming.Error == nil {
-					j.state.RTMPStreaming.Error = o.Error
-				}
-			}
-		}
-		if failed < len(j.state.RTMPStreaming.Outputs) && j.state.RTMPStreaming.Running {
-			// Some URLs still stream: the stream as a whole is healthy; the
-			// failed ones carry their own errors.
-			j.state.RTMPStreaming.Error = nil
-		}
+		j.rollUpRTMPLocked()
 	}
+	// Byte counters are filled in by publish (refreshStatsLocked).
 	allFailed := s.Failed && j.allOutputsFailedLocked()
 	j.mu.Unlock()
 	j.publish()
 	if allFailed {
 		j.end(errorf(CodeOutput, "every output failed"), "")
+	}
+}
+
+// rollUpRTMPLocked derives rtmpStreaming's running and error from its
+// URLs: running while any URL streams; its error is the first URL's error
+// unless some URLs still stream, in which case the failed ones carry their
+// own. Called with mu held.
+func (j *Job) rollUpRTMPLocked() {
+	rs := &j.state.RTMPStreaming
+	rs.Running, rs.Error = false, nil
+	failed := 0
+	for _, o := range rs.Outputs {
+		rs.Running = rs.Running || o.Running
+		if o.Error != nil {
+			failed++
+			if rs.Error == nil {
+				rs.Error = o.Error
+			}
+		}
+	}
+	if failed < len(rs.Outputs) && rs.Running {
+		rs.Error = nil
 	}
 }
 
@@ -672,6 +660,11 @@ func (j *Job) publish() {
 	old := j.lastSaved
 	j.lastSaved = cur
 	j.mu.Unlock()
+	if sameState(&old, &cur) {
+		// Room events such as active speakers change nothing in the
+		// state; the counters are kept fresh by SaveStatus.
+		return
+	}
 	if err := writeStatus(j.opts.Out, &cur); err != nil {
 		j.log.Warn("writing status.json", "err", err)
 	}
@@ -709,7 +702,9 @@ func (j *Job) refreshStatsLocked() {
 	// Output time written, not the clock: a virtual clock runs on while the
 	// job shuts down.
 	st.Elapsed = float64(cs.Frames) / float64(j.cfg.FPS)
-	st.FPS, st.BitrateKbps, st.EncodedBytes = j.rate.sample(cs.Frames)
+	es := j.enc.Stats()
+	st.EncodedBytes = es.VideoBytes + es.AudioBytes
+	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
 	if j.fan != nil {
 		for name, s := range j.fan.States() {
 			switch {

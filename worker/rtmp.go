@@ -96,8 +96,5 @@ func (j *Job) removeRTMPLocked(name string) {
 	j.cfg.RTMPURLs = append(j.cfg.RTMPURLs[:i], j.cfg.RTMPURLs[i+1:]...)
 	o := j.state.RTMPStreaming.Outputs
 	j.state.RTMPStreaming.Outputs = append(o[:i], o[i+1:]...)
-	j.state.RTMPStreaming.Running = false
-	for _, o := range j.state.RTMPStreaming.Outputs {
-		j.state.RTMPStreaming.Running = j.state.RTMPStreaming.Running || o.Running
-	}
+	j.rollUpRTMPLocked()
 }

@@ -128,39 +128,47 @@ const (
 	EventJob = "jobStateUpdated"
 )
 
+// withoutCounters returns s without the figures that change all the time
+// (stats, byte counts): what is left is the state proper.
+func withoutCounters(s State) State {
+	s = s.clone()
+	s.Stats = Stats{}
+	s.Recording.Bytes = 0
+	for i := range s.RTMPStreaming.Outputs {
+		s.RTMPStreaming.Outputs[i].Bytes = 0
+	}
+	return s
+}
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// sameState reports whether two states differ only in their counters.
+func sameState(old, cur *State) bool {
+	return equalJSON(withoutCounters(*old), withoutCounters(*cur))
+}
+
 // changedEvents lists the contract events whose part differs between two
 // states.
 func changedEvents(old, cur *State) []string {
+	o, c := withoutCounters(*old), withoutCounters(*cur)
 	var ev []string
-	eq := func(a, b any) bool {
-		x, _ := json.Marshal(a)
-		y, _ := json.Marshal(b)
-		return string(x) == string(y)
-	}
-	// Byte counters change all the time; they are not state changes.
-	strip := func(r RTMPStreaming) RTMPStreaming {
-		o := make([]RTMPOutput, len(r.Outputs))
-		copy(o, r.Outputs)
-		for i := range o {
-			o[i].Bytes = 0
-		}
-		r.Outputs = o
-		return r
-	}
-	rec := func(r Recording) Recording { r.Bytes = 0; return r }
-	if old.State != cur.State || !eq(old.Error, cur.Error) {
+	if o.State != c.State || !equalJSON(o.Error, c.Error) {
 		ev = append(ev, EventJob)
 	}
-	if !eq(strip(old.RTMPStreaming), strip(cur.RTMPStreaming)) {
+	if !equalJSON(o.RTMPStreaming, c.RTMPStreaming) {
 		ev = append(ev, EventRTMPStreaming)
 	}
-	if !eq(rec(old.Recording), rec(cur.Recording)) {
+	if !equalJSON(o.Recording, c.Recording) {
 		ev = append(ev, EventRecording)
 	}
-	if !eq(old.HLSStreaming, cur.HLSStreaming) {
+	if !equalJSON(o.HLSStreaming, c.HLSStreaming) {
 		ev = append(ev, EventHLSStreaming)
 	}
-	if !eq(old.HLSRecording, cur.HLSRecording) {
+	if !equalJSON(o.HLSRecording, c.HLSRecording) {
 		ev = append(ev, EventHLSRecording)
 	}
 	return ev

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -30,35 +29,26 @@ func redactRoom(s string) string {
 }
 
 // rateMeter turns running totals into recent rates for the progress line.
+// It is used with the job's mutex held.
 type rateMeter struct {
-	mu         sync.Mutex
-	bytes      int64
 	lastAt     time.Time
 	lastBytes  int64
 	lastFrames int64
 	fps, kbps  float64
 }
 
-func (r *rateMeter) add(n int) {
-	r.mu.Lock()
-	r.bytes += int64(n)
-	r.mu.Unlock()
-}
-
 // sample returns the frame rate and bitrate over the last second or more of
-// wall time, and the total bytes.
-func (r *rateMeter) sample(frames int64) (fps, kbps float64, total int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// wall time, given the totals so far.
+func (r *rateMeter) sample(frames, bytes int64) (fps, kbps float64) {
 	now := time.Now()
 	if r.lastAt.IsZero() {
-		r.lastAt, r.lastFrames, r.lastBytes = now, frames, r.bytes
-		return 0, 0, r.bytes
+		r.lastAt, r.lastFrames, r.lastBytes = now, frames, bytes
+		return 0, 0
 	}
 	if d := now.Sub(r.lastAt).Seconds(); d >= 1 {
 		r.fps = float64(frames-r.lastFrames) / d
-		r.kbps = float64(r.bytes-r.lastBytes) * 8 / 1000 / d
-		r.lastAt, r.lastFrames, r.lastBytes = now, frames, r.bytes
+		r.kbps = float64(bytes-r.lastBytes) * 8 / 1000 / d
+		r.lastAt, r.lastFrames, r.lastBytes = now, frames, bytes
 	}
-	return r.fps, r.kbps, r.bytes
+	return r.fps, r.kbps
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -169,7 +170,7 @@ func (m *Manifest) checkKeys(root *yaml.Node) error {
 			}
 			for k := 0; k+1 < len(pn.Content); k += 2 {
 				key := pn.Content[k]
-				if !contains(peerFields, key.Value) {
+				if !slices.Contains(peerFields, key.Value) {
 					return m.errorf("peers[%d] %q: unknown field %q at line %d; allowed fields: %s", j, name, key.Value, key.Line, strings.Join(peerFields, ", "))
 				}
 				if key.Value == "muteVideo" || key.Value == "muteAudio" {
@@ -198,15 +199,6 @@ func (m *Manifest) checkIntervalKeys(i int, name, field string, n *yaml.Node) er
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (m *Manifest) peer(i int, y *peerYAML, dir string) (*PeerSpec, error) {
