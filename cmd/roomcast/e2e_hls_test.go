@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,18 +20,8 @@ import (
 func TestHLSLiveAndRecording(t *testing.T) {
 	out := t.TempDir()
 	port := rtmptest.FreePort(t)
-	cmd := exec.Command(binPath, "record", "--room", "demo:", "--hls", "--hls-record", "--http",
+	rec := startRoomcast(t, cleanEnv(), "record", "--room", "demo:", "--hls", "--hls-record", "--http",
 		fmt.Sprintf("127.0.0.1:%d", port), "--resolution", "640x360", "--duration", "10s", "--out", out)
-	cmd.Dir = repoRoot(t)
-	cmd.Env = cleanEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 
 	// The live URL comes from status.json, as a backend would read it.
 	var url string
@@ -50,7 +38,9 @@ func TestHLSLiveAndRecording(t *testing.T) {
 		}
 	}
 	if url == "" {
-		t.Fatalf("status.json never showed a running live HLS stream\n%s", stderr.String())
+		rec.cmd.Process.Kill()
+		rec.wait(t, 10*time.Second)
+		t.Fatalf("status.json never showed a running live HLS stream\n%s", rec.stderr.String())
 	}
 	if want := fmt.Sprintf("http://127.0.0.1:%d/hls/", port); !strings.HasPrefix(url, want) || !strings.HasSuffix(url, "/index.m3u8") {
 		t.Errorf("live URL %s, want %s<job-id>/index.m3u8", url, want)
@@ -67,13 +57,8 @@ func TestHLSLiveAndRecording(t *testing.T) {
 		t.Errorf("live stream codecs %v, want h264 and aac", codecs)
 	}
 
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("roomcast: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("roomcast did not finish")
+	if err := rec.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("roomcast: %v\n%s", err, rec.stderr.String())
 	}
 	pl := filepath.Join(out, "hls", "index.m3u8")
 	b, err := os.ReadFile(pl)
@@ -83,8 +68,8 @@ func TestHLSLiveAndRecording(t *testing.T) {
 	if !strings.Contains(string(b), "#EXT-X-ENDLIST") || !strings.Contains(string(b), "#EXT-X-PLAYLIST-TYPE:VOD") {
 		t.Errorf("the finished HLS recording is not VOD with ENDLIST:\n%s", b)
 	}
-	rec := ffprobe(t, pl)
-	if d, _ := strconv.ParseFloat(rec.Format.Duration, 64); d < 9 || d > 11 {
+	vod := ffprobe(t, pl)
+	if d, _ := strconv.ParseFloat(vod.Format.Duration, 64); d < 9 || d > 11 {
 		t.Errorf("HLS recording lasts %.2fs, want 10 ± 1 s", d)
 	}
 	st := readStatus(t, out)

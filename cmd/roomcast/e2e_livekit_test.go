@@ -63,30 +63,15 @@ func TestLiveKitRoom(t *testing.T) {
 	time.Sleep(2 * time.Second)
 
 	out := t.TempDir()
-	rec := exec.Command(binPath, "record", "--room", url, "--record", "--resolution", "1280x720", "--duration", "16s", "--out", out)
-	rec.Dir = repoRoot(t)
-	rec.Env = lkEnv()
-	var stderr bytes.Buffer
-	rec.Stderr = &stderr
 	recStart := time.Now()
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rec.Process.Kill() })
-	done := make(chan error, 1)
-	go func() { done <- rec.Wait() }()
+	rec := startRoomcast(t, lkEnv(), "record", "--room", url, "--record", "--resolution", "1280x720", "--duration", "16s", "--out", out)
 
 	time.Sleep(5 * time.Second)
 	bobAt := time.Since(recStart).Seconds()
 	publish(t, url, "bob", "--media", filepath.Join(peers, "bob.webm"), "--loop")
 
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("record: %v\n%s", err, tail(stderr.String(), 3000))
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("record did not finish")
+	if err := rec.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("record: %v\n%s", err, tail(rec.stderr.String(), 3000))
 	}
 	mp4 := filepath.Join(out, "recording.mp4")
 	if ts := videoPacketTimes(t, mp4); len(ts) < 16*30-2 {
@@ -136,22 +121,18 @@ func TestLiveKitRoom(t *testing.T) {
 // that does not contain the secret.
 func TestLiveKitBadCredentials(t *testing.T) {
 	lk := startLiveKit(t)
-	cmd := exec.Command(binPath, "record", "--room", lk.URL("x"), "--record", "--out", t.TempDir())
-	cmd.Dir = repoRoot(t)
-	cmd.Env = append(cleanEnv(), "LIVEKIT_API_KEY="+lktest.DevKey, "LIVEKIT_API_SECRET=notTheSecretXYZ")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
+	rec := startRoomcast(t, append(cleanEnv(), "LIVEKIT_API_KEY="+lktest.DevKey, "LIVEKIT_API_SECRET=notTheSecretXYZ"),
+		"record", "--room", lk.URL("x"), "--record", "--out", t.TempDir())
+	err := rec.wait(t, time.Minute)
 	took := time.Since(start)
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	if rec.exitCode(t) != 1 {
+		t.Fatalf("exit: %v\n%s", err, rec.stderr.String())
 	}
 	if took > 5*time.Second {
 		t.Errorf("took %v to report bad credentials, want under 5 s", took)
 	}
-	msg := stderr.String()
+	msg := rec.stderr.String()
 	if !strings.Contains(strings.ToLower(msg), "unauthorized") && !strings.Contains(strings.ToLower(msg), "credentials") {
 		t.Errorf("error does not say the credentials are wrong:\n%s", msg)
 	}
@@ -169,29 +150,14 @@ func TestLiveKitServerRestart(t *testing.T) {
 	publish(t, url, "alice", "--media", filepath.Join(peers, "alice.webm"), "--loop")
 	time.Sleep(time.Second)
 	out := t.TempDir()
-	rec := exec.Command(binPath, "record", "--room", url, "--record", "--resolution", "640x360", "--duration", "14s", "--out", out)
-	rec.Dir = repoRoot(t)
-	rec.Env = lkEnv()
-	var stderr bytes.Buffer
-	rec.Stderr = &stderr
-	if err := rec.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rec.Process.Kill() })
-	done := make(chan error, 1)
-	go func() { done <- rec.Wait() }()
+	rec := startRoomcast(t, lkEnv(), "record", "--room", url, "--record", "--resolution", "640x360", "--duration", "14s", "--out", out)
 	time.Sleep(4 * time.Second)
 	lk.Kill()
 	time.Sleep(2 * time.Second)
 	if err := lk.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var runErr error
-	select {
-	case runErr = <-done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("record did not finish")
-	}
+	runErr := rec.wait(t, 60*time.Second)
 	st := readStatus(t, out)
 	switch {
 	case runErr == nil && st.State == "stopped":
@@ -201,7 +167,7 @@ func TestLiveKitServerRestart(t *testing.T) {
 	case runErr == nil && st.State == "stopped" && st.Reason != "":
 		t.Logf("the job stopped cleanly: %s", st.Reason)
 	default:
-		t.Fatalf("unclear end: exit %v, state %s, error %+v, reason %q\n%s", runErr, st.State, st.Error, st.Reason, tail(stderr.String(), 3000))
+		t.Fatalf("unclear end: exit %v, state %s, error %+v, reason %q\n%s", runErr, st.State, st.Error, st.Reason, tail(rec.stderr.String(), 3000))
 	}
 	mp4 := filepath.Join(out, "recording.mp4")
 	if got := playableSeconds(t, mp4); got < 5 {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,17 +30,7 @@ func TestRTMPThreeURLs(t *testing.T) {
 	for _, u := range urls {
 		args = append(args, "--rtmp", u)
 	}
-	cmd := exec.Command(binPath, args...)
-	cmd.Dir = repoRoot(t)
-	cmd.Env = cleanEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	rec := startRoomcast(t, cleanEnv(), args...)
 
 	time.Sleep(4 * time.Second)
 	ng.Kill()
@@ -50,13 +38,8 @@ func TestRTMPThreeURLs(t *testing.T) {
 	restartedAt := time.Now()
 	ng.Start()
 
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("roomcast: %v\n%s", err, tail(stderr.String(), 4000))
-		}
-	case <-time.After(40 * time.Second):
-		t.Fatal("roomcast did not finish")
+	if err := rec.wait(t, 40*time.Second); err != nil {
+		t.Fatalf("roomcast: %v\n%s", err, tail(rec.stderr.String(), 4000))
 	}
 	endedAt := time.Now()
 
@@ -115,7 +98,7 @@ func TestRTMPThreeURLs(t *testing.T) {
 	// Stream keys appear nowhere.
 	status, _ := os.ReadFile(filepath.Join(out, "status.json"))
 	for _, k := range keys {
-		for name, text := range map[string]string{"stderr": stderr.String(), "stdout": stdout.String(), "status.json": string(status)} {
+		for name, text := range map[string]string{"stderr": rec.stderr.String(), "stdout": rec.stdout.String(), "status.json": string(status)} {
 			if strings.Contains(text, k) {
 				t.Errorf("%s contains the stream key %s", name, k)
 			}

@@ -14,19 +14,10 @@ import (
 )
 
 // startRealTime starts a real-time demo recording that would run for a minute.
-func startRealTime(t *testing.T, out string) (*exec.Cmd, *bytes.Buffer) {
+func startRealTime(t *testing.T, out string) *proc {
 	t.Helper()
-	cmd := exec.Command(binPath, "record", "--room", "demo:", "--record", "--resolution", "640x360",
+	return startRoomcast(t, cleanEnv(), "record", "--room", "demo:", "--record", "--resolution", "640x360",
 		"--duration", "60s", "--out", out)
-	cmd.Dir = repoRoot(t)
-	cmd.Env = cleanEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, &stderr
 }
 
 // playableSeconds decodes the file to the end and returns the last video
@@ -47,13 +38,13 @@ func playableSeconds(t *testing.T, path string) float64 {
 func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
-	cmd, _ := startRealTime(t, out)
+	rec := startRealTime(t, out)
 	time.Sleep(7 * time.Second)
 	elapsed := time.Since(start).Seconds()
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := rec.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	rec.wait(t, 10*time.Second)
 	got := playableSeconds(t, filepath.Join(out, "recording.mp4"))
 	if got < elapsed-3 {
 		t.Fatalf("after SIGKILL at %.1fs the MP4 plays %.1fs; want at least %.1fs", elapsed, got, elapsed-3)
@@ -65,20 +56,14 @@ func TestSIGINTFinalizes(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			out := t.TempDir()
-			cmd, stderr := startRealTime(t, out)
+			rec := startRealTime(t, out)
 			time.Sleep(4 * time.Second)
-			if err := cmd.Process.Signal(sig); err != nil {
+			if err := rec.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit after %s: %v\n%s", sig, err, stderr)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatalf("did not exit within 20 s of %s", sig)
+			// It must exit within 20 s of the signal, and cleanly.
+			if err := rec.wait(t, 20*time.Second); err != nil {
+				t.Fatalf("exit after %s: %v\n%s", sig, err, rec.stderr.String())
 			}
 			mp4 := filepath.Join(out, "recording.mp4")
 			p := ffprobe(t, mp4)

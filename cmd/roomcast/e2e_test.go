@@ -49,23 +49,72 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
+// proc is a roomcast process a test started, in the repository's root.
+// Read its output only once it has exited.
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan error
+	exit           error
+	exited         bool
+}
+
+// startRoomcast starts the binary with env; it is killed when the test ends.
+func startRoomcast(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binPath, args...), done: make(chan error, 1)}
+	p.cmd.Dir = repoRoot(t)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		if !p.exited {
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait returns how the process exited, failing the test if it runs past d.
+func (p *proc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	if p.exited {
+		return p.exit
+	}
+	select {
+	case p.exit = <-p.done:
+		p.exited = true
+		return p.exit
+	case <-time.After(d):
+		t.Fatalf("roomcast %s did not finish within %v\n%s", p.cmd.Args[1], d, tail(p.stderr.String(), 3000))
+		return nil
+	}
+}
+
+// exitCode is the process's exit status; wait must have returned.
+func (p *proc) exitCode(t *testing.T) int {
+	t.Helper()
+	if p.exit == nil {
+		return 0
+	}
+	ee, ok := p.exit.(*exec.ExitError)
+	if !ok {
+		t.Fatalf("running roomcast: %v", p.exit)
+	}
+	return ee.ExitCode()
+}
+
+// runRoomcast runs the binary to its end, with the caller's environment
+// less ROOMCAST_* variables.
 func runRoomcast(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Dir = repoRoot(t)
-	cmd.Env = cleanEnv()
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	code = 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("running roomcast: %v", err)
-		}
-		code = ee.ExitCode()
-	}
-	return o.String(), e.String(), code
+	p := startRoomcast(t, cleanEnv(), args...)
+	p.wait(t, 5*time.Minute)
+	return p.stdout.String(), p.stderr.String(), p.exitCode(t)
 }
 
 // cleanEnv drops ROOMCAST_* variables of the caller, which would change the job.
