@@ -6,7 +6,7 @@
 //
 // # Pipeline
 //
-//	compositor --WriteVideo--> Encoder --WritePacket--> Fanout --queue--> Sink (FileSink, RTMP, HLS)
+//	compositor --WriteVideo--> Encoder --WritePacket--> Fanout --queue--> output.Sink (mp4, rtmp, hls)
 //	mixer      --WriteAudio-->                                 --queue--> Sink ...
 //
 // The Encoder needs a PacketWriter and the Fanout needs the Encoder's
@@ -40,7 +40,7 @@
 //
 // # Archival recording
 //
-// FileSink writes a fragmented MP4 (empty moov, a fragment per keyframe or
+// mp4.Sink writes a fragmented MP4 (empty moov, a fragment per keyframe or
 // second) straight to its final path and flushes each fragment, so a killed
 // process leaves a file that plays up to its last fragment. Close adds the
 // index.

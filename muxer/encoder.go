@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/internal/avmux"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // Defaults of EncoderConfig.
@@ -47,7 +48,7 @@ type EncoderConfig struct {
 // PacketWriter receives encoded packets. *Fanout implements it. WritePacket
 // must not block: it is called from the encoding goroutines.
 type PacketWriter interface {
-	WritePacket(p *Packet)
+	WritePacket(p *output.Packet)
 }
 
 // PacketWriterFunc adapts a function to PacketWriter. It breaks the knot
@@ -58,10 +59,10 @@ type PacketWriter interface {
 //	enc, err := NewEncoder(cfg, PacketWriterFunc(func(p *Packet) { fan.WritePacket(p) }))
 //	...
 //	fan = NewFanout(enc.Info(), log) // before the first WriteVideo
-type PacketWriterFunc func(p *Packet)
+type PacketWriterFunc func(p *output.Packet)
 
 // WritePacket implements PacketWriter.
-func (f PacketWriterFunc) WritePacket(p *Packet) { f(p) }
+func (f PacketWriterFunc) WritePacket(p *output.Packet) { f(p) }
 
 // EncoderStats counts what the encoder consumed and produced.
 type EncoderStats struct {
@@ -86,7 +87,7 @@ type Encoder struct {
 	cfg  EncoderConfig
 	log  *slog.Logger
 	out  PacketWriter
-	info StreamInfo
+	info output.StreamInfo
 
 	vmu     sync.Mutex
 	vcc     *astiav.CodecContext
@@ -247,16 +248,16 @@ func (e *Encoder) openVideo() error {
 	if err := cc.Open(codec, opts); err != nil {
 		return fmt.Errorf("muxer: opening libx264 (%dx%d@%d, preset %q): %w", c.Width, c.Height, c.FPS, c.Preset, err)
 	}
-	if err := unusedOptions(opts); err != nil {
+	if err := avmux.UnusedOptions(opts); err != nil {
 		return fmt.Errorf("muxer: libx264: %w", err)
 	}
 	extra := cc.ExtraData()
 	if len(extra) == 0 {
 		return errors.New("muxer: libx264 produced no extradata")
 	}
-	e.info.Video = VideoInfo{
+	e.info.Video = output.VideoInfo{
 		Width: c.Width, Height: c.Height, FPS: c.FPS,
-		TimeBase:  Rational{1, c.FPS},
+		TimeBase:  output.Rational{Num: 1, Den: c.FPS},
 		Bitrate:   c.VideoBitrate,
 		Extradata: extra,
 	}
@@ -296,9 +297,9 @@ func (e *Encoder) openAudio() error {
 	if len(extra) < 2 {
 		return errors.New("muxer: aac produced no AudioSpecificConfig")
 	}
-	e.info.Audio = AudioInfo{
+	e.info.Audio = output.AudioInfo{
 		SampleRate: c.SampleRate, Channels: audioChannels,
-		TimeBase:  Rational{1, c.SampleRate},
+		TimeBase:  output.Rational{Num: 1, Den: c.SampleRate},
 		Bitrate:   c.AudioBitrate,
 		Extradata: extra,
 	}
@@ -324,7 +325,7 @@ func (e *Encoder) openAudio() error {
 }
 
 // Info describes the encoded streams.
-func (e *Encoder) Info() StreamInfo { return e.info }
+func (e *Encoder) Info() output.StreamInfo { return e.info }
 
 // Stats returns counters; safe to call from any goroutine.
 func (e *Encoder) Stats() EncoderStats {
@@ -387,8 +388,8 @@ func (e *Encoder) drainVideo() error {
 		if err != nil {
 			return fmt.Errorf("muxer: receiving video packet: %w", err)
 		}
-		p := &Packet{
-			Kind:     Video,
+		p := &output.Packet{
+			Kind:     output.Video,
 			PTS:      e.vpkt.Pts(),
 			DTS:      e.vpkt.Dts(),
 			Duration: e.vpkt.Duration(),
@@ -543,8 +544,8 @@ func (e *Encoder) drainAudio() error {
 			e.apkt.Unref()
 			continue
 		}
-		p := &Packet{
-			Kind:     Audio,
+		p := &output.Packet{
+			Kind:     output.Audio,
 			PTS:      e.apkt.Pts(),
 			DTS:      e.apkt.Dts(),
 			Duration: e.apkt.Duration(),
@@ -624,19 +625,6 @@ func (e *Encoder) free() {
 		}
 	}
 	e.aplanes = [audioChannels][]byte{}
-}
-
-// unusedOptions reports options that FFmpeg left in the dictionary, i.e. did
-// not recognize: a misspelled option must not silently do nothing.
-func unusedOptions(d *astiav.Dictionary) error {
-	var left []string
-	for en := d.Get("", nil, astiav.NewDictionaryFlags(astiav.DictionaryFlagIgnoreSuffix)); en != nil; en = d.Get("", en, astiav.NewDictionaryFlags(astiav.DictionaryFlagIgnoreSuffix)) {
-		left = append(left, en.Key()+"="+en.Value())
-	}
-	if len(left) > 0 {
-		return fmt.Errorf("options not recognized: %s", strings.Join(left, ", "))
-	}
-	return nil
 }
 
 func loggerOrDiscard(l *slog.Logger) *slog.Logger {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/internal/avpacket"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 func TestNewEncoderRejectsBadConfig(t *testing.T) {
@@ -72,7 +73,7 @@ func TestEncoderStream(t *testing.T) {
 	if asc := info.Audio.Extradata; len(asc) < 2 || asc[0]>>3 != 2 || (asc[0]&7)<<1|asc[1]>>7 != 3 || (asc[1]>>3)&0xf != 2 {
 		t.Errorf("AudioSpecificConfig %x is not AAC-LC 48 kHz stereo", asc)
 	}
-	if info.Video.TimeBase != (Rational{1, fps}) || info.Audio.TimeBase != (Rational{1, 48000}) {
+	if info.Video.TimeBase != (output.Rational{Num: 1, Den: fps}) || info.Audio.TimeBase != (output.Rational{Num: 1, Den: 48000}) {
 		t.Errorf("time bases %v %v", info.Video.TimeBase, info.Audio.TimeBase)
 	}
 
@@ -99,7 +100,7 @@ func TestEncoderStream(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	video := c.byKind(Video)
+	video := c.byKind(output.Video)
 	if len(video) != frames {
 		t.Fatalf("%d video packets, want %d", len(video), frames)
 	}
@@ -129,7 +130,7 @@ func TestEncoderStream(t *testing.T) {
 		}
 	}
 
-	audio := c.byKind(Audio)
+	audio := c.byKind(output.Audio)
 	for i, p := range audio {
 		if p.PTS != int64(i)*1024 || p.DTS != p.PTS || !p.Key {
 			t.Fatalf("audio packet %d: pts %d dts %d key %v, want pts %d", i, p.PTS, p.DTS, p.Key, i*1024)
@@ -202,7 +203,7 @@ func TestEncoderAudioTimeline(t *testing.T) {
 			if got := e.Stats().AudioSamples; got != tc.wantSamples {
 				t.Errorf("AudioSamples %d, want %d", got, tc.wantSamples)
 			}
-			audio := c.byKind(Audio)
+			audio := c.byKind(output.Audio)
 			jumped := false
 			for i := 1; i < len(audio); i++ {
 				prev, p := audio[i-1], audio[i]
@@ -232,7 +233,7 @@ func index(xs []int, v int) int {
 
 // decodeAAC decodes packets with FFmpeg's AAC decoder and returns the left
 // channel.
-func decodeAAC(t *testing.T, info StreamInfo, pkts []*Packet) []float32 {
+func decodeAAC(t *testing.T, info output.StreamInfo, pkts []*output.Packet) []float32 {
 	t.Helper()
 	codec := astiav.FindDecoder(astiav.CodecIDAac)
 	cc := astiav.AllocCodecContext(codec)

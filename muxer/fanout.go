@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // Queue defaults.
@@ -36,7 +38,7 @@ type OutputState struct {
 	Err     error // the failure that ended it, else the sink's last reported error
 	Failed  bool  // the sink gave up for good (Open or Write failed)
 	Retries int   // as reported by the sink
-	Bytes   int64 // bytes the sink delivered (ByteCounter), else packet data it accepted
+	Bytes   int64 // bytes the sink delivered (output.ByteCounter), else packet data it accepted
 	Dropped int64 // packets dropped because the sink fell behind
 	Done    bool  // the sink has stopped and been closed
 }
@@ -46,11 +48,11 @@ type OutputState struct {
 // packets. Each sink starts at a video keyframe; a sink that falls behind
 // loses whole GOPs (and the audio alongside) and resumes at a keyframe.
 type Fanout struct {
-	info StreamInfo
+	info output.StreamInfo
 	log  *slog.Logger
 
 	mu      sync.RWMutex
-	outputs map[string]*output
+	outputs map[string]*outlet
 	closed  bool
 
 	cbMu     sync.RWMutex
@@ -60,8 +62,8 @@ type Fanout struct {
 var _ PacketWriter = (*Fanout)(nil)
 
 // NewFanout returns a fanout for streams described by info. log may be nil.
-func NewFanout(info StreamInfo, log *slog.Logger) *Fanout {
-	return &Fanout{info: info, log: loggerOrDiscard(log), outputs: make(map[string]*output)}
+func NewFanout(info output.StreamInfo, log *slog.Logger) *Fanout {
+	return &Fanout{info: info, log: loggerOrDiscard(log), outputs: make(map[string]*outlet)}
 }
 
 // OnChange sets a function called when an output's Running, Err, Retries or
@@ -78,7 +80,7 @@ func (f *Fanout) OnChange(fn func(name string, s OutputState)) {
 // Add starts an output: on its own goroutine it opens s and then writes it
 // the packets from the next video keyframe on. ctx bounds the sink's whole
 // life; cancelling it stops the sink as Remove does.
-func (f *Fanout) Add(ctx context.Context, name string, s Sink, opts QueueOptions) error {
+func (f *Fanout) Add(ctx context.Context, name string, s output.Sink, opts QueueOptions) error {
 	if s == nil {
 		return fmt.Errorf("muxer: output %q: nil sink", name)
 	}
@@ -96,10 +98,10 @@ func (f *Fanout) Add(ctx context.Context, name string, s Sink, opts QueueOptions
 	if _, ok := f.outputs[name]; ok {
 		return fmt.Errorf("muxer: output %q already exists", name)
 	}
-	o := &output{
+	o := &outlet{
 		f: f, name: name, sink: s,
 		maxDelay: opts.MaxDelay,
-		q:        make([]*Packet, opts.MaxPackets),
+		q:        make([]*output.Packet, opts.MaxPackets),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		log:      f.log.With("output", name),
@@ -134,7 +136,7 @@ func (f *Fanout) Remove(name string) error {
 
 // WritePacket queues p for every output. It never blocks on a sink. p must
 // not be modified afterwards.
-func (f *Fanout) WritePacket(p *Packet) {
+func (f *Fanout) WritePacket(p *output.Packet) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -169,7 +171,7 @@ func (f *Fanout) Close(ctx context.Context) error {
 		return nil
 	}
 	f.closed = true
-	outs := make([]*output, 0, len(f.outputs))
+	outs := make([]*outlet, 0, len(f.outputs))
 	for _, o := range f.outputs {
 		outs = append(outs, o)
 	}
@@ -206,10 +208,10 @@ func (f *Fanout) callback() func(string, OutputState) {
 }
 
 // output is one sink with its queue and goroutine.
-type output struct {
+type outlet struct {
 	f        *Fanout
 	name     string
-	sink     Sink
+	sink     output.Sink
 	log      *slog.Logger
 	maxDelay time.Duration
 	ctx      context.Context
@@ -218,7 +220,7 @@ type output struct {
 	done     chan struct{} // closed when the sink is closed and the goroutine ends
 
 	mu       sync.Mutex
-	q        []*Packet // ring buffer
+	q        []*output.Packet // ring buffer
 	head, n  int
 	started  bool // a video keyframe has been queued
 	dropping bool // dropping until the next video keyframe
@@ -226,8 +228,8 @@ type output struct {
 	stopped  bool // no more packets are wanted
 	opened   bool
 	reported bool
-	report   SinkState
-	err      error // what ended the output
+	report   output.SinkState
+	err      error // what ended the outlet
 	bytes    int64
 	dropped  int64
 	finished bool
@@ -238,8 +240,8 @@ type output struct {
 }
 
 // push queues p, applying the keyframe start and the GOP dropping.
-func (o *output) push(p *Packet) {
-	key := p.Kind == Video && p.Key
+func (o *outlet) push(p *output.Packet) {
+	key := p.Kind == output.Video && p.Key
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.stopped || o.draining {
@@ -280,7 +282,7 @@ func (o *output) push(p *Packet) {
 	}
 }
 
-func (o *output) full(p *Packet) bool {
+func (o *outlet) full(p *output.Packet) bool {
 	if o.n == 0 {
 		return false
 	}
@@ -293,10 +295,10 @@ func (o *output) full(p *Packet) bool {
 
 // trimLastGOP removes the queue's tail from its last video keyframe on and
 // returns how many packets it removed.
-func (o *output) trimLastGOP() int {
+func (o *outlet) trimLastGOP() int {
 	for i := o.n - 1; i >= 0; i-- {
 		idx := (o.head + i) % len(o.q)
-		if p := o.q[idx]; p.Kind == Video && p.Key {
+		if p := o.q[idx]; p.Kind == output.Video && p.Key {
 			removed := o.n - i
 			for j := i; j < o.n; j++ {
 				o.q[(o.head+j)%len(o.q)] = nil
@@ -308,7 +310,7 @@ func (o *output) trimLastGOP() int {
 	return 0
 }
 
-func (o *output) clearQueue() {
+func (o *outlet) clearQueue() {
 	for i := 0; i < o.n; i++ {
 		o.q[(o.head+i)%len(o.q)] = nil
 	}
@@ -316,7 +318,7 @@ func (o *output) clearQueue() {
 }
 
 // next waits for the next packet; false means stop.
-func (o *output) next() (*Packet, bool) {
+func (o *outlet) next() (*output.Packet, bool) {
 	for {
 		if o.ctx.Err() != nil {
 			return nil, false
@@ -342,10 +344,10 @@ func (o *output) next() (*Packet, bool) {
 	}
 }
 
-func (o *output) run() {
+func (o *outlet) run() {
 	defer close(o.done)
 	defer o.cancel()
-	r := ReporterFunc(o.onReport)
+	r := output.ReporterFunc(o.onReport)
 	if err := o.sink.Open(o.ctx, o.f.info, r); err != nil {
 		o.fail(fmt.Errorf("opening: %w", err))
 	} else {
@@ -373,7 +375,7 @@ func (o *output) run() {
 	o.notify()
 }
 
-func (o *output) loop() {
+func (o *outlet) loop() {
 	for {
 		p, ok := o.next()
 		if !ok {
@@ -395,7 +397,7 @@ func (o *output) loop() {
 	}
 }
 
-func (o *output) fail(err error) {
+func (o *outlet) fail(err error) {
 	err = fmt.Errorf("muxer: output %q: %w", o.name, err)
 	o.log.Warn("output failed", "err", err)
 	o.mu.Lock()
@@ -406,7 +408,7 @@ func (o *output) fail(err error) {
 	o.notify()
 }
 
-func (o *output) onReport(s SinkState) {
+func (o *outlet) onReport(s output.SinkState) {
 	o.mu.Lock()
 	if o.finished {
 		o.mu.Unlock()
@@ -419,7 +421,7 @@ func (o *output) onReport(s SinkState) {
 }
 
 // drain lets the output finish its queue and stop.
-func (o *output) drain() {
+func (o *outlet) drain() {
 	o.mu.Lock()
 	o.draining = true
 	o.mu.Unlock()
@@ -430,7 +432,7 @@ func (o *output) drain() {
 }
 
 // stop ends the output now, discarding its queue.
-func (o *output) stop() {
+func (o *outlet) stop() {
 	o.mu.Lock()
 	o.stopped = true
 	o.clearQueue()
@@ -438,7 +440,7 @@ func (o *output) stop() {
 	o.cancel()
 }
 
-func (o *output) stateLocked() OutputState {
+func (o *outlet) stateLocked() OutputState {
 	s := OutputState{
 		Running: o.opened && !o.finished && o.err == nil && (!o.reported || o.report.Running),
 		Err:     o.err,
@@ -448,7 +450,7 @@ func (o *output) stateLocked() OutputState {
 		Dropped: o.dropped,
 		Done:    o.finished,
 	}
-	if bc, ok := o.sink.(ByteCounter); ok {
+	if bc, ok := o.sink.(output.ByteCounter); ok {
 		s.Bytes = bc.BytesWritten()
 	}
 	if s.Err == nil {
@@ -461,7 +463,7 @@ func (o *output) stateLocked() OutputState {
 
 // notify calls OnChange's function if Running, Err, Retries or Done changed
 // since the last call for this output. notifyMu keeps the calls in order.
-func (o *output) notify() {
+func (o *outlet) notify() {
 	o.notifyMu.Lock()
 	defer o.notifyMu.Unlock()
 	o.mu.Lock()

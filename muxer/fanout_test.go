@@ -8,11 +8,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
-var testInfo = StreamInfo{
-	Video: VideoInfo{Width: 64, Height: 64, FPS: 30, TimeBase: Rational{1, 30}},
-	Audio: AudioInfo{SampleRate: 48000, Channels: 2, TimeBase: Rational{1, 48000}},
+var testInfo = output.StreamInfo{
+	Video: output.VideoInfo{Width: 64, Height: 64, FPS: 30, TimeBase: output.Rational{Num: 1, Den: 30}},
+	Audio: output.AudioInfo{SampleRate: 48000, Channels: 2, TimeBase: output.Rational{Num: 1, Den: 48000}},
 }
 
 // synth produces the encoder's packet pattern: 30 fps video with a keyframe
@@ -21,16 +23,16 @@ var testInfo = StreamInfo{
 // The fanout looks at nothing else.
 type synth struct {
 	v, a int64
-	all  []*Packet
+	all  []*output.Packet
 }
 
-func (s *synth) next() *Packet {
-	var p *Packet
+func (s *synth) next() *output.Packet {
+	var p *output.Packet
 	if s.a*1024*30 < s.v*48000 {
-		p = &Packet{Kind: Audio, PTS: s.a * 1024, DTS: s.a * 1024, Duration: 1024, Key: true, Data: make([]byte, 10)}
+		p = &output.Packet{Kind: output.Audio, PTS: s.a * 1024, DTS: s.a * 1024, Duration: 1024, Key: true, Data: make([]byte, 10)}
 		s.a++
 	} else {
-		p = &Packet{Kind: Video, PTS: s.v, DTS: s.v, Duration: 1, Key: s.v%60 == 0, Data: make([]byte, 100)}
+		p = &output.Packet{Kind: output.Video, PTS: s.v, DTS: s.v, Duration: 1, Key: s.v%60 == 0, Data: make([]byte, 100)}
 		s.v++
 	}
 	s.all = append(s.all, p)
@@ -49,7 +51,7 @@ func (s *synth) feed(w PacketWriter, until time.Duration) {
 	}
 }
 
-func (s *synth) find(k StreamKind, pts int64) int {
+func (s *synth) find(k output.StreamKind, pts int64) int {
 	for i, p := range s.all {
 		if p.Kind == k && p.PTS == pts {
 			return i
@@ -61,16 +63,16 @@ func (s *synth) find(k StreamKind, pts int64) int {
 // recSink is an in-test Sink that records what it receives.
 type recSink struct {
 	openErr  error
-	openGate chan struct{}                              // Open waits for it when set
-	hook     func(ctx context.Context, p *Packet) error // runs in Write before recording
-	rep      Reporter
+	openGate chan struct{}                                     // Open waits for it when set
+	hook     func(ctx context.Context, p *output.Packet) error // runs in Write before recording
+	rep      output.Reporter
 
 	mu     sync.Mutex
-	got    []*Packet
+	got    []*output.Packet
 	closes int
 }
 
-func (s *recSink) Open(ctx context.Context, _ StreamInfo, r Reporter) error {
+func (s *recSink) Open(ctx context.Context, _ output.StreamInfo, r output.Reporter) error {
 	s.mu.Lock()
 	s.rep = r
 	s.mu.Unlock()
@@ -84,7 +86,7 @@ func (s *recSink) Open(ctx context.Context, _ StreamInfo, r Reporter) error {
 	return s.openErr
 }
 
-func (s *recSink) Write(ctx context.Context, p *Packet) error {
+func (s *recSink) Write(ctx context.Context, p *output.Packet) error {
 	if s.hook != nil {
 		if err := s.hook(ctx, p); err != nil {
 			return err
@@ -103,10 +105,10 @@ func (s *recSink) Close() error {
 	return nil
 }
 
-func (s *recSink) received() []*Packet {
+func (s *recSink) received() []*output.Packet {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]*Packet(nil), s.got...)
+	return append([]*output.Packet(nil), s.got...)
 }
 
 func (s *recSink) closeCount() int {
@@ -115,7 +117,7 @@ func (s *recSink) closeCount() int {
 	return s.closes
 }
 
-func (s *recSink) has(p *Packet) bool {
+func (s *recSink) has(p *output.Packet) bool {
 	for _, q := range s.received() {
 		if q == p {
 			return true
@@ -172,7 +174,7 @@ func feedWithin(t *testing.T, s *synth, w PacketWriter, until time.Duration) {
 	}
 }
 
-func samePackets(t *testing.T, name string, got, want []*Packet) {
+func samePackets(t *testing.T, name string, got, want []*output.Packet) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s received %d packets, want %d", name, len(got), len(want))
@@ -203,8 +205,8 @@ func TestFanoutSlowSinkLosesWholeGOPs(t *testing.T) {
 	var s synth
 	fast := &recSink{}
 	blocked, release := make(chan struct{}), make(chan struct{})
-	slow := &recSink{hook: func(ctx context.Context, p *Packet) error {
-		if p.Kind == Video && p.PTS == 70 {
+	slow := &recSink{hook: func(ctx context.Context, p *output.Packet) error {
+		if p.Kind == output.Video && p.PTS == 70 {
 			close(blocked)
 			select {
 			case <-release:
@@ -238,8 +240,8 @@ func TestFanoutSlowSinkLosesWholeGOPs(t *testing.T) {
 	// (from 4 s) was taken back, and everything up to 10 s was dropped:
 	// the keyframes at 6 s and 8 s found the queue still full. The last
 	// packet kept is the audio frame just before video 120.
-	lastKept := s.find(Audio, 187*1024)
-	if s.find(Video, 120) != lastKept+1 {
+	lastKept := s.find(output.Audio, 187*1024)
+	if s.find(output.Video, 120) != lastKept+1 {
 		t.Fatal("test stream layout changed")
 	}
 	close(release)
@@ -248,22 +250,22 @@ func TestFanoutSlowSinkLosesWholeGOPs(t *testing.T) {
 	// Less than the queue's 3 s in one burst, so nothing depends on how
 	// fast the sink's goroutine gets going.
 	feedWithin(t, &s, f, 12500*time.Millisecond)
-	if p := s.all[resume]; p.Kind != Video || !p.Key || p.PTS != 300 {
+	if p := s.all[resume]; p.Kind != output.Video || !p.Key || p.PTS != 300 {
 		t.Fatalf("phase 2 starts with %s %d", p.Kind, p.PTS)
 	}
 	closeFanout(t, f)
 
 	samePackets(t, "fast", fast.received(), s.all)
-	want := append(append([]*Packet(nil), s.all[:lastKept+1]...), s.all[resume:]...)
+	want := append(append([]*output.Packet(nil), s.all[:lastKept+1]...), s.all[resume:]...)
 	samePackets(t, "slow", slow.received(), want)
 	// Spelled out: video 120..299 (three whole GOPs) and the audio of
 	// 4.0..10.0 s are gone, and the sink resumed at the 10 s keyframe.
 	var gap []int64
 	got := slow.received()
 	for i := 1; i < len(got); i++ {
-		if got[i].Kind == Video {
+		if got[i].Kind == output.Video {
 			for j := i - 1; j >= 0; j-- {
-				if got[j].Kind == Video {
+				if got[j].Kind == output.Video {
 					if got[i].PTS != got[j].PTS+1 {
 						gap = append(gap, got[j].PTS+1, got[i].PTS-1)
 						if !got[i].Key {
@@ -306,7 +308,7 @@ func TestFanoutFailingSinkEndsAlone(t *testing.T) {
 		{"open fails", func() *recSink { return &recSink{openErr: errBroken} }, 0, "opening"},
 		{"write fails", func() *recSink {
 			n := 0
-			return &recSink{hook: func(context.Context, *Packet) error {
+			return &recSink{hook: func(context.Context, *output.Packet) error {
 				if n++; n == 50 {
 					return errBroken
 				}
@@ -366,7 +368,7 @@ func TestFanoutLateSinkStartsAtKeyframe(t *testing.T) {
 	}
 	feedWithin(t, &s, f, 5*time.Second)
 	closeFanout(t, f)
-	samePackets(t, "late", late.received(), s.all[s.find(Video, 60):])
+	samePackets(t, "late", late.received(), s.all[s.find(output.Video, 60):])
 	if st := f.States()["late"]; st.Dropped != 0 || !st.Done {
 		t.Errorf("late state %+v", st)
 	}
@@ -376,8 +378,8 @@ func TestFanoutRemove(t *testing.T) {
 	f := NewFanout(testInfo, nil)
 	big := QueueOptions{MaxDelay: time.Hour, MaxPackets: 100_000}
 	// "a" stalls in Write until its context ends: Remove must cut it off.
-	a := &recSink{hook: func(ctx context.Context, p *Packet) error {
-		if p.Kind == Video && p.PTS == 10 {
+	a := &recSink{hook: func(ctx context.Context, p *output.Packet) error {
+		if p.Kind == output.Video && p.PTS == 10 {
 			<-ctx.Done()
 			return ctx.Err()
 		}
@@ -418,7 +420,7 @@ func TestFanoutRemove(t *testing.T) {
 	feedWithin(t, &s, f, 3*time.Second)
 	closeFanout(t, f)
 	samePackets(t, "b", b.received(), s.all)
-	samePackets(t, "re-added a", a2.received(), s.all[s.find(Video, 60):])
+	samePackets(t, "re-added a", a2.received(), s.all[s.find(output.Video, 60):])
 	if err := f.Add(context.Background(), "c", &recSink{}, big); err == nil {
 		t.Error("Add after Close succeeded")
 	}
@@ -447,13 +449,13 @@ func TestFanoutOpenAndReports(t *testing.T) {
 	rep := s.rep
 	s.mu.Unlock()
 	lost := errors.New("connection reset")
-	rep.Report(SinkState{Running: false, Retries: 1, Err: lost})
+	rep.Report(output.SinkState{Running: false, Retries: 1, Err: lost})
 	if st := f.States()["rtmp"]; st.Running || st.Retries != 1 || !errors.Is(st.Err, lost) || st.Done {
 		t.Errorf("state after a failure report %+v", st)
 	}
-	rep.Report(SinkState{Running: true, Retries: 1})
-	rep.Report(SinkState{Running: true, Retries: 1}) // no change, no event
-	feedWithin(t, &sy, f, 2*time.Second)             // bytes change, no event
+	rep.Report(output.SinkState{Running: true, Retries: 1})
+	rep.Report(output.SinkState{Running: true, Retries: 1}) // no change, no event
+	feedWithin(t, &sy, f, 2*time.Second)                    // bytes change, no event
 	closeFanout(t, f)
 
 	type ev4 struct {
@@ -489,7 +491,7 @@ func TestFanoutCloseDrainsWithinContext(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := NewFanout(testInfo, nil)
-			s := &recSink{hook: func(ctx context.Context, _ *Packet) error {
+			s := &recSink{hook: func(ctx context.Context, _ *output.Packet) error {
 				select {
 				case <-time.After(tc.delay):
 					return nil

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/roomcast/roomcast/muxer/mp4"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // recorder wires an encoder, a fanout and a file sink as the worker does.
@@ -32,14 +34,14 @@ func newRecorder(path string, w, h, fps int) (*recorder, error) {
 	}
 	var fan *Fanout
 	enc, err := NewEncoder(EncoderConfig{Width: w, Height: h, FPS: fps, VideoBitrate: 1_000_000},
-		PacketWriterFunc(func(p *Packet) { fan.WritePacket(p) }))
+		PacketWriterFunc(func(p *output.Packet) { fan.WritePacket(p) }))
 	if err != nil {
 		return nil, err
 	}
 	fan = NewFanout(enc.Info(), nil)
 	// Generous bounds: the tests feed faster than real time and must not
 	// lose packets to the queue limits.
-	if err := fan.Add(context.Background(), "record", NewFileSink(path, nil), QueueOptions{MaxDelay: time.Hour, MaxPackets: 100_000}); err != nil {
+	if err := fan.Add(context.Background(), "record", mp4.New(mp4.Options{Path: path}), QueueOptions{MaxDelay: time.Hour, MaxPackets: 100_000}); err != nil {
 		return nil, err
 	}
 	return &recorder{enc: enc, fan: fan, src: src}, nil
@@ -147,8 +149,8 @@ func TestFileSinkOpenFailsOnBadPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enc.Close()
-	s := NewFileSink(filepath.Join(t.TempDir(), "missing", "rec.mp4"), nil)
-	err = s.Open(context.Background(), enc.Info(), ReporterFunc(func(SinkState) {}))
+	s := mp4.New(mp4.Options{Path: filepath.Join(t.TempDir(), "missing", "rec.mp4")})
+	err = s.Open(context.Background(), enc.Info(), output.ReporterFunc(func(output.SinkState) {}))
 	if err == nil || !strings.Contains(err.Error(), "rec.mp4") {
 		t.Errorf("Open = %v, want an error naming the file", err)
 	}

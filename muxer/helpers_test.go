@@ -11,24 +11,25 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // collector is a PacketWriter that keeps every packet.
 type collector struct {
 	mu   sync.Mutex
-	pkts []*Packet
+	pkts []*output.Packet
 }
 
-func (c *collector) WritePacket(p *Packet) {
+func (c *collector) WritePacket(p *output.Packet) {
 	c.mu.Lock()
 	c.pkts = append(c.pkts, p)
 	c.mu.Unlock()
 }
 
-func (c *collector) byKind(k StreamKind) []*Packet {
+func (c *collector) byKind(k output.StreamKind) []*output.Packet {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []*Packet
+	var out []*output.Packet
 	for _, p := range c.pkts {
 		if p.Kind == k {
 			out = append(out, p)

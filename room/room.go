@@ -56,15 +56,22 @@ type TrackInfo struct {
 	Muted  bool // muted when it was added
 }
 
-// Track is one remote track. ReadRTP and ReadRTCP block until data arrives,
+// MaxPacketSize is the size of buffer a Track's Read needs for any packet
+// the network can deliver: an Ethernet MTU.
+const MaxPacketSize = 1500
+
+// Track is one remote track. Read and ReadRTCP block until data arrives,
 // and return io.EOF once the track has ended or the room was closed. A track's
-// reader must keep calling ReadRTP until it returns an error: in fast mode the
+// reader must keep calling Read until it returns an error: in fast mode the
 // file room moves its clock only when every reader has come back for more.
 type Track interface {
 	Info() TrackInfo
-	// ReadRTP returns the next RTP packet as the network delivered it:
-	// possibly reordered, duplicated or lost.
-	ReadRTP() (*rtp.Packet, error)
+	// Read fills b with the next RTP packet, marshalled, as the network
+	// delivered it (possibly reordered, duplicated or lost), and returns its
+	// length. Reading into the caller's buffer, as pion's TrackRemote.Read
+	// does, keeps the per-packet path free of allocations. A b shorter than
+	// the packet gives io.ErrShortBuffer; MaxPacketSize always suffices.
+	Read(b []byte) (n int, err error)
 	// ReadRTCP returns the RTCP the sender sent for this track; sender
 	// reports map RTP time to the sender's NTP wall clock.
 	ReadRTCP() ([]rtcp.Packet, error)
@@ -149,4 +156,19 @@ type Timeline interface {
 // is shown at, whenever the layout changes.
 type VideoSizer interface {
 	SetVideoSize(trackID string, width, height int) error
+}
+
+// ReadRTP reads t's next packet into a new rtp.Packet. It allocates, so it
+// is for tests and tools, not for the per-packet path.
+func ReadRTP(t Track) (*rtp.Packet, error) {
+	b := make([]byte, MaxPacketSize)
+	n, err := t.Read(b)
+	if err != nil {
+		return nil, err
+	}
+	p := &rtp.Packet{}
+	if err := p.Unmarshal(b[:n]); err != nil {
+		return nil, fmt.Errorf("room: track %s: %w", t.Info().ID, err)
+	}
+	return p, nil
 }

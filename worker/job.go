@@ -15,6 +15,8 @@ import (
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/mp4"
+	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
@@ -35,9 +37,9 @@ type RoomOpener func(ctx context.Context, meetingURL string, clk mediaclock.Cloc
 // SinkFactory makes the sinks of the outputs other than the archive. Nil
 // factories mean those outputs are not available in this build.
 type SinkFactory struct {
-	RTMP         func(url string, connectTimeout, retryWindow time.Duration) (muxer.Sink, error)
-	HLSLive      func() (sink muxer.Sink, handler http.Handler)
-	HLSRecording func(dir string) muxer.Sink
+	RTMP         func(url string, connectTimeout, retryWindow time.Duration) (output.Sink, error)
+	HLSLive      func() (sink output.Sink, handler http.Handler)
+	HLSRecording func(dir string) output.Sink
 }
 
 // Options are how a job runs, beyond its config.
@@ -223,7 +225,7 @@ func (j *Job) start(ctx context.Context) error {
 		Width: j.cfg.Resolution.Width, Height: j.cfg.Resolution.Height, FPS: j.cfg.FPS,
 		VideoBitrate: int(j.cfg.VideoBitrate), AudioBitrate: int(j.cfg.AudioBitrate),
 		SampleRate: 48000, Preset: "veryfast", Threads: j.opts.X264Threads, Logger: j.log,
-	}, muxer.PacketWriterFunc(func(p *muxer.Packet) { j.fan.WritePacket(p) }))
+	}, muxer.PacketWriterFunc(func(p *output.Packet) { j.fan.WritePacket(p) }))
 	if err != nil {
 		return errorf(CodeInternal, "encoder: %v", err)
 	}
@@ -283,14 +285,14 @@ func (j *Job) start(ctx context.Context) error {
 }
 
 func (j *Job) addOutputs() error {
-	add := func(name string, s muxer.Sink) error {
+	add := func(name string, s output.Sink) error {
 		if err := j.fan.Add(j.runCtx, name, s, queueOptions()); err != nil {
 			return errorf(CodeInternal, "output %s: %v", name, err)
 		}
 		return nil
 	}
 	if j.cfg.Record {
-		if err := add(outRecording, muxer.NewFileSink(filepath.Join(j.opts.Out, "recording.mp4"), j.log)); err != nil {
+		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(j.opts.Out, "recording.mp4"), Logger: j.log})); err != nil {
 			return err
 		}
 	}
@@ -408,8 +410,9 @@ func (j *Job) addTrack(ev room.Event) {
 		j.pipes.Add(1)
 		go func() {
 			defer j.pipes.Done()
+			b := make([]byte, room.MaxPacketSize)
 			for {
-				if _, err := ev.Track.ReadRTP(); err != nil {
+				if _, err := ev.Track.Read(b); err != nil {
 					return
 				}
 			}

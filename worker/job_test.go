@@ -15,7 +15,7 @@ import (
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/internal/rtmptest"
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/rtmp"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/file"
@@ -80,7 +80,7 @@ func testOptions(t *testing.T, ev *events, fast bool) func(config.Job) Options {
 			Fast:   fast,
 			Open:   fileOpener,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-			Sinks: SinkFactory{RTMP: func(url string, connect, retry time.Duration) (muxer.Sink, error) {
+			Sinks: SinkFactory{RTMP: func(url string, connect, retry time.Duration) (output.Sink, error) {
 				return rtmp.New(rtmp.Options{URL: url, ConnectTimeout: connect, RetryWindow: retry})
 			}},
 		}

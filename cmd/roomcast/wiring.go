@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/hls"
+	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/rtmp"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit"
@@ -19,14 +19,14 @@ import (
 // sinkFactory makes the outputs beyond the archive.
 func sinkFactory(w config.Worker, log *slog.Logger) worker.SinkFactory {
 	return worker.SinkFactory{
-		RTMP: func(url string, connect, retry time.Duration) (muxer.Sink, error) {
+		RTMP: func(url string, connect, retry time.Duration) (output.Sink, error) {
 			return rtmp.New(rtmp.Options{URL: url, CAFile: w.RTMPCAFile, ConnectTimeout: connect, RetryWindow: retry, Logger: log})
 		},
-		HLSLive: func() (muxer.Sink, http.Handler) {
+		HLSLive: func() (output.Sink, http.Handler) {
 			l := hls.NewLive(hls.LiveOptions{Variant: w.HLSVariant, Logger: log})
 			return l, l
 		},
-		HLSRecording: func(dir string) muxer.Sink {
+		HLSRecording: func(dir string) output.Sink {
 			return hls.NewRecorder(hls.RecordOptions{Dir: dir, Logger: log})
 		},
 	}

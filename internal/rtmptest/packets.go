@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // Source is a few seconds of encoded media shaped like the muxer's output.
 type Source struct {
-	Info    muxer.StreamInfo
-	Packets []*muxer.Packet // interleaved by time, video first on ties
+	Info    output.StreamInfo
+	Packets []*output.Packet // interleaved by time, video first on ties
 }
 
 // Encode has the ffmpeg CLI encode seconds of testsrc2 + a sine the way the
@@ -66,8 +65,8 @@ func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source 
 	}
 
 	src := &Source{}
-	src.Info.Video = muxer.VideoInfo{Width: width, Height: height, FPS: fps,
-		TimeBase: muxer.Rational{Num: 1, Den: fps}, Bitrate: kbps * 1000}
+	src.Info.Video = output.VideoInfo{Width: width, Height: height, FPS: fps,
+		TimeBase: output.Rational{Num: 1, Den: fps}, Bitrate: kbps * 1000}
 	aus := splitAccessUnits(vdata)
 	if len(aus) == 0 {
 		t.Fatal("no H.264 access units")
@@ -76,7 +75,7 @@ func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source 
 		if i == 0 {
 			src.Info.Video.Extradata = paramSetsAnnexB(au.nalus)
 		}
-		src.Packets = append(src.Packets, &muxer.Packet{Kind: muxer.Video,
+		src.Packets = append(src.Packets, &output.Packet{Kind: output.Video,
 			PTS: int64(i), DTS: int64(i), Duration: 1, Key: au.key, Data: au.data})
 	}
 	if len(src.Info.Video.Extradata) == 0 {
@@ -95,10 +94,10 @@ func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source 
 	if err != nil {
 		t.Fatal(err)
 	}
-	src.Info.Audio = muxer.AudioInfo{SampleRate: adts[0].SampleRate, Channels: adts[0].ChannelCount,
-		TimeBase: muxer.Rational{Num: 1, Den: adts[0].SampleRate}, Bitrate: 96_000, Extradata: asc}
+	src.Info.Audio = output.AudioInfo{SampleRate: adts[0].SampleRate, Channels: adts[0].ChannelCount,
+		TimeBase: output.Rational{Num: 1, Den: adts[0].SampleRate}, Bitrate: 96_000, Extradata: asc}
 	for i, f := range adts {
-		src.Packets = append(src.Packets, &muxer.Packet{Kind: muxer.Audio,
+		src.Packets = append(src.Packets, &output.Packet{Kind: output.Audio,
 			PTS: int64(i) * 1024, DTS: int64(i) * 1024, Duration: 1024, Key: true, Data: f.AU})
 	}
 	sort.SliceStable(src.Packets, func(i, j int) bool {

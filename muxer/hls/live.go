@@ -12,8 +12,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // Variants of the live stream.
@@ -51,7 +50,7 @@ type LiveOptions struct {
 	Logger          *slog.Logger
 }
 
-// Live is the live HLS stream: a muxer.Sink that packages the encoded
+// Live is the live HLS stream: a output.Sink that packages the encoded
 // packets with gohlslib and an http.Handler that serves them.
 type Live struct {
 	opts LiveOptions
@@ -71,10 +70,10 @@ type Live struct {
 
 	// Used only by Open, Write and Close, which the fan-out calls from one
 	// goroutine.
-	info       muxer.StreamInfo
+	info       output.StreamInfo
 	video      *gohlslib.Track
 	audio      *gohlslib.Track
-	rep        muxer.Reporter
+	rep        output.Reporter
 	anchor     time.Time // wall-clock time of stream time 0
 	anchored   bool
 	errsInARow int
@@ -115,8 +114,8 @@ func parseVariant(v string) (gohlslib.MuxerVariant, error) {
 		v, VariantLowLatency, VariantFMP4, VariantMPEGTS)
 }
 
-// Open implements muxer.Sink.
-func (l *Live) Open(ctx context.Context, info muxer.StreamInfo, r muxer.Reporter) error {
+// Open implements output.Sink.
+func (l *Live) Open(ctx context.Context, info output.StreamInfo, r output.Reporter) error {
 	if r != nil {
 		l.rep = r
 	}
@@ -124,14 +123,14 @@ func (l *Live) Open(ctx context.Context, info muxer.StreamInfo, r muxer.Reporter
 	if err != nil {
 		err = fmt.Errorf("hls live: open: %w", err)
 		l.failed = err
-		l.rep.Report(muxer.SinkState{Err: err})
+		l.rep.Report(output.SinkState{Err: err})
 		return err
 	}
-	l.rep.Report(muxer.SinkState{Running: true})
+	l.rep.Report(output.SinkState{Running: true})
 	return nil
 }
 
-func (l *Live) open(ctx context.Context, info muxer.StreamInfo) error {
+func (l *Live) open(ctx context.Context, info output.StreamInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -202,8 +201,8 @@ func (l *Live) watchReady(m *gohlslib.Muxer) {
 	}
 }
 
-// Write implements muxer.Sink.
-func (l *Live) Write(ctx context.Context, p *muxer.Packet) error {
+// Write implements output.Sink.
+func (l *Live) Write(ctx context.Context, p *output.Packet) error {
 	if l.failed != nil {
 		return l.failed
 	}
@@ -231,13 +230,13 @@ func (l *Live) Write(ctx context.Context, p *muxer.Packet) error {
 	data := clone(p.Data)
 	var err error
 	switch p.Kind {
-	case muxer.Video:
+	case output.Video:
 		var au h264.AnnexB
 		if err = au.Unmarshal(data); err == nil {
 			pts := rescale(p.PTS, l.info.Video.TimeBase, 90000)
 			err = m.WriteH264(l.video, ntp, pts, au)
 		}
-	case muxer.Audio:
+	case output.Audio:
 		pts := rescale(p.PTS, l.info.Audio.TimeBase, int64(l.audio.ClockRate))
 		err = m.WriteMPEG4Audio(l.audio, ntp, pts, [][]byte{data})
 	default:
@@ -247,11 +246,11 @@ func (l *Live) Write(ctx context.Context, p *muxer.Packet) error {
 }
 
 // account turns gohlslib's verdict on one packet into the sink's state.
-func (l *Live) account(err error, p *muxer.Packet) error {
+func (l *Live) account(err error, p *output.Packet) error {
 	if err == nil {
 		if l.errsInARow > 0 {
 			l.errsInARow = 0
-			l.rep.Report(muxer.SinkState{Running: true})
+			l.rep.Report(output.SinkState{Running: true})
 		}
 		return nil
 	}
@@ -260,17 +259,17 @@ func (l *Live) account(err error, p *muxer.Packet) error {
 	if l.errsInARow < maxConsecutiveErrors {
 		if l.errsInARow == 1 {
 			l.log.Warn("hls live: packet dropped", "err", err)
-			l.rep.Report(muxer.SinkState{Running: true, Err: err})
+			l.rep.Report(output.SinkState{Running: true, Err: err})
 		}
 		return nil
 	}
 	l.failed = fmt.Errorf("hls live: giving up after %d failed packets: %w", l.errsInARow, err)
 	l.log.Error("hls live: stopped", "err", l.failed)
-	l.rep.Report(muxer.SinkState{Err: l.failed})
+	l.rep.Report(output.SinkState{Err: l.failed})
 	return l.failed
 }
 
-// Close implements muxer.Sink. It stops serving: gohlslib drops its segments
+// Close implements output.Sink. It stops serving: gohlslib drops its segments
 // and every waiting request is answered.
 func (l *Live) Close() error {
 	l.mu.Lock()
@@ -281,7 +280,7 @@ func (l *Live) Close() error {
 	if m != nil {
 		m.Close()
 	}
-	l.rep.Report(muxer.SinkState{Err: l.failed})
+	l.rep.Report(output.SinkState{Err: l.failed})
 	return nil
 }
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // liveStream is a Live sink mounted like roomcast mounts it, fed in real time
@@ -30,7 +30,7 @@ type liveStream struct {
 	stopFeed context.CancelFunc
 
 	mu     sync.Mutex
-	states []muxer.SinkState
+	states []output.SinkState
 }
 
 func startLive(t *testing.T, variant string) *liveStream {
@@ -47,7 +47,7 @@ func startLive(t *testing.T, variant string) *liveStream {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ls.stopFeed = cancel
-	rep := muxer.ReporterFunc(func(s muxer.SinkState) {
+	rep := output.ReporterFunc(func(s output.SinkState) {
 		ls.mu.Lock()
 		ls.states = append(ls.states, s)
 		ls.mu.Unlock()

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // The tests feed the sinks what muxer.Encoder will: H.264 Annex B access
@@ -33,9 +33,9 @@ const (
 
 // clip is one pass of test media as packets.
 type clip struct {
-	info  muxer.StreamInfo
-	video []muxer.Packet // PTS = DTS = frame index
-	audio []muxer.Packet // PTS = sample index
+	info  output.StreamInfo
+	video []output.Packet // PTS = DTS = frame index
+	audio []output.Packet // PTS = sample index
 }
 
 // testClip is made by TestMain and shared read-only by all tests.
@@ -103,13 +103,13 @@ func loadClip(dir string) (*clip, error) {
 		return nil, err
 	}
 	c := &clip{}
-	c.info.Video = muxer.VideoInfo{
+	c.info.Video = output.VideoInfo{
 		Width: clipWidth, Height: clipHeight, FPS: clipFPS,
-		TimeBase: muxer.Rational{Num: 1, Den: clipFPS}, Bitrate: 300_000,
+		TimeBase: output.Rational{Num: 1, Den: clipFPS}, Bitrate: 300_000,
 	}
-	c.info.Audio = muxer.AudioInfo{
+	c.info.Audio = output.AudioInfo{
 		SampleRate: clipRate, Channels: 2,
-		TimeBase: muxer.Rational{Num: 1, Den: clipRate}, Bitrate: 96_000,
+		TimeBase: output.Rational{Num: 1, Den: clipRate}, Bitrate: 96_000,
 	}
 
 	aus := splitAccessUnits(vb)
@@ -132,8 +132,8 @@ func loadClip(dir string) (*clip, error) {
 		if key != (i%(2*clipFPS) == 0) {
 			return nil, fmt.Errorf("frame %d: keyframe=%v, want one every 2 s", i, key)
 		}
-		c.video = append(c.video, muxer.Packet{
-			Kind: muxer.Video, PTS: int64(i), DTS: int64(i), Duration: 1, Key: key, Data: au,
+		c.video = append(c.video, output.Packet{
+			Kind: output.Video, PTS: int64(i), DTS: int64(i), Duration: 1, Key: key, Data: au,
 		})
 	}
 
@@ -147,8 +147,8 @@ func loadClip(dir string) (*clip, error) {
 		return nil, fmt.Errorf("%d AAC frames, want %d", len(frames), n)
 	}
 	for i, f := range frames[:n] {
-		c.audio = append(c.audio, muxer.Packet{
-			Kind: muxer.Audio, PTS: int64(i * aacFrameSize), DTS: int64(i * aacFrameSize),
+		c.audio = append(c.audio, output.Packet{
+			Kind: output.Audio, PTS: int64(i * aacFrameSize), DTS: int64(i * aacFrameSize),
 			Duration: aacFrameSize, Key: true, Data: f,
 		})
 	}
@@ -268,7 +268,7 @@ type feedOptions struct {
 // feed writes packets in time order, video before audio at equal times,
 // until the duration is fed, ctx ends or Write fails. It returns the media
 // time of the packet whose Write failed, with the error.
-func feed(ctx context.Context, s muxer.Sink, c *clip, o feedOptions) (time.Duration, error) {
+func feed(ctx context.Context, s output.Sink, c *clip, o feedOptions) (time.Duration, error) {
 	start := time.Now()
 	loopV, loopA := int64(len(c.video)), int64(len(c.audio))*aacFrameSize
 	var vi, ai int64 // packet counters over all loops

@@ -8,8 +8,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // defaultSegmentDuration matches the encoder's 2 s GOP.
@@ -53,7 +52,7 @@ func splitParameterSets(extradata []byte) (sps, pps []byte, err error) {
 }
 
 // checkInfo rejects stream descriptions the sinks cannot package.
-func checkInfo(info *muxer.StreamInfo) (mpeg4audio.AudioSpecificConfig, error) {
+func checkInfo(info *output.StreamInfo) (mpeg4audio.AudioSpecificConfig, error) {
 	var asc mpeg4audio.AudioSpecificConfig
 	v, a := info.Video, info.Audio
 	if v.Width <= 0 || v.Height <= 0 {
@@ -77,7 +76,7 @@ func checkInfo(info *muxer.StreamInfo) (mpeg4audio.AudioSpecificConfig, error) {
 // rescale converts ts from time base tb to a clock of rate ticks per second,
 // rounding down. It goes through big.Int only when the product would
 // overflow, which a job of any realistic length never reaches.
-func rescale(ts int64, tb muxer.Rational, rate int64) int64 {
+func rescale(ts int64, tb output.Rational, rate int64) int64 {
 	num := int64(tb.Num) * rate
 	den := int64(tb.Den)
 	if num%den == 0 { // the common case: 1/30 -> 90 kHz, 1/48000 -> 48 kHz
@@ -110,4 +109,4 @@ func floorDiv(a, b int64) int64 {
 // nopReporter stands in for a nil Reporter.
 type nopReporter struct{}
 
-func (nopReporter) Report(muxer.SinkState) {}
+func (nopReporter) Report(output.SinkState) {}

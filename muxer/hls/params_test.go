@@ -4,24 +4,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 func TestRescale(t *testing.T) {
 	for _, tc := range []struct {
 		ts   int64
-		tb   muxer.Rational
+		tb   output.Rational
 		rate int64
 		want int64
 	}{
-		{30, muxer.Rational{Num: 1, Den: 30}, 90000, 90000},
-		{1, muxer.Rational{Num: 1, Den: 30}, 90000, 3000},
-		{48000, muxer.Rational{Num: 1, Den: 48000}, 48000, 48000},
-		{1, muxer.Rational{Num: 1001, Den: 30000}, 90000, 3003},
-		{7, muxer.Rational{Num: 1, Den: 24}, 1000, 291},   // 291.67 rounds down
-		{-7, muxer.Rational{Num: 1, Den: 24}, 1000, -292}, // floor, not truncation
-		{4 * 3600 * 30, muxer.Rational{Num: 1, Den: 30}, 90000, 4 * 3600 * 90000},
-		{1 << 49, muxer.Rational{Num: 1, Den: 7}, 90000, 7237927972559725714}, // through big.Int
+		{30, output.Rational{Num: 1, Den: 30}, 90000, 90000},
+		{1, output.Rational{Num: 1, Den: 30}, 90000, 3000},
+		{48000, output.Rational{Num: 1, Den: 48000}, 48000, 48000},
+		{1, output.Rational{Num: 1001, Den: 30000}, 90000, 3003},
+		{7, output.Rational{Num: 1, Den: 24}, 1000, 291},   // 291.67 rounds down
+		{-7, output.Rational{Num: 1, Den: 24}, 1000, -292}, // floor, not truncation
+		{4 * 3600 * 30, output.Rational{Num: 1, Den: 30}, 90000, 4 * 3600 * 90000},
+		{1 << 49, output.Rational{Num: 1, Den: 7}, 90000, 7237927972559725714}, // through big.Int
 	} {
 		if got := rescale(tc.ts, tc.tb, tc.rate); got != tc.want {
 			t.Errorf("rescale(%d, %d/%d, %d) = %d, want %d", tc.ts, tc.tb.Num, tc.tb.Den, tc.rate, got, tc.want)

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
-
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/internal/avmux"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // PlaylistName is the recording's playlist inside RecordOptions.Dir.
@@ -32,11 +32,11 @@ type RecordOptions struct {
 type Recorder struct {
 	opts RecordOptions
 	log  *slog.Logger
-	rep  muxer.Reporter
+	rep  output.Reporter
 
 	dir     string // absolute
 	fc      *astiav.FormatContext
-	out     *muxer.FFmpegOutput
+	out     *avmux.Output
 	started bool // the first video keyframe has been written
 	header  bool // avformat_write_header succeeded
 	err     error
@@ -78,19 +78,19 @@ func (r *Recorder) Path() string {
 	return filepath.Join(r.opts.Dir, PlaylistName)
 }
 
-// Open implements muxer.Sink.
-func (r *Recorder) Open(ctx context.Context, info muxer.StreamInfo, rep muxer.Reporter) error {
+// Open implements output.Sink.
+func (r *Recorder) Open(ctx context.Context, info output.StreamInfo, rep output.Reporter) error {
 	if rep != nil {
 		r.rep = rep
 	}
 	if err := r.open(ctx, info); err != nil {
 		return r.fail(fmt.Errorf("hls recording: open: %w", err))
 	}
-	r.rep.Report(muxer.SinkState{Running: true})
+	r.rep.Report(output.SinkState{Running: true})
 	return nil
 }
 
-func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
+func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
 	if err != nil {
 		return fmt.Errorf("allocate hls muxer: %w", err)
 	}
-	if r.out, err = muxer.NewFFmpegOutput(r.fc, info); err != nil {
+	if r.out, err = avmux.New(r.fc, info); err != nil {
 		return err
 	}
 
@@ -152,9 +152,9 @@ func (r *Recorder) open(ctx context.Context, info muxer.StreamInfo) error {
 	return nil
 }
 
-// Write implements muxer.Sink. Once FFmpeg fails (a full disk, a vanished
+// Write implements output.Sink. Once FFmpeg fails (a full disk, a vanished
 // directory), every later Write returns the same error at once.
-func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
+func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 	if r.err != nil {
 		return r.err
 	}
@@ -166,7 +166,7 @@ func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
 	}
 
 	switch p.Kind {
-	case muxer.Video:
+	case output.Video:
 		// The first segment must start with a keyframe, and audio before it
 		// would only give the segment a head with no picture.
 		if !r.started {
@@ -182,7 +182,7 @@ func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
 			}
 			r.segBytes = 0
 		}
-	case muxer.Audio:
+	case output.Audio:
 		if !r.started {
 			return nil
 		}
@@ -194,7 +194,7 @@ func (r *Recorder) Write(ctx context.Context, p *muxer.Packet) error {
 		return r.fail(fmt.Errorf("hls recording: %w", err))
 	}
 	r.segBytes += int64(len(p.Data))
-	if p.Kind == muxer.Video {
+	if p.Kind == output.Video {
 		if err := r.checkPlaylist(); err != nil {
 			return r.fail(fmt.Errorf("hls recording: %w", err))
 		}
@@ -284,12 +284,12 @@ func (r *Recorder) fail(err error) error {
 	if r.err == nil {
 		r.err = err
 		r.log.Error("hls recording stopped", "err", err)
-		r.rep.Report(muxer.SinkState{Err: err})
+		r.rep.Report(output.SinkState{Err: err})
 	}
 	return r.err
 }
 
-// Close implements muxer.Sink: FFmpeg writes the last segment and the
+// Close implements output.Sink: FFmpeg writes the last segment and the
 // playlist with #EXT-X-ENDLIST, then the playlist is marked VOD.
 func (r *Recorder) Close() error {
 	if r.closed {
@@ -342,7 +342,7 @@ func (r *Recorder) Close() error {
 		r.err = err
 		r.log.Error("hls recording: close", "err", err)
 	}
-	r.rep.Report(muxer.SinkState{Err: r.err})
+	r.rep.Report(output.SinkState{Err: r.err})
 	return r.err
 }
 

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // playlistSegments returns the segment URIs and durations of a playlist.
@@ -79,13 +79,13 @@ func readFile(t *testing.T, path string) string {
 func TestRecorder(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "out", "hls") // created by Open
-	var states []muxer.SinkState
+	var states []output.SinkState
 	rec := NewRecorder(RecordOptions{Dir: dir})
 	if got, want := rec.Path(), filepath.Join(dir, "index.m3u8"); got != want {
 		t.Errorf("Path() = %q, want %q", got, want)
 	}
 	ctx := context.Background()
-	if err := rec.Open(ctx, testClip.info, muxer.ReporterFunc(func(s muxer.SinkState) {
+	if err := rec.Open(ctx, testClip.info, output.ReporterFunc(func(s output.SinkState) {
 		states = append(states, s)
 	})); err != nil {
 		t.Fatalf("Open: %v", err)
@@ -373,9 +373,9 @@ func TestRecorderWriteErrors(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t, dir)
 			}
-			var states []muxer.SinkState
+			var states []output.SinkState
 			rec := NewRecorder(RecordOptions{Dir: dir})
-			rep := muxer.ReporterFunc(func(s muxer.SinkState) { states = append(states, s) })
+			rep := output.ReporterFunc(func(s output.SinkState) { states = append(states, s) })
 			ctx := context.Background()
 			err := rec.Open(ctx, testClip.info, rep)
 			if tc.openFails {
@@ -455,7 +455,7 @@ func TestRecorderEmpty(t *testing.T) {
 	}
 	// Audio and a P frame before any keyframe are dropped.
 	a, v := testClip.audio[0], testClip.video[1]
-	for _, p := range []*muxer.Packet{&a, &v} {
+	for _, p := range []*output.Packet{&a, &v} {
 		if err := rec.Write(ctx, p); err != nil {
 			t.Fatal(err)
 		}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
-
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // RTMP carries FLV tag bodies: a one-byte codec header (plus packet type and
@@ -128,7 +127,7 @@ func appendAVCVideo(b []byte, key bool, cts int32, nalus [][]byte) []byte {
 // aacSequenceHeader is the FLV audio tag body carrying the
 // AudioSpecificConfig; when the encoder gave none, one for AAC-LC is built
 // from the sample rate and channel count.
-func aacSequenceHeader(a muxer.AudioInfo) ([]byte, error) {
+func aacSequenceHeader(a output.AudioInfo) ([]byte, error) {
 	asc := a.Extradata
 	if len(asc) == 0 {
 		var err error
@@ -152,7 +151,7 @@ func appendAACAudio(b []byte, frame []byte) []byte {
 
 // metadata is the @setDataFrame/onMetaData message players and ingest
 // dashboards read the stream's shape from.
-func metadata(info *muxer.StreamInfo) []byte {
+func metadata(info *output.StreamInfo) []byte {
 	v, a := info.Video, info.Audio
 	return amfEncode(nil, "@setDataFrame", "onMetaData", amfECMA{
 		{"duration", 0},
@@ -173,7 +172,7 @@ func metadata(info *muxer.StreamInfo) []byte {
 
 // toMillis converts ticks of tb to milliseconds, rounding toward minus
 // infinity so that later ticks never map to earlier milliseconds.
-func toMillis(ticks int64, tb muxer.Rational) int64 {
+func toMillis(ticks int64, tb output.Rational) int64 {
 	if tb.Den == 0 {
 		return 0
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/rtmptest"
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // testKey is the stream key every test uses; no log line, error or report
@@ -61,12 +61,12 @@ type stateLog struct {
 
 type timedState struct {
 	at time.Time
-	muxer.SinkState
+	output.SinkState
 }
 
 func newStateLog(t *testing.T) *stateLog { return &stateLog{t: t} }
 
-func (l *stateLog) Report(s muxer.SinkState) {
+func (l *stateLog) Report(s output.SinkState) {
 	if s.Err != nil && strings.Contains(s.Err.Error(), testKey) {
 		l.t.Errorf("stream key in reported error: %v", s.Err)
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/rtmptest"
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // newTestConn wraps one end of a connection in the package's chunk layer.
@@ -98,16 +98,16 @@ func TestToMillis(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		ticks int64
-		tb    muxer.Rational
+		tb    output.Rational
 		want  int64
 	}{
-		{0, muxer.Rational{Num: 1, Den: 30}, 0},
-		{1, muxer.Rational{Num: 1, Den: 30}, 33},
-		{30, muxer.Rational{Num: 1, Den: 30}, 1000},
-		{1024, muxer.Rational{Num: 1, Den: 48000}, 21},
-		{48000 * 3600 * 5, muxer.Rational{Num: 1, Den: 48000}, 3600 * 5 * 1000},
-		{-1, muxer.Rational{Num: 1, Den: 30}, -34},
-		{1000, muxer.Rational{Num: 1001, Den: 30000}, 33366},
+		{0, output.Rational{Num: 1, Den: 30}, 0},
+		{1, output.Rational{Num: 1, Den: 30}, 33},
+		{30, output.Rational{Num: 1, Den: 30}, 1000},
+		{1024, output.Rational{Num: 1, Den: 48000}, 21},
+		{48000 * 3600 * 5, output.Rational{Num: 1, Den: 48000}, 3600 * 5 * 1000},
+		{-1, output.Rational{Num: 1, Den: 30}, -34},
+		{1000, output.Rational{Num: 1001, Den: 30000}, 33366},
 	}
 	for _, tt := range tests {
 		if got := toMillis(tt.ticks, tt.tb); got != tt.want {
@@ -209,8 +209,8 @@ func TestServerMessageMasked(t *testing.T) {
 	s, logs := newSink(t, fmt.Sprintf("rtmp://%s/app/%s", addr, testKey), nil)
 	defer s.Close()
 	states := newStateLog(t)
-	info := muxer.StreamInfo{Video: muxer.VideoInfo{TimeBase: muxer.Rational{Num: 1, Den: 30}},
-		Audio: muxer.AudioInfo{SampleRate: 48000, Channels: 2, TimeBase: muxer.Rational{Num: 1, Den: 48000}}}
+	info := output.StreamInfo{Video: output.VideoInfo{TimeBase: output.Rational{Num: 1, Den: 30}},
+		Audio: output.AudioInfo{SampleRate: 48000, Channels: 2, TimeBase: output.Rational{Num: 1, Den: 48000}}}
 	if err := s.Open(context.Background(), info, states); err != nil {
 		t.Fatal(err)
 	}

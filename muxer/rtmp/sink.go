@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // Defaults for Options.
@@ -47,7 +47,7 @@ type Options struct {
 }
 
 // Sink publishes the encoded stream to one RTMP(S) URL. It implements
-// muxer.Sink; the fan-out calls Open, Write and Close from one goroutine.
+// output.Sink; the fan-out calls Open, Write and Close from one goroutine.
 type Sink struct {
 	opts   Options
 	target *target
@@ -56,8 +56,8 @@ type Sink struct {
 	tls    *tls.Config
 
 	mu   sync.Mutex // guards everything below; Write and Close are not meant to overlap, but must not race if they do
-	info muxer.StreamInfo
-	rep  muxer.Reporter
+	info output.StreamInfo
+	rep  output.Reporter
 	c    *conn
 
 	needKey     bool      // drop until the next keyframe (new connection)
@@ -94,7 +94,7 @@ func (s *Sink) writeMedia(typ byte, ts uint32, payload []byte) error {
 	return nil
 }
 
-var _ muxer.Sink = (*Sink)(nil)
+var _ output.Sink = (*Sink)(nil)
 
 // New validates opts and prepares a sink; nothing connects before Open.
 func New(opts Options) (*Sink, error) {
@@ -151,11 +151,11 @@ func tlsConfig(host, caFile string) (*tls.Config, error) {
 // server's message when it sent one) and retried from Write like a dropped
 // connection; Open itself fails only on a cancelled ctx or unusable stream
 // info.
-func (s *Sink) Open(ctx context.Context, info muxer.StreamInfo, r muxer.Reporter) error {
+func (s *Sink) Open(ctx context.Context, info output.StreamInfo, r output.Reporter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r == nil {
-		r = muxer.ReporterFunc(func(muxer.SinkState) {})
+		r = output.ReporterFunc(func(output.SinkState) {})
 	}
 	s.info, s.rep = info, r
 	if info.Video.TimeBase.Den == 0 || info.Audio.TimeBase.Den == 0 {
@@ -196,7 +196,7 @@ func (s *Sink) connect(ctx context.Context) error {
 	s.lastTS = [2]int64{-1 << 62, -1 << 62}
 	s.lastErr = nil
 	s.log.Info("rtmp publishing", "retries", s.retries, "connect_ms", time.Since(start).Milliseconds())
-	s.rep.Report(muxer.SinkState{Running: true, Retries: s.retries})
+	s.rep.Report(output.SinkState{Running: true, Retries: s.retries})
 	return nil
 }
 
@@ -207,7 +207,7 @@ func (s *Sink) scheduleRetry(err error) {
 	s.log.Warn("rtmp output down, will retry", "err", err.Error(), "retries", s.retries,
 		"next_in", s.backoff.String())
 	s.backoff = min(s.backoff*2, maxBackoff)
-	s.rep.Report(muxer.SinkState{Running: false, Retries: s.retries, Err: err})
+	s.rep.Report(output.SinkState{Running: false, Retries: s.retries, Err: err})
 }
 
 // drop ends the current connection after a failure.
@@ -235,7 +235,7 @@ func (s *Sink) drop(err error) {
 // a reconnect it sends the sequence headers again and resumes at the next
 // keyframe. It returns an error only once the connection has been down for
 // RetryWindow, or when ctx is cancelled.
-func (s *Sink) Write(ctx context.Context, p *muxer.Packet) error {
+func (s *Sink) Write(ctx context.Context, p *output.Packet) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failed != nil {
@@ -280,14 +280,14 @@ func (s *Sink) reconnect(ctx context.Context) error {
 		s.failed = s.red.err(fmt.Errorf("rtmp %s: giving up after %v without a connection (%d retries): %w",
 			s.target.masked, s.opts.RetryWindow.Round(time.Second), s.retries, s.lastErr))
 		s.log.Error("rtmp output failed", "err", s.failed.Error())
-		s.rep.Report(muxer.SinkState{Running: false, Retries: s.retries, Err: s.failed})
+		s.rep.Report(output.SinkState{Running: false, Retries: s.retries, Err: s.failed})
 		return s.failed
 	}
 	if now.Before(s.nextAttempt) {
 		return nil
 	}
 	s.retries++
-	s.rep.Report(muxer.SinkState{Running: false, Retries: s.retries, Err: s.lastErr})
+	s.rep.Report(output.SinkState{Running: false, Retries: s.retries, Err: s.lastErr})
 	if err := s.connect(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -299,10 +299,10 @@ func (s *Sink) reconnect(ctx context.Context) error {
 
 // send writes p on the live connection, starting each connection with
 // metadata and sequence headers at its first keyframe.
-func (s *Sink) send(p *muxer.Packet) error {
+func (s *Sink) send(p *output.Packet) error {
 	kind := 0
 	tb := s.info.Video.TimeBase
-	if p.Kind == muxer.Audio {
+	if p.Kind == output.Audio {
 		kind, tb = 1, s.info.Audio.TimeBase
 	}
 	dts, pts := toMillis(p.DTS, tb), toMillis(p.PTS, tb)
@@ -316,14 +316,14 @@ func (s *Sink) send(p *muxer.Packet) error {
 	ts := max(dts+s.tsOffset, 0, s.lastTS[kind])
 	cts := max(pts-dts, 0)
 
-	if p.Kind == muxer.Video {
+	if p.Kind == output.Video {
 		s.nalus = splitAnnexB(p.Data, s.nalus)
 		if len(s.nalus) == 0 {
 			return nil
 		}
 	}
 	if s.needKey {
-		if p.Kind != muxer.Video || !p.Key {
+		if p.Kind != output.Video || !p.Key {
 			return nil
 		}
 		if err := s.sendHeaders(uint32(ts)); err != nil {
@@ -339,7 +339,7 @@ func (s *Sink) send(p *muxer.Packet) error {
 	s.lastTS[kind] = ts
 
 	s.buf = s.buf[:0]
-	if p.Kind == muxer.Audio {
+	if p.Kind == output.Audio {
 		s.buf = appendAACAudio(s.buf, p.Data)
 		return s.writeMedia(msgAudio, uint32(ts), s.buf)
 	}
@@ -390,7 +390,7 @@ func (s *Sink) Close() error {
 		if err == nil && wasDown {
 			err = s.lastErr // stopped during an outage: keep saying why
 		}
-		s.rep.Report(muxer.SinkState{Running: false, Retries: s.retries, Err: err})
+		s.rep.Report(output.SinkState{Running: false, Retries: s.retries, Err: err})
 	}
 	s.log.Info("rtmp output closed", "retries", s.retries)
 	return nil

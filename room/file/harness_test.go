@@ -141,7 +141,7 @@ func (h *harness) readRTP(rec *trackRec) {
 		asm = newAssembler(rec)
 	}
 	for {
-		p, err := rec.track.ReadRTP()
+		p, err := room.ReadRTP(rec.track)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				rec.readErr = err

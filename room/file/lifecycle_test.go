@@ -80,7 +80,7 @@ func TestCloseMidRoom(t *testing.T) {
 		}
 	}
 	for _, tr := range tracks {
-		if _, err := tr.ReadRTP(); err != nil {
+		if _, err := room.ReadRTP(tr); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,7 +108,7 @@ func TestCloseMidRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tr := range tracks {
-		if p, err := tr.ReadRTP(); !errors.Is(err, io.EOF) {
+		if p, err := room.ReadRTP(tr); !errors.Is(err, io.EOF) {
 			t.Errorf("%s: ReadRTP after Close = %v, %v; want io.EOF", tr.Info().ID, p, err)
 		}
 		if _, err := tr.ReadRTCP(); !errors.Is(err, io.EOF) {
@@ -135,11 +135,11 @@ func TestReadsDrainThenEOF(t *testing.T) {
 	tr.end()
 	tr.push(newTestPacket()) // after the end: dropped, hold released
 	for i := range 3 {
-		if _, err := tr.ReadRTP(); err != nil {
+		if _, err := room.ReadRTP(tr); err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}
 	}
-	if _, err := tr.ReadRTP(); !errors.Is(err, io.EOF) {
+	if _, err := room.ReadRTP(tr); !errors.Is(err, io.EOF) {
 		t.Fatalf("fourth read: %v, want io.EOF", err)
 	}
 	if _, err := tr.ReadRTCP(); !errors.Is(err, io.EOF) {

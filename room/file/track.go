@@ -19,8 +19,8 @@ const rtcpBuffer = 16
 // track is the receiving end of one sender: what room.Track's reader sees.
 //
 // Clock holds: every packet in the queue holds the clock (the scheduler took
-// the hold before pushing it). ReadRTP hands the packet and its hold to the
-// reader, and releases that hold on the reader's next ReadRTP, which is how
+// the hold before pushing it). Read hands the packet and its hold to the
+// reader, and releases that hold on the reader's next Read, which is how
 // the room knows the reader has finished with it. Close releases whatever is
 // still held. So holds == queued packets + (1 if owed).
 type track struct {
@@ -67,9 +67,18 @@ var _ room.Track = (*track)(nil)
 // Info implements room.Track.
 func (t *track) Info() room.TrackInfo { return t.info }
 
-// ReadRTP implements room.Track. One goroutine reads a track; calling
-// ReadRTP again is what tells the room the previous packet was processed.
-func (t *track) ReadRTP() (*rtp.Packet, error) {
+// Read implements room.Track. One goroutine reads a track; calling Read
+// again is what tells the room the previous packet was processed.
+func (t *track) Read(b []byte) (int, error) {
+	p, err := t.next()
+	if err != nil {
+		return 0, err
+	}
+	return p.MarshalTo(b)
+}
+
+// next takes the next queued packet, releasing the hold of the previous one.
+func (t *track) next() (*rtp.Packet, error) {
 	t.mu.Lock()
 	if t.owed {
 		t.owed = false

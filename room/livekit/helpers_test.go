@@ -177,7 +177,7 @@ func readTrack(tr room.Track, start time.Time) *reader {
 		defer close(rd.done)
 		isVP8 := tr.Info().Codec.MimeType == "video/VP8"
 		for {
-			p, err := tr.ReadRTP()
+			p, err := room.ReadRTP(tr)
 			if err != nil {
 				rd.mu.Lock()
 				rd.err = err

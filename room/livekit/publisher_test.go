@@ -32,7 +32,7 @@ func TestPublisherH264Script(t *testing.T) {
 	idr := make(chan struct{})
 	go func() {
 		for {
-			p, err := ev.Track.ReadRTP()
+			p, err := room.ReadRTP(ev.Track)
 			if err != nil {
 				return
 			}
@@ -45,7 +45,7 @@ func TestPublisherH264Script(t *testing.T) {
 				if au[i] == 0 && au[i+1] == 0 && au[i+2] == 0 && au[i+3] == 1 && au[i+4]&0x1f == 5 {
 					close(idr)
 					for {
-						if _, err := ev.Track.ReadRTP(); err != nil {
+						if _, err := room.ReadRTP(ev.Track); err != nil {
 							return
 						}
 					}

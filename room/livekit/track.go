@@ -12,7 +12,6 @@ import (
 	lkproto "github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomcast/roomcast/room"
@@ -23,7 +22,7 @@ import (
 // queue is full the oldest is dropped, never the SDK's reader blocked.
 const rtcpQueue = 64
 
-// maxReadErrors bounds how many malformed packets in a row ReadRTP skips
+// maxReadErrors bounds how many unreadable packets in a row Read skips
 // before it gives up on the track, so a broken stream cannot spin forever.
 const maxReadErrors = 1000
 
@@ -76,27 +75,27 @@ func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp 
 
 func (t *track) Info() room.TrackInfo { return t.info }
 
-// ReadRTP implements room.Track.
-func (t *track) ReadRTP() (*rtp.Packet, error) {
+// Read implements room.Track: the SDK's receiver fills b directly.
+func (t *track) Read(b []byte) (int, error) {
 	for errs := 0; ; errs++ {
 		select {
 		case <-t.done:
-			return nil, io.EOF
+			return 0, io.EOF
 		default:
 		}
-		p, _, err := t.remote.ReadRTP()
+		n, _, err := t.remote.Read(b)
 		if err == nil {
-			return p, nil
+			return n, nil
 		}
 		if t.ended() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isTimeout(err) {
 			t.end()
-			return nil, io.EOF
+			return 0, io.EOF
 		}
 		// A packet that does not parse, or carries an unknown payload type:
 		// skip it, as a receiver would.
 		if errs >= maxReadErrors {
 			t.end()
-			return nil, fmt.Errorf("livekit: track %s: %d unreadable packets in a row, last: %w", t.info.ID, errs, err)
+			return 0, fmt.Errorf("livekit: track %s: %d unreadable packets in a row, last: %w", t.info.ID, errs, err)
 		}
 		if errs == 0 {
 			t.log.Debug("skipping unreadable RTP packet", "error", err)
@@ -168,8 +167,8 @@ func (t *track) ended() bool {
 	}
 }
 
-// end makes ReadRTP and ReadRTCP return io.EOF. A reader blocked inside the
-// SDK's ReadRTP is woken by a read deadline in the past.
+// end makes Read and ReadRTCP return io.EOF. A reader blocked inside the
+// SDK's Read is woken by a read deadline in the past.
 func (t *track) end() {
 	t.endOnce.Do(func() {
 		close(t.done)

@@ -323,7 +323,15 @@ func newTestTrack(id, peer, mime string, rate uint32, clk *testClock, pkts []sen
 
 func (t *testTrack) Info() room.TrackInfo { return t.info }
 
-func (t *testTrack) ReadRTP() (*rtp.Packet, error) {
+func (t *testTrack) Read(b []byte) (int, error) {
+	p, err := t.readRTP()
+	if err != nil {
+		return 0, err
+	}
+	return p.MarshalTo(b)
+}
+
+func (t *testTrack) readRTP() (*rtp.Packet, error) {
 	if t.i == 0 {
 		// Sender reports go first, so every packet can be mapped by them.
 		<-t.srDone

@@ -50,6 +50,7 @@ type Config struct {
 // video frames or audio frames.
 type Stats struct {
 	Packets          uint64
+	Malformed        uint64 // not RTP: skipped
 	Lost             uint64 // never arrived in time: the gap was skipped
 	Reordered        uint64 // arrived after a later packet, still in time
 	Duplicates       uint64
@@ -84,6 +85,9 @@ type Pipeline struct {
 	sink  Sink
 	log   *slog.Logger
 	debug bool
+
+	rbuf []byte     // Read's buffer, reused for every packet
+	pkt  rtp.Packet // the packet in rbuf, unmarshalled in place
 
 	jb     *jitterBuffer
 	depack depacketizer // nil for audio
@@ -162,6 +166,7 @@ func New(cfg Config) (*Pipeline, error) {
 		dec:          dec,
 		mapper:       newTrackMapper(cfg.Sync, rate),
 		waitKeyframe: true,
+		rbuf:         make([]byte, room.MaxPacketSize),
 	}
 	slots := videoJitterSlots
 	switch c {
@@ -210,7 +215,7 @@ func (p *Pipeline) readRTP(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		pkt, err := p.track.ReadRTP()
+		n, err := p.track.Read(p.rbuf)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				p.finish()
@@ -218,7 +223,11 @@ func (p *Pipeline) readRTP(ctx context.Context) error {
 			}
 			return fmt.Errorf("pipeline: track %s: read rtp: %w", p.info.ID, err)
 		}
-		p.handle(pkt, p.clk.Now())
+		if err := p.pkt.Unmarshal(p.rbuf[:n]); err != nil {
+			p.st.Malformed++
+			continue
+		}
+		p.handle(&p.pkt, p.clk.Now())
 	}
 }
 

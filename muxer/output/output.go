@@ -1,4 +1,4 @@
-package muxer
+package output
 
 import (
 	"context"

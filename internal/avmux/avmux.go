@@ -1,28 +1,30 @@
-package muxer
+package avmux
 
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/internal/avpacket"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
-// FFmpegOutput writes the encoded streams through one of FFmpeg's muxers.
+// Output writes the encoded streams through one of FFmpeg's muxers.
 // The archival MP4 and the HLS recording are both written this way.
-type FFmpegOutput struct {
+type Output struct {
 	fc      *astiav.FormatContext
-	info    StreamInfo
-	streams [2]*astiav.Stream // indexed by StreamKind
+	info    output.StreamInfo
+	streams [2]*astiav.Stream // indexed by output.StreamKind
 	pkt     *astiav.Packet
 	scratch []byte
 }
 
-// NewFFmpegOutput adds the H.264 and AAC streams info describes to fc, which
+// New adds the H.264 and AAC streams info describes to fc, which
 // must not have any streams yet. WriteHeader is still the caller's to do.
-func NewFFmpegOutput(fc *astiav.FormatContext, info StreamInfo) (*FFmpegOutput, error) {
-	o := &FFmpegOutput{fc: fc, info: info}
+func New(fc *astiav.FormatContext, info output.StreamInfo) (*Output, error) {
+	o := &Output{fc: fc, info: info}
 
 	v := fc.NewStream(nil)
 	if v == nil {
@@ -48,7 +50,7 @@ func NewFFmpegOutput(fc *astiav.FormatContext, info StreamInfo) (*FFmpegOutput, 
 		v.SetAvgFrameRate(fps)
 		v.SetRFrameRate(fps)
 	}
-	o.streams[Video] = v
+	o.streams[output.Video] = v
 
 	a := fc.NewStream(nil)
 	if a == nil {
@@ -74,7 +76,7 @@ func NewFFmpegOutput(fc *astiav.FormatContext, info StreamInfo) (*FFmpegOutput, 
 		return nil, fmt.Errorf("setting audio extradata: %w", err)
 	}
 	a.SetTimeBase(astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den))
-	o.streams[Audio] = a
+	o.streams[output.Audio] = a
 
 	o.pkt = astiav.AllocPacket()
 	return o, nil
@@ -82,10 +84,10 @@ func NewFFmpegOutput(fc *astiav.FormatContext, info StreamInfo) (*FFmpegOutput, 
 
 // Write hands one packet to the muxer, interleaved: the muxer orders audio
 // and video by DTS itself.
-func (o *FFmpegOutput) Write(p *Packet) error {
+func (o *Output) Write(p *output.Packet) error {
 	st := o.streams[p.Kind]
 	tb := o.info.Video.TimeBase
-	if p.Kind == Audio {
+	if p.Kind == output.Audio {
 		tb = o.info.Audio.TimeBase
 	}
 	var err error
@@ -113,9 +115,22 @@ func (o *FFmpegOutput) Write(p *Packet) error {
 }
 
 // Free releases the packet; the format context stays the caller's.
-func (o *FFmpegOutput) Free() {
+func (o *Output) Free() {
 	if o.pkt != nil {
 		o.pkt.Free()
 		o.pkt = nil
 	}
+}
+
+// UnusedOptions reports options that FFmpeg left in the dictionary, i.e. did
+// not recognize: a misspelled option must not silently do nothing.
+func UnusedOptions(d *astiav.Dictionary) error {
+	var left []string
+	for en := d.Get("", nil, astiav.NewDictionaryFlags(astiav.DictionaryFlagIgnoreSuffix)); en != nil; en = d.Get("", en, astiav.NewDictionaryFlags(astiav.DictionaryFlagIgnoreSuffix)) {
+		left = append(left, en.Key()+"="+en.Value())
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("options not recognized: %s", strings.Join(left, ", "))
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package muxer
+package mp4
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/asticode/go-astiav"
+	"github.com/roomcast/roomcast/internal/avmux"
+	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // fragmentDuration caps an MP4 fragment. Fragments are also cut at every
@@ -15,34 +17,41 @@ import (
 // a whole 2 s GOP.
 const fragmentDuration = 1_000_000 // µs
 
-// FileSink writes the archival recording: a fragmented MP4 written through
+// Sink writes the archival recording: a fragmented MP4 written through
 // FFmpeg's mp4 muxer directly to its final path. The moov comes first and
 // empty, then one moof+mdat per fragment, each flushed to the file as soon as
 // it is cut, so a process killed at any moment leaves a file that plays up to
 // its last complete fragment. Close writes the trailer (the mfra index).
 //
 // It survives a crash of the process, not of the machine: it does not fsync.
-type FileSink struct {
+type Sink struct {
 	path string
 	log  *slog.Logger
 
 	fc     *astiav.FormatContext
 	pb     *astiav.IOContext
-	out    *FFmpegOutput
+	out    *avmux.Output
 	header bool
 	closed bool
 }
 
-var _ Sink = (*FileSink)(nil)
+var _ output.Sink = (*Sink)(nil)
 
-// NewFileSink returns a sink that records to path (created or truncated at
-// Open). log may be nil.
-func NewFileSink(path string, log *slog.Logger) *FileSink {
-	return &FileSink{path: path, log: loggerOrDiscard(log).With("sink", "file", "path", path)}
+// Options configure a Sink.
+type Options struct {
+	// Path is the file to record to, created or truncated at Open.
+	Path string
+	// Logger receives the sink's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// New returns a sink that records to opts.Path.
+func New(opts Options) *Sink {
+	return &Sink{path: opts.Path, log: logger(opts.Logger).With("sink", "file", "path", opts.Path)}
 }
 
 // Open implements Sink: it creates the file and writes the MP4 header.
-func (s *FileSink) Open(_ context.Context, info StreamInfo, _ Reporter) error {
+func (s *Sink) Open(_ context.Context, info output.StreamInfo, _ output.Reporter) error {
 	if s.fc != nil || s.closed {
 		return errors.New("muxer: file sink opened twice")
 	}
@@ -53,7 +62,7 @@ func (s *FileSink) Open(_ context.Context, info StreamInfo, _ Reporter) error {
 	return nil
 }
 
-func (s *FileSink) open(info StreamInfo) error {
+func (s *Sink) open(info output.StreamInfo) error {
 	if info.Video.FPS <= 0 || info.Audio.SampleRate <= 0 {
 		return fmt.Errorf("stream info without frame rate (%d) or sample rate (%d)", info.Video.FPS, info.Audio.SampleRate)
 	}
@@ -63,7 +72,7 @@ func (s *FileSink) open(info StreamInfo) error {
 	}
 	s.fc = fc
 
-	if s.out, err = NewFFmpegOutput(fc, info); err != nil {
+	if s.out, err = avmux.New(fc, info); err != nil {
 		return err
 	}
 
@@ -96,14 +105,14 @@ func (s *FileSink) open(info StreamInfo) error {
 		return fmt.Errorf("writing header: %w", err)
 	}
 	s.header = true
-	if err := unusedOptions(opts); err != nil {
+	if err := avmux.UnusedOptions(opts); err != nil {
 		return fmt.Errorf("mp4 muxer: %w", err)
 	}
 	return nil
 }
 
 // Write implements Sink.
-func (s *FileSink) Write(_ context.Context, p *Packet) error {
+func (s *Sink) Write(_ context.Context, p *output.Packet) error {
 	if !s.header || s.closed {
 		return errors.New("muxer: file sink is not open")
 	}
@@ -114,7 +123,7 @@ func (s *FileSink) Write(_ context.Context, p *Packet) error {
 }
 
 // Close implements Sink: it writes the trailer and closes the file.
-func (s *FileSink) Close() error {
+func (s *Sink) Close() error {
 	if s.closed {
 		return nil
 	}
@@ -144,4 +153,11 @@ func (s *FileSink) Close() error {
 	}
 	s.log.Info("recording closed")
 	return nil
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
 }
