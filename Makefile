@@ -1,11 +1,14 @@
 # roomcast: see README.md. `make demo` and `make test` work on a fresh Debian 12
 # machine: they install what they need first.
 GO          ?= go
+GOBIN       := $(shell $(GO) env GOPATH)/bin
 BIN         := bin/roomcast
 DEMO_OUT    ?= out/demo
-TEST_FLAGS  ?= -count=1 -timeout 25m
+# Every package's tests run with the race detector.
+TEST_FLAGS  ?= -race -count=1 -timeout 25m
+FUZZTIME    ?= 30s
 
-.PHONY: all build deps test-deps demo test test-short bench vet testdata docker clean
+.PHONY: all build deps test-deps demo test lint fuzz bench vet testdata docker clean
 
 all: build
 
@@ -22,9 +25,19 @@ demo: build
 	$(BIN) record --room demo: --record --resolution 1280x720 --fps 30 --duration 10s --out $(DEMO_OUT)
 	@echo "demo recording: $(DEMO_OUT)/recording.mp4"
 
-test: test-deps
-	$(GO) vet ./...
+test: test-deps vet lint
 	$(GO) test $(TEST_FLAGS) -p 1 ./...
+
+vet:
+	$(GO) vet ./...
+
+# staticcheck.conf at the top of the tree says which checks run.
+lint:
+	$(GOBIN)/staticcheck ./...
+
+# Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run).
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 bench: build
 	$(GO) run ./bench -roomcast $(BIN)

@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh build   FFmpeg 5.1 -dev packages, pkg-config, the ffmpeg CLI
 #   scripts/install-deps.sh test    build + the real components the tests run:
 #                                   nginx with the RTMP module, stunnel (rtmps front),
-#                                   chromium, hls.js (npm), livekit-server v1.8.4
+#                                   chromium, hls.js (npm), livekit-server v1.8.4,
+#                                   staticcheck (the linter make test runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,10 @@ if [[ $mode == test ]]; then
   if ! "$gobin/server" --version 2>/dev/null | grep -q "1.8.4"; then
     echo "installing livekit-server v1.8.4"
     GOFLAGS= go install github.com/livekit/livekit-server/cmd/server@v1.8.4
+  fi
+  if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "0.8.2"; then
+    echo "installing staticcheck v0.8.2"
+    GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
   fi
   if [[ -f muxer/hls/testdata/player/package.json && ! -d muxer/hls/testdata/player/node_modules/hls.js ]]; then
     echo "installing hls.js"
