@@ -113,6 +113,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, newJob NewJob) erro
 func handle(ctx context.Context, job Job, r request) message {
 	var err error
 	switch r.Op {
+	case opState:
 	case opStop:
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		err = job.Stop(sctx)

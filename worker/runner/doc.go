@@ -3,8 +3,8 @@
 // fails that one job while the service and its other jobs carry on.
 //
 // The parent (Process) and the child (Serve) speak one JSON object per line:
-// requests down the child's stdin (start first, then stop, setLayout,
-// addRtmp, removeRtmp), and replies and state-change events up its stdout.
+// requests down the child's stdin (start first, then state, stop,
+// setLayout, addRtmp, removeRtmp), and replies and state-change events up its stdout.
 // The child's stderr carries its logs. The child stops its job, finalizing
 // every output, when its stdin closes, so a job never outlives the service
 // that started it by more than its own shutdown.

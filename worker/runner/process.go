@@ -152,6 +152,19 @@ func (p *Process) State() worker.State {
 	return p.state
 }
 
+// Poll asks the child for the job's current state, byte and frame counters
+// included (events carry only changes of state).
+func (p *Process) Poll(ctx context.Context) (worker.State, error) {
+	m, err := p.call(ctx, request{Op: opState})
+	if err != nil {
+		return p.State(), err
+	}
+	if m.State == nil {
+		return p.State(), errors.New("runner: the job's process answered without a state")
+	}
+	return *m.State, nil
+}
+
 // Result returns how the process ended; valid once Done is closed.
 func (p *Process) Result() Result {
 	p.mu.Lock()

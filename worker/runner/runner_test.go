@@ -152,6 +152,15 @@ func mp4Seconds(t *testing.T, path string) float64 {
 	return d
 }
 
+// elapsed is the output time the running job has written.
+func elapsed(p *Process) float64 {
+	s, err := p.Poll(context.Background())
+	if err != nil {
+		return -1
+	}
+	return s.Stats.Elapsed
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -176,7 +185,7 @@ func TestStartStateStop(t *testing.T) {
 	if !ev.has("recordingStateUpdated") {
 		t.Errorf("events %v lack recordingStateUpdated", ev.names)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, "1.5 s of output", func() bool { return elapsed(p) >= 1.5 })
 	if err := p.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -203,7 +212,7 @@ func TestKilledChildFailsTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the recording to run", func() bool { return p.State().Recording.Running })
-	time.Sleep(2500 * time.Millisecond) // past two 1 s fragments
+	waitFor(t, "2.5 s of output", func() bool { return elapsed(p) >= 2.5 }) // past two 1 s fragments
 	if cpu := p.CPU(); cpu <= 0 {
 		t.Errorf("CPU of the running child = %s, want > 0", cpu)
 	}
@@ -256,7 +265,7 @@ func TestClosedControlStopsTheJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the recording to run", func() bool { return p.State().Recording.Running })
-	time.Sleep(1200 * time.Millisecond)
+	waitFor(t, "1.5 s of output", func() bool { return elapsed(p) >= 1.5 })
 	// What a dying service leaves behind: the child's stdin closes.
 	_ = p.in.Close()
 	select {

@@ -9,6 +9,7 @@ import (
 const (
 	opStart      = "start"
 	opStop       = "stop"
+	opState      = "state"
 	opSetLayout  = "setLayout"
 	opAddRTMP    = "addRtmp"
 	opRemoveRTMP = "removeRtmp"
