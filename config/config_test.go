@@ -48,6 +48,11 @@ func TestValidate(t *testing.T) {
 		}, nil},
 		{"bitrate", func(j *Job) { j.VideoBitrate = 10 }, []string{"videoBitrate", "100k..50M"}},
 		{"negative", func(j *Job) { j.EmptyRoomTimeout = -1 }, []string{"emptyRoomTimeout"}},
+		{"id", func(j *Job) { j.ID = "standup-2026.12_02" }, nil},
+		{"id path", func(j *Job) { j.ID = "../etc" }, []string{"id:", `"../etc" is not a job id`, "not starting with '.'"}},
+		{"id slash", func(j *Job) { j.ID = "a/b" }, []string{"id:", "letters, digits"}},
+		{"id space", func(j *Job) { j.ID = "a b" }, []string{"id:"}},
+		{"id long", func(j *Job) { j.ID = strings.Repeat("a", MaxIDLength+1) }, []string{"id:", "up to 64"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := valid()

@@ -1,40 +1,11 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 )
-
-// LoadFile merges a YAML or JSON job file into j. Unknown fields are errors,
-// so that a misspelt field is not silently ignored.
-func LoadFile(path string, j *Job) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(j); err != nil {
-			return fmt.Errorf("config file %s: %w", path, err)
-		}
-		return nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(j); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
-	}
-	return nil
-}
 
 type envVar struct {
 	name string

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/roomcast/roomcast/muxer/rtmp"
+)
+
+// RoomKind is what a meetingUrl's scheme selects.
+type RoomKind string
+
+// Room kinds.
+const (
+	RoomLiveKit RoomKind = "livekit"
+	RoomFile    RoomKind = "file"
+	RoomDemo    RoomKind = "demo"
+)
+
+// ParseMeetingURL returns the kind of room and what follows the scheme: the
+// manifest path for file rooms, the URL itself for LiveKit.
+func ParseMeetingURL(s string) (RoomKind, string, error) {
+	const allowed = "allowed: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, livekit+wss://HOST/ROOM, file:PATH.yaml, demo:"
+	switch {
+	case s == "":
+		return "", "", fmt.Errorf("meetingUrl is required (%s)", allowed)
+	case s == "demo:" || s == "demo":
+		return RoomDemo, "", nil
+	case strings.HasPrefix(s, "file:"):
+		p := strings.TrimPrefix(s, "file:")
+		p = strings.TrimPrefix(p, "//")
+		if p == "" {
+			return "", "", fmt.Errorf("meetingUrl %q has no path: use file:PATH.yaml", s)
+		}
+		if !strings.HasSuffix(p, ".yaml") && !strings.HasSuffix(p, ".yml") {
+			return "", "", fmt.Errorf("meetingUrl %q: a file room is a YAML manifest (file:PATH.yaml)", s)
+		}
+		return RoomFile, p, nil
+	case strings.HasPrefix(s, "livekit://"), strings.HasPrefix(s, "livekit+https://"), strings.HasPrefix(s, "livekit+wss://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return "", "", fmt.Errorf("meetingUrl: %v (%s)", err, allowed)
+		}
+		if u.Host == "" {
+			return "", "", fmt.Errorf("meetingUrl %q has no host (%s)", s, allowed)
+		}
+		if strings.Trim(u.Path, "/") == "" || strings.Contains(strings.Trim(u.Path, "/"), "/") {
+			return "", "", fmt.Errorf("meetingUrl %q must name exactly one room after the host (%s)", s, allowed)
+		}
+		return RoomLiveKit, s, nil
+	}
+	return "", "", fmt.Errorf("meetingUrl %q has an unknown scheme (%s)", s, allowed)
+}
+
+// ValidateRTMPURL checks an ingest URL's shape: rtmp or rtmps, a host, an
+// app and a stream key (the last path element). Errors never contain the key.
+func ValidateRTMPURL(raw string) error { return rtmp.ValidateURL(raw) }
+
+// MaskRTMPURL hides the stream key (everything after the app) and any
+// credentials: rtmp://host/app/****.
+func MaskRTMPURL(raw string) string { return rtmp.MaskURL(raw) }
