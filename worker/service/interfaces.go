@@ -1,0 +1,48 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/store"
+)
+
+// Store keeps the service's durable state; *store.Store implements it.
+type Store interface {
+	CreateJob(ctx context.Context, j store.Job) (uint64, error)
+	UpdateJob(ctx context.Context, j store.Job, rev uint64) (uint64, error)
+	Job(ctx context.Context, id string) (store.Job, uint64, error)
+	Jobs(ctx context.Context) ([]store.Job, error)
+	ClaimRoom(ctx context.Context, meetingURL, jobID string) error
+	ReleaseRoom(ctx context.Context, meetingURL, jobID string) error
+	Idempotent(ctx context.Context, key, jobID string) (string, error)
+	AppendEvent(ctx context.Context, jobID, typ string, data json.RawMessage) (uint64, error)
+	Events(ctx context.Context, jobID string, after uint64) (<-chan store.Event, error)
+	Enqueue(ctx context.Context, d store.Delivery) error
+	ConsumeDeliveries(ctx context.Context, handle func(context.Context, store.Delivery) error) error
+	FailedDeliveries(ctx context.Context) ([]store.FailedDelivery, error)
+	Retry(ctx context.Context, id string) error
+}
+
+// Runner starts jobs.
+type Runner interface {
+	// Start runs cfg with out as its output folder and returns once it
+	// runs; onEvent receives every state change, in order.
+	Start(ctx context.Context, cfg config.Job, out string, onEvent func(name string, s worker.State)) (Run, error)
+}
+
+// Run is one running job.
+type Run interface {
+	State() worker.State
+	Poll(ctx context.Context) (worker.State, error)
+	Stop(ctx context.Context) error
+	SetLayout(ctx context.Context, layout string) error
+	AddRTMP(ctx context.Context, url string) error
+	RemoveRTMP(ctx context.Context, url string) error
+	Done() <-chan struct{}
+	// Final is the job's last state and CPU time, once Done is closed.
+	Final() (worker.State, time.Duration)
+}

@@ -1,0 +1,34 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/runner"
+)
+
+// ProcessRunner runs each job in a child process (worker/runner).
+type ProcessRunner struct {
+	// Options for every child; OnEvent is set per job.
+	Options runner.Options
+}
+
+// Start implements Runner.
+func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, onEvent func(string, worker.State)) (Run, error) {
+	opts := r.Options
+	opts.OnEvent = onEvent
+	p, err := runner.Start(ctx, cfg, out, opts)
+	if err != nil {
+		return nil, err
+	}
+	return processRun{p}, nil
+}
+
+type processRun struct{ *runner.Process }
+
+func (p processRun) Final() (worker.State, time.Duration) {
+	r := p.Result()
+	return r.State, r.CPU
+}
