@@ -44,4 +44,11 @@
 // second) straight to its final path and flushes each fragment, so a killed
 // process leaves a file that plays up to its last fragment. Close adds the
 // index.
+//
+// # Files
+//
+// encoder.go holds the Encoder type, its config and stats; x264.go the video
+// side (libx264), aac.go the audio side (AAC framing and priming). fanout.go
+// is the Fanout registry of outputs; outlet.go one output's goroutine and
+// state; queue.go its queue and the GOP dropping.
 package muxer

@@ -29,11 +29,6 @@ func defaultClip() clip {
 	return clip{w: 1280, h: 720, dur: 6, colorA: "0x3060C0", colorB: "0xC06030"}
 }
 
-const (
-	clipColorA = "#3060c0"
-	clipColorB = "#c06030"
-)
-
 func runFFmpeg(t *testing.T, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
