@@ -167,18 +167,19 @@ func (j *Job) Validate() error {
 // MaxIDLength bounds a job id.
 const MaxIDLength = 64
 
-// checkID keeps an id usable as it is used: as a folder name (out/ID) and in
-// URL paths (/hls/ID/), so no separators, dots in front or escapes.
+// checkID keeps an id usable as it is used: as a folder name (out/ID), in
+// URL paths (/hls/ID/) and as a NATS subject token in the service, where a
+// '.' separates tokens; so [A-Za-z0-9_-]{1,64}, the service's job ids.
 func checkID(id string) error {
-	const allowed = "allowed: up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
+	const allowed = "allowed: up to 64 letters, digits, '-' and '_'"
 	if id == "" {
 		return nil
 	}
-	if len(id) > MaxIDLength || id[0] == '.' {
+	if len(id) > MaxIDLength {
 		return fmt.Errorf("%q is not a job id (%s)", id, allowed)
 	}
 	for _, c := range []byte(id) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 			return fmt.Errorf("%q is not a job id (%s)", id, allowed)
 		}
 	}
