@@ -100,8 +100,8 @@ func (s *Store) ConsumeDeliveries(ctx context.Context, handle func(context.Conte
 }
 
 // deliver runs one attempt of one delivery. While it waits for its turn and
-// while handle runs it reports progress, so the server's redelivery timer
-// (the backoff) doesn't fire under it.
+// while handle runs it reports progress, so the server's ack timer doesn't
+// fire under it.
 func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(context.Context, Delivery) error) {
 	meta, err := m.Metadata()
 	if err != nil {
@@ -136,19 +136,18 @@ func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(contex
 		s.recordFailed(ctx, d, herr, log)
 		s.ack(ctx, m, log)
 	default:
-		log.Info("webhook delivery failed, will retry", "err", herr, "in", s.backoff[d.Attempt-1])
-		// Restart the server's timer: the next attempt comes a full
-		// backoff after this failure, not after this attempt began.
-		if err := m.InProgress(); err != nil {
-			log.Warn("webhook delivery: progress", "err", err)
+		delay := s.backoff[d.Attempt-1]
+		log.Info("webhook delivery failed, will retry", "err", herr, "in", delay)
+		if err := m.NakWithDelay(delay); err != nil {
+			log.Warn("webhook delivery: nak", "err", err)
 		}
 	}
 }
 
-// reportProgress keeps the delivery ours until ctx ends. The server's
-// timer for a delivery is the backoff itself, as short as Backoff[0].
+// reportProgress keeps the delivery ours until ctx ends, however long it
+// waits for its turn or handle takes.
 func (s *Store) reportProgress(ctx context.Context, m jetstream.Msg) {
-	t := time.NewTicker(slices.Min(s.backoff) / 3)
+	t := time.NewTicker(ackWait / 3)
 	defer t.Stop()
 	for {
 		select {
