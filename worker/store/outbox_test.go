@@ -294,3 +294,47 @@ func TestEnqueueDeduplicates(t *testing.T) {
 		t.Fatalf("attempts %+v, want d1 and d2 once each", as)
 	}
 }
+
+// A delivery in mid-attempt when the store shuts down is handed back, and
+// taken again at once after the restart, not after the ack timeout.
+func TestOutboxInFlightAtShutdown(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), Backoff: testBackoff, Logger: quietLogger()}
+	s, err := Open(testContext(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ConsumeDeliveries(ctx, func(ctx context.Context, d Delivery) error {
+			close(started)
+			<-ctx.Done() // the webhook POST, cut short
+			return ctx.Err()
+		})
+	}()
+	enqueue(t, s, "job", "d1")
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openEmbedded(t, cfg)
+	r := newReceiver(func(Delivery) bool { return false })
+	begin := time.Now()
+	consume(t, s, r)
+	as := r.waitFor(t, "delivery after restart", succeeded("d1"))
+	if took := time.Since(begin); took > ackWait/3 {
+		t.Fatalf("redelivered after %v: waited for the ack timeout", took)
+	}
+	if as[0].Attempt != 2 {
+		t.Fatalf("attempt %d after the cut-short one, want 2", as[0].Attempt)
+	}
+	if failed, _ := s.FailedDeliveries(testContext(t)); len(failed) != 0 {
+		t.Fatalf("cut-short attempt recorded as failed: %+v", failed)
+	}
+}
