@@ -9,6 +9,8 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/livekit/protocol v1.40.1-0.20250826073447-c714707269e5
 	github.com/livekit/server-sdk-go/v2 v2.11.3
+	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
 	github.com/pion/rtcp v1.2.15
 	github.com/pion/rtp v1.8.23
 	github.com/pion/webrtc/v4 v4.1.6
@@ -52,8 +54,6 @@ require (
 	github.com/magefile/mage v1.15.0 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
-	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/pion/datachannel v1.5.10 // indirect
