@@ -141,15 +141,19 @@ func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(contex
 	}
 	herr := handle(ctx, d)
 	stopProgress()
+	// An attempt's outcome is stored even when ctx has just ended: an
+	// unacked success would be delivered a second time.
+	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	switch {
 	case herr == nil:
-		s.ack(ctx, m, log)
+		s.ack(done, m, log)
 	case ctx.Err() != nil:
 		s.release(m, log)
 	case d.Attempt > len(s.backoff):
 		log.Warn("webhook delivery failed for good", "err", herr)
-		s.recordFailed(ctx, d, herr, log)
-		s.ack(ctx, m, log)
+		s.recordFailed(done, d, herr, log)
+		s.ack(done, m, log)
 	default:
 		delay := s.backoff[d.Attempt-1]
 		log.Info("webhook delivery failed, will retry", "err", herr, "in", delay)
