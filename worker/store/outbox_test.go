@@ -338,3 +338,40 @@ func TestOutboxInFlightAtShutdown(t *testing.T) {
 		t.Fatalf("cut-short attempt recorded as failed: %+v", failed)
 	}
 }
+
+// A delivery waiting for its retry when the store stops is retried after
+// the restart.
+func TestOutboxRetrySurvivesRestart(t *testing.T) {
+	cfg := Config{Dir: t.TempDir(), Backoff: []time.Duration{500 * time.Millisecond}, Logger: quietLogger()}
+	s, err := Open(testContext(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	failed := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ConsumeDeliveries(ctx, func(context.Context, Delivery) error {
+			once.Do(func() { close(failed) })
+			return errors.New("503")
+		})
+	}()
+	enqueue(t, s, "job", "d1")
+	<-failed
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openEmbedded(t, cfg)
+	r := newReceiver(func(Delivery) bool { return false })
+	consume(t, s, r)
+	as := r.waitFor(t, "retry after restart", succeeded("d1"))
+	if len(as) != 1 || as[0].Attempt < 2 {
+		t.Fatalf("after restart: %+v, want a further attempt of d1", as)
+	}
+}
