@@ -21,9 +21,11 @@
 //     every node) and the deliveries that failed for good (KV
 //     roomcast_failed_deliveries, key = delivery id).
 //
-// Retries are the consumer's own: its BackOff makes the server offer an
-// unacked delivery again after 1 s, 3 s, 10 s (Config.Backoff), to whichever
-// node asks, so a pending delivery survives a restart or a dead node.
+// Retries are the consumer's own: a failed attempt is nak'ed with a delay
+// of 1 s, 3 s, 10 s (Config.Backoff), and the server offers the delivery
+// again when it is over, to whichever node asks, so a pending delivery
+// survives a restart or a dead node. (Why a nak delay rather than the
+// consumer's BackOff field: see the consumer's config in store.go.)
 //
 // Order per job. A job's deliveries must go out in order, and a job waiting
 // on a retry must not hold up other jobs. One consumer with MaxAckPending 1

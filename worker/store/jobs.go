@@ -50,7 +50,8 @@ func (s *Store) CreateJob(ctx context.Context, j Job) (uint64, error) {
 }
 
 // UpdateJob replaces the job's record if its revision is still rev, and
-// returns the new revision; a stale rev answers ErrConflict. This
+// returns the new revision; a stale rev, or a job that doesn't exist,
+// answers ErrConflict. This
 // compare-and-set is what fences a node that lost a job's lease (issue 12).
 // UpdatedAt is set to now.
 func (s *Store) UpdateJob(ctx context.Context, j Job, rev uint64) (uint64, error) {

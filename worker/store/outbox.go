@@ -75,17 +75,23 @@ func (s *Store) enqueue(ctx context.Context, d Delivery, msgID string) error {
 // handle returning nil acks the delivery. An error makes the server offer it
 // again, to any consumer, Backoff[n-1] after the n-th attempt failed. When
 // the last attempt (len(Backoff)+1) fails, the delivery is recorded in
-// FailedDeliveries and leaves the queue. handle gets ctx, and an attempt cut
-// short by ctx's end is neither acked nor recorded as failed: it is tried
-// again later, as a further attempt.
+// FailedDeliveries and leaves the queue. handle gets ctx; an attempt cut
+// short by ctx's end is handed back, neither acked nor recorded as failed,
+// and offered again at once (as a further attempt) to another consumer or
+// to this process after a restart.
 //
 // A job's deliveries go out in order: one waits, without using up an
 // attempt, while an earlier one of its job is still queued (see doc.go).
 // Deliveries of different jobs don't wait for each other.
 func (s *Store) ConsumeDeliveries(ctx context.Context, handle func(context.Context, Delivery) error) error {
+	// Handlers are cut short only once the server knows this consumer is
+	// gone: a delivery handed back earlier could be offered again to this
+	// very subscription and be dropped on the floor.
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
 	var wg sync.WaitGroup
 	cc, err := s.webhooks.Consume(func(m jetstream.Msg) {
-		wg.Go(func() { s.deliver(ctx, m, handle) })
+		wg.Go(func() { s.deliver(hctx, m, handle) })
 	}, jetstream.PullMaxMessages(64), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		s.log.Warn("webhook outbox consumer", "err", err)
 	}))
@@ -95,13 +101,19 @@ func (s *Store) ConsumeDeliveries(ctx context.Context, handle func(context.Conte
 	<-ctx.Done()
 	cc.Stop()
 	<-cc.Closed()
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer fcancel()
+	if err := s.nc.FlushWithContext(fctx); err != nil {
+		s.log.Warn("webhook outbox consumer: flush at stop", "err", err)
+	}
+	cancel()
 	wg.Wait()
 	return nil
 }
 
 // deliver runs one attempt of one delivery. While it waits for its turn and
-// while handle runs it reports progress, so the server's redelivery timer
-// (the backoff) doesn't fire under it.
+// while handle runs it reports progress, so the server's ack timer doesn't
+// fire under it.
 func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(context.Context, Delivery) error) {
 	meta, err := m.Metadata()
 	if err != nil {
@@ -122,33 +134,51 @@ func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(contex
 	go s.reportProgress(progress, m)
 
 	if !s.waitTurn(ctx, d.JobID, meta.Sequence.Stream, log) {
+		if ctx.Err() != nil {
+			s.release(m, log)
+		}
 		return
 	}
 	herr := handle(ctx, d)
 	stopProgress()
+	// An attempt's outcome is stored even when ctx has just ended: an
+	// unacked success would be delivered a second time.
+	done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	switch {
 	case herr == nil:
-		s.ack(ctx, m, log)
+		s.ack(done, m, log)
 	case ctx.Err() != nil:
-		// Shutting down: leave it for the server to offer again.
+		s.release(m, log)
 	case d.Attempt > len(s.backoff):
 		log.Warn("webhook delivery failed for good", "err", herr)
-		s.recordFailed(ctx, d, herr, log)
-		s.ack(ctx, m, log)
+		s.recordFailed(done, d, herr, log)
+		s.ack(done, m, log)
 	default:
-		log.Info("webhook delivery failed, will retry", "err", herr, "in", s.backoff[d.Attempt-1])
-		// Restart the server's timer: the next attempt comes a full
-		// backoff after this failure, not after this attempt began.
-		if err := m.InProgress(); err != nil {
-			log.Warn("webhook delivery: progress", "err", err)
+		delay := s.backoff[d.Attempt-1]
+		log.Info("webhook delivery failed, will retry", "err", herr, "in", delay)
+		if err := m.NakWithDelay(delay); err != nil {
+			log.Warn("webhook delivery: nak", "err", err)
 		}
 	}
 }
 
-// reportProgress keeps the delivery ours until ctx ends. The server's
-// timer for a delivery is the backoff itself, as short as Backoff[0].
+// release hands a delivery back at shutdown, to be offered again at once
+// (to another node, or to this one after its restart) rather than after
+// the ack timeout.
+func (s *Store) release(m jetstream.Msg, log *slog.Logger) {
+	// With a delay, however short: a plain nak only queues the redelivery in
+	// the server's memory, which an embedded server's restart forgets; a
+	// delayed one is stored as the delivery's new deadline.
+	if err := m.NakWithDelay(time.Millisecond); err != nil {
+		log.Warn("webhook delivery: handing back", "err", err)
+	}
+}
+
+// reportProgress keeps the delivery ours until ctx ends, however long it
+// waits for its turn or handle takes.
 func (s *Store) reportProgress(ctx context.Context, m jetstream.Msg) {
-	t := time.NewTicker(slices.Min(s.backoff) / 3)
+	t := time.NewTicker(ackWait / 3)
 	defer t.Stop()
 	for {
 		select {

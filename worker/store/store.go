@@ -44,6 +44,9 @@ const (
 	outboxStream   = "ROOMCAST_OUTBOX"
 	outboxSubject  = "roomcast.outbox."
 	outboxConsumer = "roomcast_webhooks"
+	// ackWait is how long an attempt may go without reporting progress
+	// before the server offers its delivery again (a crashed node's).
+	ackWait = 30 * time.Second
 )
 
 // Errors the store's methods return, matched with errors.Is.
@@ -231,13 +234,18 @@ func (s *Store) setup(ctx context.Context, replicas int) error {
 	s.webhooks, err = s.outbox.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:   outboxConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,
-		// The server redelivers an unacked delivery Backoff[n] after its
-		// n-th delivery (or its last progress report). MaxDeliver is
-		// unlimited on purpose: the handler counts attempts and records the
-		// last failure itself, so a delivery whose last attempt died with
-		// its process is tried again instead of staying in the queue
-		// forever, blocking its job's later deliveries.
-		BackOff:       s.backoff,
+		// A failed attempt is nak'ed with its backoff as delay, and the
+		// server offers the delivery again when the delay is over, to
+		// whichever node asks. The consumer's BackOff field would do the
+		// same by making the backoff the ack timeout, but then a 1 s first
+		// step is also the time an attempt (an HTTP request) and a delivery
+		// waiting for its turn have before the server hands them to someone
+		// else; AckWait keeps those two apart. MaxDeliver is unlimited on
+		// purpose: the handler counts attempts and records the last failure
+		// itself, so a delivery whose last attempt died with its process is
+		// tried again instead of staying in the queue forever, blocking its
+		// job's later deliveries.
+		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 1000,
 		Replicas:      replicas,
