@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh test    build + the real components the tests run:
 #                                   nginx with the RTMP module, stunnel (rtmps front),
 #                                   chromium, hls.js (npm), livekit-server v1.8.4,
-#                                   staticcheck (the linter make test runs)
+#                                   staticcheck (the linter make test runs),
+#                                   nats-server v2.15.2 (the store's external-cluster tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +44,10 @@ if [[ $mode == test ]]; then
   if ! "$gobin/server" --version 2>/dev/null | grep -q "1.8.4"; then
     echo "installing livekit-server v1.8.4"
     GOFLAGS= go install github.com/livekit/livekit-server/cmd/server@v1.8.4
+  fi
+  if ! "$gobin/nats-server" --version 2>/dev/null | grep -q "v2.15.2"; then
+    echo "installing nats-server v2.15.2"
+    GOFLAGS= go install github.com/nats-io/nats-server/v2@v2.15.2
   fi
   if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "0.8.2"; then
     echo "installing staticcheck v0.8.2"
