@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"testing/iotest"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // TestChunkRoundTrip writes messages through the chunk writer and reads
@@ -373,6 +375,47 @@ func BenchmarkChunkWriterVideo(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if err := w.writeMessage(csVideo, msgVideo, 1, uint32(i*33), payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConnWriteVideo is one video packet from the sink to the socket:
+// Annex-B split, FLV body, chunks, written to a loopback TCP connection
+// whose other end drains it.
+func BenchmarkConnWriteVideo(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		_, _ = io.Copy(io.Discard, nc)
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newTestConn(nc)
+	defer c.fail(errors.New("done"))
+	c.w.chunkSize = outChunkSize
+	c.streamID = 1
+	data := benchAccessUnit()
+	var au h264.AnnexB
+	var buf []byte
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if au, err = splitAnnexB(data, au); err != nil {
+			b.Fatal(err)
+		}
+		buf = appendAVCVideo(buf[:0], true, 0, au)
+		if err := c.writeMedia(msgVideo, uint32(i*33), buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,58 +17,6 @@ import (
 // newTestConn wraps one end of a connection in the package's chunk layer.
 func newTestConn(nc net.Conn) *conn {
 	return newConn(nc, slog.New(slog.DiscardHandler))
-}
-
-func TestToMillis(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		ticks int64
-		tb    output.Rational
-		want  int64
-	}{
-		{0, output.Rational{Num: 1, Den: 30}, 0},
-		{1, output.Rational{Num: 1, Den: 30}, 33},
-		{30, output.Rational{Num: 1, Den: 30}, 1000},
-		{1024, output.Rational{Num: 1, Den: 48000}, 21},
-		{48000 * 3600 * 5, output.Rational{Num: 1, Den: 48000}, 3600 * 5 * 1000},
-		{-1, output.Rational{Num: 1, Den: 30}, -34},
-		{1000, output.Rational{Num: 1001, Den: 30000}, 33366},
-	}
-	for _, tt := range tests {
-		if got := toMillis(tt.ticks, tt.tb); got != tt.want {
-			t.Errorf("toMillis(%d, %v) = %d, want %d", tt.ticks, tt.tb, got, tt.want)
-		}
-	}
-}
-
-func TestSplitAnnexB(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   []byte
-		want [][]byte
-	}{
-		{[]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5}, [][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4, 5}}},
-		{[]byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 9}, [][]byte{{0x09, 0xf0}, {0x41, 9}}},
-		{[]byte{0, 0, 1}, nil},
-		{[]byte{1, 2, 3}, nil},
-	}
-	for _, tt := range tests {
-		got := splitAnnexB(tt.in, nil)
-		if len(got) != len(tt.want) {
-			t.Errorf("splitAnnexB(% x) = %x, want %x", tt.in, got, tt.want)
-			continue
-		}
-		for i := range got {
-			if !bytes.Equal(got[i], tt.want[i]) {
-				t.Errorf("splitAnnexB(% x)[%d] = % x, want % x", tt.in, i, got[i], tt.want[i])
-			}
-		}
-	}
-	// AUDs are dropped from the FLV body, in-band SPS/PPS kept.
-	body := appendAVCVideo(nil, true, 0, [][]byte{{0x09, 0xf0}, {0x67, 1}, {0x65, 2}})
-	if want := []byte{0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x67, 1, 0, 0, 0, 2, 0x65, 2}; !bytes.Equal(body, want) {
-		t.Errorf("AVC body % x, want % x", body, want)
-	}
 }
 
 // fakeServer accepts one RTMP publisher and answers its publish with
