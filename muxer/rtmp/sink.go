@@ -320,7 +320,8 @@ func (s *Sink) send(p *output.Packet) error {
 	if p.Kind == output.Video {
 		var err error
 		if s.au, err = splitAnnexB(p.Data, s.au); err != nil {
-			// Nothing to send (no NAL unit): skip it, as a player would.
+			// Not an access unit (no NAL unit, no start code first, or
+			// over 8 MiB): skip it, as a decoder would.
 			return nil
 		}
 	}
