@@ -1,8 +1,9 @@
 package rtmptest
 
 import (
-	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/roomcast/roomcast/muxer/output"
 )
@@ -67,9 +69,9 @@ func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source 
 	src := &Source{}
 	src.Info.Video = output.VideoInfo{Width: width, Height: height, FPS: fps,
 		TimeBase: output.Rational{Num: 1, Den: fps}, Bitrate: kbps * 1000}
-	aus := splitAccessUnits(vdata)
-	if len(aus) == 0 {
-		t.Fatal("no H.264 access units")
+	aus, err := splitAccessUnits(vdata)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for i, au := range aus {
 		if i == 0 {
@@ -107,77 +109,64 @@ func EncodeBitrate(t testing.TB, seconds, width, height, fps, kbps int) *Source 
 }
 
 type accessUnit struct {
-	data  []byte
-	nalus [][]byte
+	data  []byte // Annex-B
+	nalus h264.AnnexB
 	key   bool
 }
 
 // splitAccessUnits cuts an Annex-B elementary stream into access units: a
 // new one starts at an SPS/PPS/SEI/AUD, or at a slice whose first_mb_in_slice
-// is 0, once the current unit already holds a slice.
-func splitAccessUnits(es []byte) []accessUnit {
-	type nal struct{ start, end int } // start includes the start code
-	var nals []nal
-	for i := 0; i+2 < len(es); {
-		if es[i] == 0 && es[i+1] == 0 && es[i+2] == 1 {
-			s := i
-			if s > 0 && es[s-1] == 0 {
-				s--
-			}
-			if len(nals) > 0 {
-				nals[len(nals)-1].end = s
-			}
-			nals = append(nals, nal{start: s})
-			i += 3
-			continue
-		}
-		i++
+// is 0, once the current unit already holds a slice. mediacommon parses the
+// whole stream as one Annex-B unit, which bounds it to h264.MaxAccessUnitSize
+// (8 MiB: over a minute at the bitrates tests use).
+func splitAccessUnits(es []byte) ([]accessUnit, error) {
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(es); err != nil {
+		return nil, fmt.Errorf("parse the H.264 stream (%d bytes): %w", len(es), err)
 	}
-	if len(nals) == 0 {
-		return nil
-	}
-	nals[len(nals)-1].end = len(es)
-
 	var aus []accessUnit
-	cur, hasSlice := -1, false
-	for _, n := range nals {
-		body := es[n.start:n.end]
-		payload := body[bytes.Index(body, []byte{0, 0, 1})+3:]
-		if len(payload) == 0 {
-			continue
+	hasSlice := false
+	for _, n := range nalus {
+		typ := h264.NALUType(n[0] & 0x1f)
+		isSlice := typ == h264.NALUTypeNonIDR || typ == h264.NALUTypeIDR
+		switch typ {
+		case h264.NALUTypeSEI, h264.NALUTypeSPS, h264.NALUTypePPS, h264.NALUTypeAccessUnitDelimiter:
+			if hasSlice {
+				hasSlice = false
+				aus = append(aus, accessUnit{})
+			}
+		default:
+			if isSlice && hasSlice && len(n) > 1 && n[1]&0x80 != 0 {
+				hasSlice = false
+				aus = append(aus, accessUnit{})
+			}
 		}
-		typ := payload[0] & 0x1f
-		isSlice := typ == 1 || typ == 5
-		newAU := cur < 0 ||
-			hasSlice && (typ == 6 || typ == 7 || typ == 8 || typ == 9 ||
-				isSlice && len(payload) > 1 && payload[1]&0x80 != 0)
-		if newAU {
+		if len(aus) == 0 {
 			aus = append(aus, accessUnit{})
-			cur = len(aus) - 1
-			hasSlice = false
 		}
-		au := &aus[cur]
-		au.data = append(au.data, body...)
-		au.nalus = append(au.nalus, payload)
-		if isSlice {
-			hasSlice = true
-		}
-		if typ == 5 {
-			au.key = true
-		}
+		au := &aus[len(aus)-1]
+		au.nalus = append(au.nalus, n)
+		hasSlice = hasSlice || isSlice
+		au.key = au.key || typ == h264.NALUTypeIDR
 	}
-	return aus
+	for i := range aus {
+		aus[i].data, _ = aus[i].nalus.Marshal() // never fails
+	}
+	if len(aus) == 0 {
+		return nil, errors.New("no H.264 access units")
+	}
+	return aus, nil
 }
 
 // paramSetsAnnexB returns the SPS and PPS of an access unit as Annex B, as
 // libx264 puts them in its extradata.
-func paramSetsAnnexB(nalus [][]byte) []byte {
-	var b []byte
-	for _, n := range nalus {
-		if t := n[0] & 0x1f; t == 7 || t == 8 {
-			b = append(b, 0, 0, 0, 1)
-			b = append(b, n...)
+func paramSetsAnnexB(au h264.AnnexB) []byte {
+	var ps h264.AnnexB
+	for _, n := range au {
+		if t := h264.NALUType(n[0] & 0x1f); t == h264.NALUTypeSPS || t == h264.NALUTypePPS {
+			ps = append(ps, n)
 		}
 	}
+	b, _ := ps.Marshal() // never fails
 	return b
 }

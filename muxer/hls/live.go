@@ -63,13 +63,17 @@ type Live struct {
 	done      chan struct{}
 	readyWait time.Duration // readyWait, shortened by tests
 
-	mu         sync.Mutex // guards the fields below
+	mu         sync.Mutex // guards hls and closed, which the HTTP side reads too
 	hls        *gohlslib.Muxer
 	closed     bool
 	closedOnce sync.Once
 
-	// Used only by Open, Write and Close, which the fan-out calls from one
-	// goroutine.
+	// sinkMu serializes Open, Write and Close and guards the fields below.
+	// The fan-out calls them from one goroutine, but a job may Close from
+	// another while a Write is in gohlslib, and gohlslib's Muxer must not be
+	// closed during a write. It is held across the gohlslib calls; mu is
+	// not, so requests are served while a packet is packaged.
+	sinkMu     sync.Mutex
 	info       output.StreamInfo
 	video      *gohlslib.Track
 	audio      *gohlslib.Track
@@ -116,6 +120,8 @@ func parseVariant(v string) (gohlslib.MuxerVariant, error) {
 
 // Open implements output.Sink.
 func (l *Live) Open(ctx context.Context, info output.StreamInfo, r output.Reporter) error {
+	l.sinkMu.Lock()
+	defer l.sinkMu.Unlock()
 	if r != nil {
 		l.rep = r
 	}
@@ -201,8 +207,10 @@ func (l *Live) watchReady(m *gohlslib.Muxer) {
 	}
 }
 
-// Write implements output.Sink.
+// Write implements output.Sink. After Close it returns an error.
 func (l *Live) Write(ctx context.Context, p *output.Packet) error {
+	l.sinkMu.Lock()
+	defer l.sinkMu.Unlock()
 	if l.failed != nil {
 		return l.failed
 	}
@@ -270,13 +278,18 @@ func (l *Live) account(err error, p *output.Packet) error {
 }
 
 // Close implements output.Sink. It stops serving: gohlslib drops its segments
-// and every waiting request is answered.
+// and every waiting request is answered. It may be called from any goroutine
+// at any time; a Write in progress finishes first.
 func (l *Live) Close() error {
+	// Waiting requests are released before the write in progress ends: they
+	// must not wait on it.
+	l.closedOnce.Do(func() { close(l.done) })
+	l.sinkMu.Lock()
+	defer l.sinkMu.Unlock()
 	l.mu.Lock()
 	m := l.hls
 	l.closed = true
 	l.mu.Unlock()
-	l.closedOnce.Do(func() { close(l.done) })
 	if m != nil {
 		m.Close()
 	}

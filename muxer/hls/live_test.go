@@ -397,3 +397,33 @@ func TestLiveCloseReleasesWaiters(t *testing.T) {
 		t.Error("Write after Close succeeded")
 	}
 }
+
+// TestLiveCloseDuringWrite closes the sink from another goroutine while
+// packets are being written as fast as they come, at several points of the
+// stream: no race (the package runs under -race), no hang, and every Write
+// after Close fails.
+func TestLiveCloseDuringWrite(t *testing.T) {
+	t.Parallel()
+	for _, after := range []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		l := NewLive(LiveOptions{Variant: VariantLowLatency})
+		if err := l.Open(context.Background(), testClip.info, nil); err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := feed(context.Background(), l, testClip, feedOptions{duration: time.Hour, speed: 0})
+			wrote <- err
+		}()
+		time.Sleep(after)
+		l.Close()
+		select {
+		case <-wrote:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Close after %v: a Write still running 10 s later", after)
+		}
+		p := testClip.video[0]
+		if err := l.Write(context.Background(), &p); err == nil {
+			t.Errorf("Close after %v: Write after Close succeeded", after)
+		}
+	}
+}

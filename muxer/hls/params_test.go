@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -36,6 +37,30 @@ func TestMinSegmentDuration(t *testing.T) {
 	} {
 		if got := minSegmentDuration(tc.in); got != tc.want {
 			t.Errorf("minSegmentDuration(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSplitParameterSets(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		in       []byte
+		sps, pps []byte
+		wantErr  bool
+	}{
+		{"libx264 extradata", []byte{0, 0, 0, 1, 0x67, 0x64, 0, 0x1f, 0, 0, 0, 1, 0x68, 0xeb, 0xe3}, []byte{0x67, 0x64, 0, 0x1f}, []byte{0x68, 0xeb, 0xe3}, false},
+		{"first of each, SEI ignored", []byte{0, 0, 1, 0x06, 5, 0, 0, 1, 0x68, 1, 0, 0, 1, 0x67, 2, 0, 0, 1, 0x67, 3}, []byte{0x67, 2}, []byte{0x68, 1}, false},
+		{"no PPS", []byte{0, 0, 0, 1, 0x67, 0x64, 0, 0x1f}, nil, nil, true},
+		{"not Annex-B", []byte{0x67, 0x64}, nil, nil, true},
+		{"empty", nil, nil, nil, true},
+	} {
+		sps, pps, err := splitParameterSets(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: error %v, want error %v", tc.name, err, tc.wantErr)
+			continue
+		}
+		if !bytes.Equal(sps, tc.sps) || !bytes.Equal(pps, tc.pps) {
+			t.Errorf("%s: got % x, % x; want % x, % x", tc.name, sps, pps, tc.sps, tc.pps)
 		}
 	}
 }

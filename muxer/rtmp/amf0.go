@@ -40,7 +40,8 @@ type amfProp struct {
 type amfECMA []amfProp
 
 // amfEncode appends the AMF0 encoding of each value to b. Supported values:
-// nil, bool, float64, int, string, amfObj, amfECMA.
+// nil, bool, float64, int, string, amfObj, amfECMA, and []any of those (a
+// strict array).
 func amfEncode(b []byte, values ...any) []byte {
 	for _, v := range values {
 		switch v := v.(type) {
@@ -73,6 +74,10 @@ func amfEncode(b []byte, values ...any) []byte {
 			b = append(b, amfECMAArray)
 			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 			b = amfAppendProps(b, v)
+		case []any:
+			b = append(b, amfStrictArray)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+			b = amfEncode(b, v...)
 		default:
 			// A programming error in this package, not a runtime condition.
 			panic(fmt.Sprintf("amf0: cannot encode %T", v))
@@ -89,6 +94,10 @@ func amfAppendProps(b []byte, props []amfProp) []byte {
 	}
 	return append(b, 0, 0, amfObjectEnd)
 }
+
+// amfMaxDepth bounds how deep objects and arrays may nest, so that a hostile
+// server cannot exhaust the stack; real commands nest two levels.
+const amfMaxDepth = 32
 
 var errAMFShort = errors.New("amf0: truncated value")
 
@@ -107,10 +116,10 @@ func amfDecodeAll(b []byte) ([]any, error) {
 	return out, nil
 }
 
-// amfDecode decodes one value and returns it with the bytes it used. depth
-// bounds nesting so a hostile server cannot exhaust the stack.
+// amfDecode decodes one value, at nesting level depth, and returns it with
+// the bytes it used.
 func amfDecode(b []byte, depth int) (any, int, error) {
-	if depth > 32 {
+	if depth > amfMaxDepth {
 		return nil, 0, errors.New("amf0: nested too deep")
 	}
 	if len(b) < 1 {

@@ -3,9 +3,17 @@
 // nginx-rtmp...). The job makes one Sink per URL; the muxer fan-out gives
 // each its own goroutine and bounded queue.
 //
-// The RTMP client is this package's own (conn.go): plain handshake, then
-// connect, releaseStream, FCPublish, createStream and publish, and a publish
-// counts as up only once the server answers NetStream.Publish.Start. Every
+// The RTMP client is this package's own, in layers, each in its file:
+// handshake.go (C0/C1, S0/S1, C2, S2), chunk_reader.go and chunk_writer.go
+// (messages to and from chunks, over a plain io.Reader or io.Writer, so they
+// are fuzzed on their own), amf0.go (the value encoding), command.go (the
+// AMF0 commands and the server's answers), publish.go (the sequence) and
+// conn.go (dial, deadlines, the read loop, failure). flv.go and annexb.go
+// turn the encoder's packets into FLV tag bodies.
+//
+// A publish is plain handshake, then connect, releaseStream, FCPublish,
+// createStream and publish, and counts as up only once the server answers
+// NetStream.Publish.Start. Every
 // step up to that answer shares one deadline (Options.ConnectTimeout), so a
 // refused connection, a silent server or a refused key is known within it;
 // when the server says why (an _error or an onStatus at level "error") its

@@ -15,7 +15,7 @@ import (
 
 // openExpectingError opens a sink that cannot publish and returns the first
 // reported error and how long after Open's start it came.
-func openExpectingError(t *testing.T, url string, src *rtmptest.Source, mod func(*Options)) (error, time.Duration) {
+func openExpectingError(t *testing.T, url string, src *rtmptest.Source, mod func(*Options)) (time.Duration, error) {
 	t.Helper()
 	s, _ := newSink(t, url, mod)
 	t.Cleanup(func() { s.Close() })
@@ -41,7 +41,7 @@ func openExpectingError(t *testing.T, url string, src *rtmptest.Source, mod func
 	if last, _ := states.last(); last.Running {
 		t.Errorf("running at the end: %+v", states.all())
 	}
-	return st.Err, st.at.Sub(start)
+	return st.at.Sub(start), st.Err
 }
 
 // TestConnectErrors: every way the first connection can fail is reported
@@ -118,7 +118,7 @@ func TestConnectErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err, took := openExpectingError(t, tt.url, src, tt.mod)
+			took, err := openExpectingError(t, tt.url, src, tt.mod)
 			checkNoKey(t, err)
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {

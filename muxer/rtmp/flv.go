@@ -5,19 +5,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/roomcast/roomcast/muxer/output"
 )
 
 // RTMP carries FLV tag bodies: a one-byte codec header (plus packet type and
 // composition time for AVC, packet type for AAC), then AVCC video or raw AAC.
-
-// H.264 NAL unit types this package looks at.
-const (
-	naluSPS = 7
-	naluPPS = 8
-	naluAUD = 9
-)
 
 // FLV codec header bytes.
 const (
@@ -28,57 +22,15 @@ const (
 	flvAAC = 10<<4 | 3<<2 | 1<<1 | 1
 )
 
-// splitAnnexB returns the NAL units of an Annex-B buffer, without start
-// codes, as slices of buf. It does not allocate per NAL unit beyond the
-// returned slice, and has no limit on NAL units per frame (sliced encoders
-// emit many).
-func splitAnnexB(buf []byte, out [][]byte) [][]byte {
-	out = out[:0]
-	start := -1
-	i := 0
-	for i+2 < len(buf) {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				out = append(out, trimZeros(buf[start:i]))
-			}
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	if start >= 0 && start < len(buf) {
-		out = append(out, buf[start:])
-	}
-	// Drop empty units (e.g. from a stray double start code).
-	n := 0
-	for _, u := range out {
-		if len(u) > 0 {
-			out[n] = u
-			n++
-		}
-	}
-	return out[:n]
-}
-
-// trimZeros strips the zero byte a 4-byte start code leaves on the previous
-// unit (and trailing_zero_8bits).
-func trimZeros(b []byte) []byte {
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// paramSets returns the first SPS and PPS among nalus, if any.
-func paramSets(nalus [][]byte) (sps, pps []byte) {
-	for _, n := range nalus {
-		switch n[0] & 0x1f {
-		case naluSPS:
+// paramSets returns the first SPS and PPS of an access unit, if any.
+func paramSets(au h264.AnnexB) (sps, pps []byte) {
+	for _, n := range au {
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
 			if sps == nil {
 				sps = n
 			}
-		case naluPPS:
+		case h264.NALUTypePPS:
 			if pps == nil {
 				pps = n
 			}
@@ -105,17 +57,19 @@ func avcSequenceHeader(sps, pps []byte) ([]byte, error) {
 }
 
 // appendAVCVideo appends the FLV body of one access unit to b: header with
-// composition time, then each NAL unit with a 4-byte length. AUDs are
-// dropped (FLV has no use for them); in-band SPS/PPS are kept, which lets a
-// player that joins late decode, and costs a few dozen bytes per GOP.
-func appendAVCVideo(b []byte, key bool, cts int32, nalus [][]byte) []byte {
+// composition time, then the NAL units in AVCC form (each with a 4-byte
+// length). AUDs are dropped (FLV has no use for them); in-band SPS/PPS are
+// kept, which lets a player that joins late decode, and costs a few dozen
+// bytes per GOP. It appends in place rather than through h264.AVCC.Marshal,
+// which would allocate the body for every frame.
+func appendAVCVideo(b []byte, key bool, cts int32, au h264.AnnexB) []byte {
 	h := byte(flvAVCInter)
 	if key {
 		h = flvAVCKey
 	}
 	b = append(b, h, 1, byte(cts>>16), byte(cts>>8), byte(cts))
-	for _, n := range nalus {
-		if n[0]&0x1f == naluAUD {
+	for _, n := range au {
+		if h264.NALUType(n[0]&0x1f) == h264.NALUTypeAccessUnitDelimiter {
 			continue
 		}
 		b = binary.BigEndian.AppendUint32(b, uint32(len(n)))

@@ -1,14 +1,11 @@
 package rtmp
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,131 +16,7 @@ import (
 
 // newTestConn wraps one end of a connection in the package's chunk layer.
 func newTestConn(nc net.Conn) *conn {
-	c := &conn{nc: nc, log: slog.New(slog.DiscardHandler), bw: bufio.NewWriter(nc),
-		inChunk: 128, chunkSize: 128, chunks: map[uint32]*chunkState{},
-		done: make(chan struct{}), readerDone: make(chan struct{})}
-	c.br = bufio.NewReader(countingReader{r: nc, n: &c.received})
-	return c
-}
-
-// TestChunkRoundTrip writes messages through the chunk writer and reads
-// them back through the chunk reader: multi-chunk payloads, a chunk size
-// change, and extended timestamps (past 4.66 hours).
-func TestChunkRoundTrip(t *testing.T) {
-	t.Parallel()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
-	w, r := newTestConn(a), newTestConn(b)
-	big := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 3000)
-	msgs := []message{
-		{typ: msgAMF0Command, ts: 0, payload: amfEncode(nil, "connect", 1, amfObj{{"app", "live"}})},
-		{typ: msgVideo, streamID: 1, ts: 33, payload: big},
-		{typ: msgAudio, streamID: 1, ts: 0xfffffe, payload: big[:300]},
-		{typ: msgVideo, streamID: 1, ts: 0x1234567, payload: big},
-		{typ: msgAudio, streamID: 1, ts: 0x1234568, payload: []byte{0xaf, 1}},
-	}
-	go func() {
-		for i, m := range msgs {
-			if i == 2 {
-				_ = w.writeControl(msgSetChunkSize, []byte{0, 0, 0x10, 0})
-				w.chunkSize = 4096
-			}
-			w.wmu.Lock()
-			_ = w.writeMessageLocked(csVideo, m.typ, m.streamID, m.ts, m.payload)
-			w.wmu.Unlock()
-		}
-	}()
-	for i, want := range msgs {
-		got, err := r.readMessage()
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if got.typ == msgSetChunkSize {
-			if got, err = r.readMessage(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got.typ != want.typ || got.ts != want.ts || got.streamID != want.streamID || !bytes.Equal(got.payload, want.payload) {
-			t.Errorf("message %d: got type %d ts %#x stream %d len %d, want type %d ts %#x stream %d len %d",
-				i, got.typ, got.ts, got.streamID, len(got.payload), want.typ, want.ts, want.streamID, len(want.payload))
-		}
-	}
-	if r.inChunk != 4096 {
-		t.Errorf("reader chunk size %d after SetChunkSize", r.inChunk)
-	}
-}
-
-func TestAMFRoundTrip(t *testing.T) {
-	t.Parallel()
-	b := amfEncode(nil, "onStatus", 0, nil, amfObj{{"level", "error"}, {"code", "NetStream.Publish.BadName"},
-		{"description", "Already publishing"}, {"n", 2.5}, {"ok", true}}, amfECMA{{"width", 320}})
-	vals, err := amfDecodeAll(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []any{"onStatus", 0.0, nil,
-		map[string]any{"level": "error", "code": "NetStream.Publish.BadName", "description": "Already publishing", "n": 2.5, "ok": true},
-		map[string]any{"width": 320.0}}
-	if !reflect.DeepEqual(vals, want) {
-		t.Errorf("got %#v\nwant %#v", vals, want)
-	}
-	// Truncated input must fail cleanly, never panic.
-	for i := range b {
-		_, _ = amfDecodeAll(b[:i])
-	}
-}
-
-func TestToMillis(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		ticks int64
-		tb    output.Rational
-		want  int64
-	}{
-		{0, output.Rational{Num: 1, Den: 30}, 0},
-		{1, output.Rational{Num: 1, Den: 30}, 33},
-		{30, output.Rational{Num: 1, Den: 30}, 1000},
-		{1024, output.Rational{Num: 1, Den: 48000}, 21},
-		{48000 * 3600 * 5, output.Rational{Num: 1, Den: 48000}, 3600 * 5 * 1000},
-		{-1, output.Rational{Num: 1, Den: 30}, -34},
-		{1000, output.Rational{Num: 1001, Den: 30000}, 33366},
-	}
-	for _, tt := range tests {
-		if got := toMillis(tt.ticks, tt.tb); got != tt.want {
-			t.Errorf("toMillis(%d, %v) = %d, want %d", tt.ticks, tt.tb, got, tt.want)
-		}
-	}
-}
-
-func TestSplitAnnexB(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in   []byte
-		want [][]byte
-	}{
-		{[]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5}, [][]byte{{0x67, 1, 2}, {0x68, 3}, {0x65, 4, 5}}},
-		{[]byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 9}, [][]byte{{0x09, 0xf0}, {0x41, 9}}},
-		{[]byte{0, 0, 1}, nil},
-		{[]byte{1, 2, 3}, nil},
-	}
-	for _, tt := range tests {
-		got := splitAnnexB(tt.in, nil)
-		if len(got) != len(tt.want) {
-			t.Errorf("splitAnnexB(% x) = %x, want %x", tt.in, got, tt.want)
-			continue
-		}
-		for i := range got {
-			if !bytes.Equal(got[i], tt.want[i]) {
-				t.Errorf("splitAnnexB(% x)[%d] = % x, want % x", tt.in, i, got[i], tt.want[i])
-			}
-		}
-	}
-	// AUDs are dropped from the FLV body, in-band SPS/PPS kept.
-	body := appendAVCVideo(nil, true, 0, [][]byte{{0x09, 0xf0}, {0x67, 1}, {0x65, 2}})
-	if want := []byte{0x17, 1, 0, 0, 0, 0, 0, 0, 2, 0x67, 1, 0, 0, 0, 2, 0x65, 2}; !bytes.Equal(body, want) {
-		t.Errorf("AVC body % x, want % x", body, want)
-	}
+	return newConn(nc, slog.New(slog.DiscardHandler))
 }
 
 // fakeServer accepts one RTMP publisher and answers its publish with
@@ -165,14 +38,14 @@ func fakeServer(t *testing.T) string {
 		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 		c := newTestConn(nc)
 		hs := make([]byte, 1537)
-		if _, err := io.ReadFull(c.br, hs); err != nil {
+		if _, err := io.ReadFull(c.r, hs); err != nil {
 			return
 		}
 		s0s1s2 := append(append([]byte{3}, make([]byte, 1536)...), hs[1:]...)
 		if _, err := nc.Write(s0s1s2); err != nil {
 			return
 		}
-		if _, err := io.ReadFull(c.br, hs[1:]); err != nil {
+		if _, err := io.ReadFull(c.r, hs[1:]); err != nil {
 			return
 		}
 		for {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/roomcast/roomcast/muxer/output"
 )
 
@@ -75,7 +76,7 @@ type Sink struct {
 	lastTS      [2]int64 // per kind, per connection: timestamps only go forward
 
 	aacHeader []byte
-	nalus     [][]byte
+	au        h264.AnnexB // the video packet being sent, split into NAL units
 	buf       []byte
 
 	sent atomic.Int64 // media bytes the ingest accepted, over every connection
@@ -317,8 +318,10 @@ func (s *Sink) send(p *output.Packet) error {
 	cts := max(pts-dts, 0)
 
 	if p.Kind == output.Video {
-		s.nalus = splitAnnexB(p.Data, s.nalus)
-		if len(s.nalus) == 0 {
+		var err error
+		if s.au, err = splitAnnexB(p.Data, s.au); err != nil {
+			// Not an access unit (no NAL unit, no start code first, or
+			// over 8 MiB): skip it, as a decoder would.
 			return nil
 		}
 	}
@@ -343,7 +346,7 @@ func (s *Sink) send(p *output.Packet) error {
 		s.buf = appendAACAudio(s.buf, p.Data)
 		return s.writeMedia(msgAudio, uint32(ts), s.buf)
 	}
-	s.buf = appendAVCVideo(s.buf, p.Key, int32(cts), s.nalus)
+	s.buf = appendAVCVideo(s.buf, p.Key, int32(cts), s.au)
 	return s.writeMedia(msgVideo, uint32(ts), s.buf)
 }
 
@@ -353,11 +356,12 @@ var errNoParamSets = errors.New("no H.264 SPS/PPS")
 // the keyframe about to go out (the stream info's as a fallback), so that
 // whatever the server records or relays from here decodes on its own.
 func (s *Sink) sendHeaders(ts uint32) error {
-	sps, pps := paramSets(s.nalus)
+	sps, pps := paramSets(s.au)
 	if sps == nil || pps == nil {
-		var ex [][]byte
-		ex = splitAnnexB(s.info.Video.Extradata, ex)
-		sps, pps = paramSets(ex)
+		var ex h264.AnnexB
+		if ex.Unmarshal(s.info.Video.Extradata) == nil {
+			sps, pps = paramSets(ex)
+		}
 	}
 	avc, err := avcSequenceHeader(sps, pps)
 	if err != nil {
