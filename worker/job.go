@@ -193,16 +193,19 @@ func (j *Job) SaveStatus() {
 // ended (Done is closed) and its state says failed, or stopped if Stop came
 // while it started (the error's cause is then ErrStopped).
 func (j *Job) Start(ctx context.Context) error {
-	reply := make(chan *Error, 1)
+	reply := make(chan startResult, 1)
 	if err := j.ask(ctx, startReq{ctx: ctx, reply: reply}); err != nil {
 		if errors.Is(err, ErrEnded) {
 			return errorf(CodeInvalidConfig, "job %s has ended: %w", j.cfg.ID, err)
 		}
 		return errorf(CodeInternal, "starting job %s: %w", j.cfg.ID, err)
 	}
-	if e := <-reply; e != nil {
+	r := <-reply
+	if r.ending {
 		<-j.done
-		return e
+	}
+	if r.err != nil {
+		return r.err
 	}
 	return nil
 }

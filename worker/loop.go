@@ -47,7 +47,7 @@ type loopState struct {
 	emptyAt   time.Duration // job time the room became empty; -1 while peers are present
 	rate      rateMeter
 
-	startReply  chan<- *Error
+	startReply  chan<- startResult
 	startCancel context.CancelCauseFunc
 	stopAsked   bool   // Stop came while starting
 	failure     *Error // why the job is ending; nil when it ends as asked
@@ -59,7 +59,7 @@ type loopState struct {
 type (
 	startReq struct {
 		ctx   context.Context
-		reply chan<- *Error
+		reply chan<- startResult
 	}
 	stopReq    struct{}
 	stateReq   struct{ reply chan<- State }
@@ -78,6 +78,13 @@ type (
 		reply  chan<- error
 	}
 )
+
+// startResult answers a startReq: ending says the job could not start and
+// is ending, so Start waits for the end before it returns err.
+type startResult struct {
+	err    *Error
+	ending bool
+}
 
 // Notes, through the inbox.
 type (
@@ -198,7 +205,7 @@ func (j *Job) currentConfig() config.Job {
 // on answering (a Stop cancels the join) while the room is joined.
 func (j *Job) start(r startReq) {
 	if j.stage != stageNew {
-		r.reply <- errorf(CodeAlreadyRunning, "job %s was started already", j.cfg.ID)
+		r.reply <- startResult{err: errorf(CodeAlreadyRunning, "job %s was started already", j.cfg.ID)}
 		return
 	}
 	j.stage = stageStarting
@@ -233,12 +240,12 @@ func (j *Job) opened(n graphOpened) {
 	j.startReply = nil
 	switch {
 	case j.stopAsked:
-		reply <- errorf(CodeRoomJoin, "job %s: %w", j.cfg.ID, ErrStopped)
+		reply <- startResult{err: errorf(CodeRoomJoin, "job %s: %w", j.cfg.ID, ErrStopped), ending: true}
 		j.beginStop(nil, "stopped on request")
 		return
 	case n.err != nil:
 		e := asError(n.err)
-		reply <- e
+		reply <- startResult{err: e, ending: true}
 		j.beginStop(e, "could not start: "+e.Message)
 		return
 	}
@@ -252,7 +259,7 @@ func (j *Job) opened(n graphOpened) {
 		g.spawn(j.watchEmptyRoom)
 	}
 	j.publish()
-	reply <- nil
+	reply <- startResult{}
 	// An output that failed while the room was being joined.
 	if j.allOutputsFailed() {
 		j.beginStop(errorf(CodeOutput, "every output failed"), "")
