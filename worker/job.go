@@ -40,6 +40,9 @@ type Options struct {
 	HTTPMux  *http.ServeMux
 	HTTPBase string
 	// OnEvent is called, in order, with the contract's state-change events.
+	// It runs on the job's loop: it must return quickly and must not call
+	// the Job's methods (s is the state it would get); hand anything slower
+	// to a goroutine of its own.
 	OnEvent func(name string, s State)
 	// Latency is how far the output runs behind media time, so that late
 	// packets still make their frame. Default 200 ms.
@@ -55,10 +58,9 @@ type Options struct {
 // at any time, also while the job starts or stops; a request the job can no
 // longer serve gets an error saying so, never a wait without end.
 type Job struct {
-	cfg   config.Job // as given to New, defaults applied; never changed
-	opts  Options
-	log   *slog.Logger
-	clock mediaclock.Clock
+	cfg  config.Job // as given to New, defaults applied; never changed
+	opts Options
+	log  *slog.Logger
 
 	requests chan any       // from the methods
 	notes    *inbox         // from the graph's goroutines
@@ -118,11 +120,6 @@ func New(cfg config.Job, opts Options) (*Job, error) {
 		notes:    newInbox(),
 		ticks:    make(chan emptyTick),
 		done:     make(chan struct{}),
-	}
-	if opts.Fast {
-		j.clock = mediaclock.NewVirtual()
-	} else {
-		j.clock = mediaclock.NewReal()
 	}
 	j.initLoop()
 	return j, nil

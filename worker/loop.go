@@ -9,6 +9,7 @@ import (
 
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/room"
 )
@@ -33,7 +34,10 @@ const (
 
 // loopState is everything the loop alone reads and writes.
 type loopState struct {
-	stage     stage
+	stage stage
+	// clock is the job's time, from Start on; set before any goroutine
+	// that reads it starts.
+	clock     mediaclock.Clock
 	state     State
 	lastSaved State // as last published
 	g         *graph
@@ -209,6 +213,12 @@ func (j *Job) start(r startReq) {
 		return
 	}
 	j.stage = stageStarting
+	// Job time starts now: frame 0 is due at once.
+	if j.opts.Fast {
+		j.clock = mediaclock.NewVirtual()
+	} else {
+		j.clock = mediaclock.NewReal()
+	}
 	now := time.Now().UTC()
 	j.state.StartedAt = &now
 	j.publish()
