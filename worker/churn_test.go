@@ -125,6 +125,7 @@ func TestChurnFreesDepartedPeers(t *testing.T) {
 		}
 		return o
 	})
+	before := measure(t) // no job yet
 	started := time.Now()
 	j, err := mgr.Start(context.Background(), config.Job{MeetingURL: meetingURL, Record: true, FPS: 15,
 		Resolution: config.Resolution{Width: 320, Height: 180}})
@@ -178,5 +179,11 @@ func TestChurnFreesDepartedPeers(t *testing.T) {
 	}
 	if st := j.State(); st.State != Stopped || st.Recording.Bytes == 0 {
 		t.Errorf("after stop: %s, %d bytes recorded", st.State, st.Recording.Bytes)
+	}
+	// Once the job has ended, nothing of it is left running or open.
+	end := settle(t, before)
+	t.Logf("before the job: %s; after it: %s", before, end)
+	if end.goroutines > before.goroutines || end.fds > before.fds {
+		t.Errorf("after the job: %s; before it: %s", end, before)
 	}
 }
