@@ -280,8 +280,13 @@ func TestLiveFeeder(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// Hold for the feeder now so the clock cannot leave without it.
+	// Hold for the feeder now so the clock cannot leave without it, and once
+	// more for Run until it holds the clock itself (it has once frame 0 is
+	// written): else a feeder scheduled first runs the clock ahead alone and
+	// its pictures overflow the queue before Run reads any.
 	r.clk.Hold()
+	r.clk.Hold()
+	r.out.hooks[0] = r.clk.Release
 	done := make(chan error, 1)
 	go func() {
 		defer r.clk.Release()

@@ -1,12 +1,6 @@
 package worker
 
-import (
-	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
-	"time"
-)
+import "time"
 
 // Phase is a job's overall state.
 type Phase string
@@ -19,33 +13,6 @@ const (
 	Stopped  Phase = "stopped"
 	Failed   Phase = "failed"
 )
-
-// Error codes carried in state and in API answers.
-const (
-	CodeInvalidConfig  = "INVALID_CONFIG"
-	CodeAlreadyRunning = "ALREADY_RUNNING"
-	CodeNotFound       = "NOT_FOUND"
-	CodeRoomJoin       = "ROOM_JOIN_FAILED"
-	CodeRoomEnded      = "ROOM_ENDED"
-	CodeOutput         = "OUTPUT_FAILED"
-	CodeRTMP           = "RTMP_FAILED"
-	CodeRecording      = "RECORDING_FAILED"
-	CodeHLS            = "HLS_FAILED"
-	CodeInternal       = "INTERNAL"
-)
-
-// Error is the contract's error object.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// errorf makes an *Error.
-func errorf(code, format string, a ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, a...)}
-}
 
 // RTMPOutput is one RTMP URL's state. URL has its key masked.
 type RTMPOutput struct {
@@ -128,81 +95,8 @@ const (
 	EventJob = "jobStateUpdated"
 )
 
-// withoutCounters returns s without the figures that change all the time
-// (stats, byte counts): what is left is the state proper.
-func withoutCounters(s State) State {
-	s = s.clone()
-	s.Stats = Stats{}
-	s.Recording.Bytes = 0
-	for i := range s.RTMPStreaming.Outputs {
-		s.RTMPStreaming.Outputs[i].Bytes = 0
-	}
-	return s
-}
-
-func equalJSON(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
-}
-
-// sameState reports whether two states differ only in their counters.
-func sameState(old, cur *State) bool {
-	return equalJSON(withoutCounters(*old), withoutCounters(*cur))
-}
-
-// changedEvents lists the contract events whose part differs between two
-// states.
-func changedEvents(old, cur *State) []string {
-	o, c := withoutCounters(*old), withoutCounters(*cur)
-	var ev []string
-	if o.State != c.State || !equalJSON(o.Error, c.Error) {
-		ev = append(ev, EventJob)
-	}
-	if !equalJSON(o.RTMPStreaming, c.RTMPStreaming) {
-		ev = append(ev, EventRTMPStreaming)
-	}
-	if !equalJSON(o.Recording, c.Recording) {
-		ev = append(ev, EventRecording)
-	}
-	if !equalJSON(o.HLSStreaming, c.HLSStreaming) {
-		ev = append(ev, EventHLSStreaming)
-	}
-	if !equalJSON(o.HLSRecording, c.HLSRecording) {
-		ev = append(ev, EventHLSRecording)
-	}
-	return ev
-}
-
-// writeStatus writes status.json atomically, so a reader (or a crash) never
-// sees half a file.
-func writeStatus(dir string, s *State) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	b = append(b, '\n')
-	tmp, err := os.CreateTemp(dir, ".status-*.json")
-	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, "status.json")); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("status: %w", err)
-	}
-	return nil
+func (s State) clone() State {
+	c := s
+	c.RTMPStreaming.Outputs = append([]RTMPOutput{}, s.RTMPStreaming.Outputs...)
+	return c
 }

@@ -97,6 +97,7 @@ func TestBadInputs(t *testing.T) {
 		{"fast live", []string{"--room", "livekit://127.0.0.1:7880/x", "--record", "--fast"}, []string{"--fast", "file"}},
 		{"missing manifest", []string{"--room", "file:nope/room.yaml", "--record"}, []string{"nope/room.yaml"}},
 		{"unknown flag", []string{"--room", "demo:", "--recrod"}, []string{"unknown flag", "--recrod"}},
+		{"bad hls variant", []string{"--room", "demo:", "--record", "--hls-variant", "foo"}, []string{"foo"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"record", "--out", t.TempDir()}, tc.args...)

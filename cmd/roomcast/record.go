@@ -249,7 +249,7 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 	defer signal.Stop(sigs)
 
 	if err := j.Start(ctx); err != nil {
-		return &exitError{exitFailed, err}
+		return &exitError{exitStatus(err), err}
 	}
 	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
@@ -280,7 +280,7 @@ loop:
 	st := j.State()
 	prog.done(st)
 	if err := j.Err(); err != nil {
-		return &exitError{exitFailed, err}
+		return &exitError{exitStatus(err), err}
 	}
 	if job.Record {
 		fmt.Fprintf(os.Stdout, "recording: %s\n", j.Out()+"/recording.mp4")
@@ -290,6 +290,21 @@ loop:
 	}
 	fmt.Fprintf(os.Stdout, "status: %s\n", j.Out()+"/status.json")
 	return nil
+}
+
+// exitStatus is the exit status of a job that could not start or failed: a
+// bad setting is a usage error (2) wherever it was found, config's checks or
+// the job's own (the worker keeps the cause), any other failure is 1.
+func exitStatus(err error) int {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return exitUsage
+	}
+	var we *worker.Error
+	if errors.As(err, &we) && we.Code == worker.CodeInvalidConfig {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 func logEvent(log *slog.Logger, name string, s worker.State) {

@@ -1,0 +1,271 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/internal/mediaclock"
+	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/output"
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/worker/pipeline"
+)
+
+// joinTimeout bounds opening and joining the room.
+const joinTimeout = 15 * time.Second
+
+// graph is a job's media path: room → a pipeline per track → compositor →
+// encoder → fan-out → sinks.
+//
+// openGraph builds it whole on the goroutine that starts the job, and only
+// then hands it to the job's loop, so no goroutine that reads it (the
+// compositor's, the outputs') sees it half-built. From then on the loop
+// alone calls its methods, except close, which runs on a goroutine of its own
+// once the loop has stopped feeding it.
+type graph struct {
+	log   *slog.Logger
+	clock mediaclock.Clock
+	enc   *muxer.Encoder
+	fan   *muxer.Fanout
+	comp  *compositor.Compositor
+	room  room.Room
+	exact bool // the room's sender clocks are the job clock (room.Timeline)
+
+	// ctx is the graph's life: the room, the compositor and every
+	// pipeline run on it, and close cancels it first.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	compDone chan struct{} // closed when the compositor's Run returned; nil until run
+	compErr  error         // what Run returned; read after compDone
+
+	// syncs is the lip-sync state of each peer present, shared by its
+	// tracks. A peer that leaves drops its entry (its pipelines keep
+	// theirs until they end). Loop only.
+	syncs map[string]*pipeline.Sync
+
+	// wg counts every goroutine the graph starts; close waits for them.
+	wg sync.WaitGroup
+}
+
+// graphSpec is what a job's graph is built from.
+type graphSpec struct {
+	cfg       config.Job
+	opts      Options
+	log       *slog.Logger
+	clock     mediaclock.Clock
+	rtmpNames []string // fan-out name of each of cfg.RTMPURLs
+	// onOutput receives the outputs' state changes; it must not block.
+	onOutput func(name string, s muxer.OutputState)
+}
+
+// openGraph builds the graph and joins the room: encoder and fan-out first,
+// so that the archive is ready before any media, then the outputs, the
+// compositor and the room. It returns what it built even on failure, for
+// close to release.
+func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error) {
+	cfg := spec.cfg
+	g := &graph{log: spec.log, clock: spec.clock, syncs: map[string]*pipeline.Sync{}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	var paths outputPaths
+
+	layout, err := compositor.ParseLayout(cfg.Layout)
+	if err != nil {
+		return g, paths, errorf(CodeInvalidConfig, "layout: %w", err)
+	}
+	// The encoder's packets go to g.fan, which is set just below: packets
+	// come only from frames the compositor writes, and it runs later.
+	g.enc, err = muxer.NewEncoder(muxer.EncoderConfig{
+		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
+		VideoBitrate: int(cfg.VideoBitrate), AudioBitrate: int(cfg.AudioBitrate),
+		SampleRate: 48000, Preset: "veryfast", Threads: spec.opts.X264Threads, Logger: g.log,
+	}, muxer.PacketWriterFunc(func(p *output.Packet) { g.fan.WritePacket(p) }))
+	if err != nil {
+		return g, paths, errorf(CodeInternal, "encoder: %w", err)
+	}
+	g.fan = muxer.NewFanout(g.enc.Info(), g.log)
+	g.fan.OnChange(spec.onOutput)
+	if paths, err = g.addOutputs(spec); err != nil {
+		return g, paths, err
+	}
+
+	g.comp, err = compositor.New(compositor.Config{
+		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
+		SampleRate: 48000, Latency: spec.opts.Latency, Layout: layout, Logger: g.log,
+		OnTileSize: g.tileSized,
+	}, g.clock, g.enc)
+	if err != nil {
+		return g, paths, errorf(CodeInternal, "compositor: %w", err)
+	}
+
+	joinCtx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	r, err := spec.opts.Open(joinCtx, cfg.MeetingURL, g.clock, g.log)
+	if err != nil {
+		return g, paths, errorf(CodeRoomJoin, "%w", err)
+	}
+	g.room = r
+	_, g.exact = r.(room.Timeline)
+	started := make(chan error, 1)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		started <- r.Start(g.ctx)
+	}()
+	select {
+	case err := <-started:
+		if err != nil {
+			return g, paths, errorf(CodeRoomJoin, "%w", err)
+		}
+	case <-joinCtx.Done():
+		if ctx.Err() != nil {
+			return g, paths, &Error{Code: CodeRoomJoin, Message: "joining the room was cancelled", Cause: ctx.Err()}
+		}
+		return g, paths, &Error{Code: CodeRoomJoin, Message: "joining the room took longer than 15 s", Cause: joinCtx.Err()}
+	}
+	return g, paths, nil
+}
+
+// run starts the compositor: from now on the clock drives output. It ends
+// by itself at until (0: never), or when close cancels the graph.
+func (g *graph) run(until time.Duration) {
+	g.compDone = make(chan struct{})
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.compErr = g.comp.Run(g.ctx, until)
+		close(g.compDone)
+	}()
+}
+
+// spawn runs f on a goroutine of the graph, which close waits for.
+func (g *graph) spawn(f func(ctx context.Context)) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f(g.ctx)
+	}()
+}
+
+// Scene changes, from room events. Loop only.
+
+func (g *graph) addPeer(p room.Peer)    { g.comp.AddPeer(p) }
+func (g *graph) updatePeer(p room.Peer) { g.comp.UpdatePeer(p) }
+
+// removePeer frees what the peer held at once: its tiles and tracks in the
+// compositor, its lip-sync state here.
+func (g *graph) removePeer(id string) {
+	g.comp.RemovePeer(id)
+	delete(g.syncs, id)
+}
+
+// removeTrack drops the track from the picture and the mix. Its pipeline
+// ends by itself: the room ends a removed track's Read with io.EOF, once
+// what was queued is read, and the pipeline then frees its decoder and
+// jitter buffer. (Cancelling it instead would leave queued packets unread,
+// and in fast mode each holds the virtual clock.)
+func (g *graph) removeTrack(id string) { g.comp.RemoveTrack(id) }
+
+// addTrack shows the track and starts its pipeline.
+func (g *graph) addTrack(tr room.Track) {
+	info := tr.Info()
+	g.comp.AddTrack(info)
+	if info.Muted {
+		g.comp.SetMuted(info.ID, true)
+	}
+	s, ok := g.syncs[info.PeerID]
+	if !ok {
+		s = pipeline.NewSync(g.clock, g.exact)
+		g.syncs[info.PeerID] = s
+	}
+	p, err := pipeline.New(pipeline.Config{
+		Track: tr, Sync: s, Clock: g.clock, Sink: g.comp, Logger: g.log.With("track", info.ID),
+	})
+	if err != nil {
+		g.log.Warn("track not shown", "track", info.ID, "err", err)
+		// Keep reading so that the room (and a virtual clock) is not held up.
+		g.spawn(func(context.Context) {
+			b := make([]byte, room.MaxPacketSize)
+			for {
+				if _, err := tr.Read(b); err != nil {
+					return
+				}
+			}
+		})
+		return
+	}
+	g.spawn(func(ctx context.Context) {
+		// The pipeline is freed as soon as its track ends, not with the job.
+		defer p.Close()
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.log.Warn("track pipeline ended", "track", info.ID, "err", err)
+		}
+	})
+}
+
+func (g *graph) setMuted(trackID string, muted bool) { g.comp.SetMuted(trackID, muted) }
+func (g *graph) setActiveSpeakers(s []room.Speaker)  { g.comp.SetActiveSpeakers(s) }
+func (g *graph) setLayout(l compositor.Layout)       { g.comp.SetLayout(l) }
+
+// tileSized passes a video track's shown size to rooms that can send a
+// fitting simulcast layer. It runs on the compositor's goroutine, so the
+// room is told on a goroutine of its own.
+func (g *graph) tileSized(trackID string, w, h int) {
+	vs, ok := g.room.(room.VideoSizer)
+	if !ok {
+		return
+	}
+	g.spawn(func(context.Context) {
+		if err := vs.SetVideoSize(trackID, w, h); err != nil {
+			g.log.Debug("choosing a video layer", "track", trackID, "err", err)
+		}
+	})
+}
+
+// close stops the graph in the one order that finalizes every output, and
+// frees it. Parts a failed start did not build are skipped.
+//
+//  1. Cancel the graph's context: the compositor stops at its next frame;
+//     the room and the pipelines start to wind down.
+//  2. Wait for the compositor's Run: nothing is encoded after this.
+//  3. Close the encoder: it flushes, so the last frames reach the fan-out.
+//  4. Close the fan-out: every output writes what it has queued and
+//     finalizes (an MP4's index, an HLS playlist), within 15 s.
+//  5. Close the room: every track's Read returns io.EOF.
+//  6. Wait for every goroutine of the graph: each pipeline frees its
+//     decoder as it ends.
+//  7. Close the compositor: its frames and scalers are freed.
+//
+// It returns the encoder's error, if flushing failed.
+func (g *graph) close() error {
+	g.cancel()
+	if g.compDone != nil {
+		<-g.compDone
+	}
+	var encErr error
+	if g.enc != nil {
+		encErr = g.enc.Close()
+	}
+	if g.fan != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := g.fan.Close(ctx); err != nil {
+			g.log.Warn("outputs did not finish cleanly", "err", err)
+		}
+		cancel()
+	}
+	if g.room != nil {
+		if err := g.room.Close(); err != nil {
+			g.log.Warn("closing the room", "err", err)
+		}
+	}
+	g.wg.Wait()
+	if g.comp != nil {
+		g.comp.Close()
+	}
+	return encErr
+}

@@ -1,0 +1,63 @@
+package worker
+
+import "time"
+
+// refreshStats fills the state's live figures from the graph: frames from
+// the compositor, bytes from the encoder and each output. Loop only.
+func (j *Job) refreshStats() {
+	g := j.g
+	if g == nil || g.comp == nil || g.enc == nil {
+		return
+	}
+	cs := g.comp.Stats()
+	st := &j.state.Stats
+	st.Frames = cs.Frames
+	st.LateFrames = cs.LateTicks
+	if cs.FirstVideoFrame >= 0 && st.FirstVideoSeconds == nil {
+		v := float64(cs.FirstVideoFrame) / float64(j.cfg.FPS)
+		st.FirstVideoSeconds = &v
+	}
+	// Output time written, not the clock: a virtual clock runs on while the
+	// job shuts down.
+	st.Elapsed = float64(cs.Frames) / float64(j.cfg.FPS)
+	es := g.enc.Stats()
+	st.EncodedBytes = es.VideoBytes + es.AudioBytes
+	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
+	if g.fan != nil {
+		for name, s := range g.fan.States() {
+			switch {
+			case name == outRecording:
+				j.state.Recording.Bytes = s.Bytes
+			default:
+				if i := j.rtmpIndex(name); i >= 0 {
+					j.state.RTMPStreaming.Outputs[i].Bytes = s.Bytes
+				}
+			}
+		}
+	}
+}
+
+// rateMeter turns running totals into recent rates for the progress line.
+// The job's loop owns it.
+type rateMeter struct {
+	lastAt     time.Time
+	lastBytes  int64
+	lastFrames int64
+	fps, kbps  float64
+}
+
+// sample returns the frame rate and bitrate over the last second or more of
+// wall time, given the totals so far.
+func (r *rateMeter) sample(frames, bytes int64) (fps, kbps float64) {
+	now := time.Now()
+	if r.lastAt.IsZero() {
+		r.lastAt, r.lastFrames, r.lastBytes = now, frames, bytes
+		return 0, 0
+	}
+	if d := now.Sub(r.lastAt).Seconds(); d >= 1 {
+		r.fps = float64(frames-r.lastFrames) / d
+		r.kbps = float64(bytes-r.lastBytes) * 8 / 1000 / d
+		r.lastAt, r.lastFrames, r.lastBytes = now, frames, bytes
+	}
+	return r.fps, r.kbps
+}
