@@ -4,5 +4,7 @@ import "github.com/spf13/cobra"
 
 // extraCommands are the commands beyond record.
 func extraCommands() []*cobra.Command {
-	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd()}
+	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd(),
+		newServeCmd(), newJobChildCmd(),
+		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd()}
 }

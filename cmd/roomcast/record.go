@@ -172,17 +172,23 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 	if v, ok := str("hls-variant"); ok {
 		w.HLSVariant = v
 	}
+	if fl.Changed("encoder-threads") {
+		w.X264Threads, _ = fl.GetInt("encoder-threads")
+	}
+	if f.logLevel != "" {
+		w.LogLevel = f.logLevel
+	}
+	if f.logFormat != "" {
+		w.LogFormat = f.logFormat
+	}
 	if len(problems) > 0 {
 		return job, w, &config.Error{Problems: problems}
 	}
 	job.ApplyDefaults()
-	if err := job.Validate(); err != nil {
-		return job, w, err
-	}
-	if w.HTTPAddr == "" {
-		w.HTTPAddr = config.DefaultHTTPAddr
-	}
-	return job, w, nil
+	w.ApplyDefaults()
+	// Every bad setting at once, the job's and the worker's.
+	err := errors.Join(job.Validate(), w.Validate())
+	return job, w, err
 }
 
 func runRecord(cmd *cobra.Command, f recordFlags) error {
@@ -210,7 +216,7 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 	}
 	tty := isTerminal(os.Stderr)
 	prog := newProgress(os.Stderr, tty)
-	log, err := newLogger(prog, f.logLevel, f.logFormat, tty)
+	log, err := newLogger(prog, wcfg.LogLevel, wcfg.LogFormat, tty)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
@@ -219,10 +225,9 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	threads, _ := cmd.Flags().GetInt("encoder-threads")
 	token, _ := cmd.Flags().GetString("token")
 	opts := worker.Options{
-		X264Threads: threads,
+		X264Threads: wcfg.X264Threads,
 		Out:         wcfg.Out,
 		Fast:        wcfg.Fast,
 		Logger:      log,

@@ -31,7 +31,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	evs, err := a.opts.Service.Events(r.Context(), id, after)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -24,7 +24,7 @@ func (a *API) listFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	root, err := a.opts.Service.JobFiles(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	defer root.Close()
@@ -44,7 +44,7 @@ func (a *API) listFiles(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
@@ -64,7 +64,7 @@ func (a *API) getFile(w http.ResponseWriter, r *http.Request) {
 	}
 	root, err := a.opts.Service.JobFiles(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	defer root.Close()

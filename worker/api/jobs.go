@@ -63,7 +63,7 @@ func (a *API) startJob(w http.ResponseWriter, r *http.Request) {
 	}
 	var cfg config.Job
 	if err := config.Decode(b, config.JSON, &cfg); err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if cfg.ID != "" && !jobID.MatchString(cfg.ID) {
@@ -79,7 +79,7 @@ func (a *API) startJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s, existed, err := a.opts.Service.StartJob(r.Context(), cfg, key)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if existed {
@@ -118,7 +118,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := a.opts.Service.Jobs(r.Context(), f)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if page.Jobs == nil {
@@ -145,7 +145,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.opts.Service.Job(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s)
@@ -167,7 +167,7 @@ func (a *API) stopJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.opts.Service.StopJob(r.Context(), id, wait)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	status := http.StatusAccepted
@@ -199,7 +199,7 @@ func (a *API) patchJob(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.opts.Service.PatchJob(r.Context(), id, patch)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s)

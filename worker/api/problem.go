@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,8 +94,15 @@ func fieldOf(msg string) string {
 			return f
 		}
 	}
-	if f, _, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(f, " \t") {
-		return f
+	// "rtmpUrls: …" or `meetingUrl "x" has …`: the first word, if it is a
+	// field (or a field's part, as in resolution.width).
+	word := msg
+	if i := strings.IndexAny(msg, ": "); i >= 0 {
+		word = msg[:i]
+	}
+	top, _, _ := strings.Cut(word, ".")
+	if slices.Contains(config.FieldNames(), top) {
+		return word
 	}
 	return ""
 }
@@ -126,7 +134,15 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	writeJSON(w, p.Status, p)
 }
 
-func writeError(w http.ResponseWriter, err error) { writeProblem(w, problemOf(err)) }
+// writeError answers err; an internal error is logged, since its text is not
+// shown to the client.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemOf(err)
+	if p.Status >= 500 && p.Code == CodeInternal {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, p)
+}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)

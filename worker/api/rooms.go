@@ -14,7 +14,7 @@ func (a *API) roomState(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.opts.Service.RoomState(r.Context(), u)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if s.Jobs == nil {
@@ -43,7 +43,7 @@ func (a *API) stopRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := a.opts.Service.StopRoom(r.Context(), body.MeetingURL)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, page)
@@ -61,7 +61,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	ds, err := a.opts.Service.Deliveries(r.Context(), failed)
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	if ds == nil {
@@ -73,7 +73,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 func (a *API) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	d, err := a.opts.Service.RetryDelivery(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, d)

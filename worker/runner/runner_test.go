@@ -37,13 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// layoutJob adds what worker.Job does not have yet.
-type layoutJob struct{ *worker.Job }
-
-func (layoutJob) SetLayout(context.Context, string) error {
-	return &worker.Error{Code: worker.CodeInvalidConfig, Message: "layout: not supported by this test job"}
-}
-
 func newTestJob(cfg config.Job, out string, onEvent func(string, worker.State)) (Job, error) {
 	j, err := worker.New(cfg, worker.Options{
 		Out: out,
@@ -60,7 +53,7 @@ func newTestJob(cfg config.Job, out string, onEvent func(string, worker.State)) 
 	if err != nil {
 		return nil, err
 	}
-	return layoutJob{j}, nil
+	return j, nil
 }
 
 func roomURL(t *testing.T) string {

@@ -184,17 +184,19 @@ func newID() string {
 }
 
 // checkRoom applies the service's room policy: file: rooms only under
-// RoomsDir, with symlinks resolved.
-func (s *Service) checkRoom(cfg config.Job) error {
+// RoomsDir, with symlinks resolved. It returns the meetingUrl the job's
+// process is given: a file: room's path made absolute, since the process
+// does not run in the rooms folder.
+func (s *Service) checkRoom(cfg config.Job) (string, error) {
 	kind, rest, err := config.ParseMeetingURL(cfg.MeetingURL)
 	if err != nil {
-		return &config.Error{Problems: []string{"meetingUrl: " + err.Error()}}
+		return "", &config.Error{Problems: []string{"meetingUrl: " + err.Error()}}
 	}
 	if kind != config.RoomFile {
-		return nil
+		return cfg.MeetingURL, nil
 	}
-	refuse := func(why string) error {
-		return &config.Error{Problems: []string{"meetingUrl: " + why}}
+	refuse := func(why string) (string, error) {
+		return "", &config.Error{Problems: []string{"meetingUrl: " + why}}
 	}
 	if s.opts.RoomsDir == "" {
 		return refuse("file: rooms are not allowed through the API (serve --rooms-dir DIR allows those under DIR)")
@@ -214,7 +216,7 @@ func (s *Service) checkRoom(cfg config.Job) error {
 	if rel, err := filepath.Rel(dir, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return refuse(fmt.Sprintf("%q is outside the rooms folder", rest))
 	}
-	return nil
+	return "file:" + real, nil
 }
 
 // StartJob implements api.Service.
@@ -226,7 +228,8 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	if err := cfg.Validate(); err != nil {
 		return worker.State{}, false, err
 	}
-	if err := s.checkRoom(cfg); err != nil {
+	runURL, err := s.checkRoom(cfg)
+	if err != nil {
 		return worker.State{}, false, err
 	}
 	if key != "" {
@@ -286,7 +289,9 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	s.wg.Add(1)
 	go s.publisher(j)
 	out := filepath.Join(s.opts.Data, "jobs", cfg.ID)
-	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), cfg, out, func(name string, st worker.State) {
+	runCfg := cfg
+	runCfg.MeetingURL = runURL
+	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), runCfg, out, func(name string, st worker.State) {
 		j.events <- jobEvent{name, st}
 	})
 	if err != nil {

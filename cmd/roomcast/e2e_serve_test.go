@@ -1,0 +1,541 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/internal/apitest"
+	"github.com/roomcast/roomcast/worker"
+)
+
+// The service's end-to-end tests run the real `roomcast serve` on a
+// loopback port, with its embedded JetStream store, real job processes and
+// real file rooms, and check every answer against docs/openapi.json.
+
+const (
+	serveToken  = "e2e-token-1"
+	serveSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
+
+type serveEnv struct {
+	t     *testing.T
+	data  string
+	rooms string
+	addr  string
+	base  string
+	http  *http.Client
+	proc  *proc
+	args  []string
+	env   []string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// loopedRoom writes a rooms folder with a one-peer room whose clip lasts
+// about a minute, so that a job runs as long as a test needs.
+func loopedRoom(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(repoRoot(t), "testdata", "peers", "alice.webm")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-y", "-stream_loop", "4", "-i", src, "-c", "copy", filepath.Join(dir, "long.webm")).CombinedOutput(); err != nil {
+		t.Fatalf("looping the clip: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "long.yaml"), []byte("peers:\n  - name: alice\n    media: long.webm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func startServe(t *testing.T, v *apitest.Validator, data, rooms string, extra ...string) *serveEnv {
+	t.Helper()
+	s := &serveEnv{t: t, data: data, rooms: rooms, addr: freeAddr(t)}
+	s.base = "http://" + s.addr
+	s.http = &http.Client{Transport: v.Transport(t, nil), Timeout: 90 * time.Second}
+	s.args = append([]string{"serve", "--listen", s.addr, "--data", data, "--rooms-dir", rooms, "--log-level", "debug"}, extra...)
+	s.env = append(cleanEnv(), "ROOMCAST_API_TOKENS="+serveToken, "ROOMCAST_WEBHOOK_SECRET="+serveSecret)
+	s.start()
+	return s
+}
+
+func (s *serveEnv) start() {
+	t := s.t
+	t.Helper()
+	s.proc = startRoomcast(t, s.env, s.args...)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.proc.cmd.Process.Kill()
+			s.proc.wait(t, 10*time.Second)
+			t.Fatalf("serve did not become ready: %v\n%s", err, tail(s.proc.stderr.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// call makes one API call and decodes a JSON answer into out.
+func (s *serveEnv) call(method, path string, body any, out any, hdr ...string) int {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		if raw, ok := body.(string); ok {
+			b = []byte(raw)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			s.t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (s *serveEnv) job(id string) worker.State {
+	s.t.Helper()
+	var st worker.State
+	if code := s.call("GET", "/v1/jobs/"+id, nil, &st); code != 200 {
+		s.t.Fatalf("GET job %s = %d", id, code)
+	}
+	return st
+}
+
+func (s *serveEnv) waitJob(id, what string, cond func(worker.State) bool) worker.State {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := s.job(id)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("job %s: timed out waiting for %s; state %+v", id, what, st)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+}
+
+// download fetches a job's file to a temporary path.
+func (s *serveEnv) download(id, name string) string {
+	s.t.Helper()
+	req, _ := http.NewRequest("GET", s.base+"/v1/jobs/"+id+"/files/"+name, nil)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET files/%s = %d", name, resp.StatusCode)
+	}
+	p := filepath.Join(s.t.TempDir(), filepath.Base(name))
+	f, err := os.Create(p)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+// childrenOf returns the pids of a process's children: each thread lists
+// the ones it forked, and Go forks from whichever thread runs.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that just ended
+		}
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func running(st worker.State) bool { return st.State == worker.Running && st.Recording.Running }
+
+func TestServeStartStateStop(t *testing.T) {
+	v := apitest.New(t)
+	s := startServe(t, v, t.TempDir(), loopedRoom(t))
+	job := map[string]any{"id": "e2e-1", "meetingUrl": "file:long.yaml", "record": true,
+		"resolution": map[string]int{"width": 320, "height": 180}}
+	var st worker.State
+	if code := s.call("POST", "/v1/jobs", job, &st); code != 201 || st.ID != "e2e-1" {
+		t.Fatalf("POST /v1/jobs = %d %+v", code, st)
+	}
+	st = s.waitJob("e2e-1", "the recording to run and 2 s of output", func(st worker.State) bool { return running(st) && st.Stats.Elapsed >= 2 })
+
+	// The contract's rule, and the room view.
+	var p struct{ Code string }
+	if code := s.call("POST", "/v1/jobs", map[string]any{"meetingUrl": "file:long.yaml", "rtmpUrls": []string{"rtmp://127.0.0.1:1/live/k"}}, &p); code != 409 || p.Code != "CONFLICT_RUNNING" {
+		t.Errorf("a second start for the room = %d %s, want 409 CONFLICT_RUNNING", code, p.Code)
+	}
+	var rs struct {
+		Recording struct{ Running bool }
+		Jobs      []string
+	}
+	s.call("GET", "/v1/rooms/state?meetingUrl=file:long.yaml", nil, &rs)
+	if !rs.Recording.Running || len(rs.Jobs) != 1 {
+		t.Errorf("room view %+v, want recording running in one job", rs)
+	}
+	var page struct{ Jobs []worker.State }
+	s.call("GET", "/v1/jobs?state=running", nil, &page)
+	if len(page.Jobs) != 1 || page.Jobs[0].ID != "e2e-1" {
+		t.Errorf("running jobs %+v", page.Jobs)
+	}
+
+	if code := s.call("DELETE", "/v1/jobs/e2e-1?wait=true", nil, &st); code != 200 || st.State != worker.Stopped {
+		t.Fatalf("DELETE ?wait=true = %d, state %s (%v)", code, st.State, st.Error)
+	}
+	var files struct{ Files []struct{ Path string } }
+	s.call("GET", "/v1/jobs/e2e-1/files", nil, &files)
+	found := false
+	for _, f := range files.Files {
+		found = found || f.Path == "recording.mp4"
+	}
+	if !found {
+		t.Fatalf("files %+v lack recording.mp4", files.Files)
+	}
+	mp4 := s.download("e2e-1", "recording.mp4")
+	pr := ffprobe(t, mp4)
+	if len(pr.Streams) != 2 || pr.Streams[0].Width != 320 {
+		t.Errorf("recording streams %+v", pr.Streams)
+	}
+	if d := playableSeconds(t, mp4); d < 2 {
+		t.Errorf("recording plays %.1f s, want at least 2", d)
+	}
+	// The room is free again.
+	if code := s.call("POST", "/v1/jobs", map[string]any{"id": "e2e-2", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}, &st); code != 201 {
+		t.Fatalf("start after the stop = %d", code)
+	}
+	s.call("DELETE", "/v1/jobs/e2e-2?wait=true", nil, &st)
+}
+
+func TestServeRefusals(t *testing.T) {
+	v := apitest.New(t)
+	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--capacity", "0.3")
+	var p struct {
+		Code   string
+		Fields []struct{ Field string }
+	}
+	for _, tc := range []struct {
+		body  string
+		field string
+	}{
+		{`{"meetingUrl":"demo:"}`, ""},
+		{`{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmp://a/b/1","rtmp://a/b/2","rtmp://a/b/3","rtmp://a/b/4"]}`, "rtmpUrls"},
+		{`{"meetingUrl":"demo:","record":true,"bogus":1}`, "bogus"},
+		{`{"meetingUrl":"file:/etc/passwd","record":true}`, "meetingUrl"},
+		{`{"meetingUrl":"file:../long.yaml","record":true}`, "meetingUrl"},
+		{`{"id":"a/b","meetingUrl":"demo:","record":true}`, "id"},
+	} {
+		if code := s.call("POST", "/v1/jobs", tc.body, &p); code != 422 || p.Code != "INVALID_CONFIG" {
+			t.Errorf("POST %s = %d %s, want 422 INVALID_CONFIG", tc.body, code, p.Code)
+			continue
+		}
+		if tc.field != "" {
+			found := false
+			for _, f := range p.Fields {
+				found = found || f.Field == tc.field
+			}
+			if !found {
+				t.Errorf("POST %s: fields %+v do not name %s", tc.body, p.Fields, tc.field)
+			}
+		}
+	}
+
+	// Admission: the first small job fits 0.3 cores, the second does not.
+	small := func(id string) map[string]any {
+		return map[string]any{"id": id, "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
+	}
+	if code := s.call("POST", "/v1/jobs", small("cap-1"), nil, "Idempotency-Key", "idem-1"); code != 201 {
+		t.Fatalf("first job = %d", code)
+	}
+	// The same key answers the same job, without a second.
+	var again worker.State
+	if code := s.call("POST", "/v1/jobs", small("cap-other"), &again, "Idempotency-Key", "idem-1"); code != 200 || again.ID != "cap-1" {
+		t.Errorf("idempotent start = %d %s, want 200 cap-1", code, again.ID)
+	}
+	req, _ := http.NewRequest("POST", s.base+"/v1/jobs", strings.NewReader(`{"id":"cap-2","meetingUrl":"demo:","record":true,"resolution":{"width":320,"height":180}}`))
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a job beyond capacity = %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	s.call("DELETE", "/v1/jobs/cap-1?wait=true", nil, nil)
+}
+
+// hookReceiver verifies webhooks from the Standard Webhooks text alone.
+type hookReceiver struct {
+	mu     sync.Mutex
+	fail   int // answer 500 to this many first
+	got    []map[string]any
+	ids    []string
+	errors []string
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(serveSecret, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !strings.Contains(" "+r.Header.Get("webhook-signature")+" ", " "+want+" ") {
+		h.errors = append(h.errors, "bad signature on "+r.Header.Get("webhook-id"))
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if h.fail > 0 {
+		h.fail--
+		http.Error(w, "not now", http.StatusInternalServerError)
+		return
+	}
+	var m map[string]any
+	_ = json.Unmarshal(body, &m)
+	h.got = append(h.got, m)
+	h.ids = append(h.ids, r.Header.Get("webhook-id"))
+}
+
+func (h *hookReceiver) types() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, m := range h.got {
+		out = append(out, fmt.Sprint(m["type"]))
+	}
+	return out
+}
+
+func TestServeWebhooksAndEvents(t *testing.T) {
+	v := apitest.New(t)
+	hooks := &hookReceiver{fail: 2}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--webhook", recv.URL+"/hooks", "--webhook-retries", "200ms,300ms,500ms")
+	s.call("POST", "/v1/jobs", map[string]any{"id": "hook-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}, nil)
+	s.waitJob("hook-1", "running", running)
+	s.call("DELETE", "/v1/jobs/hook-1?wait=true", nil, nil)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ty := hooks.types()
+		if len(ty) > 0 && ty[len(ty)-1] == "jobStateUpdated" {
+			last := hooks.got[len(hooks.got)-1]["data"].(map[string]any)
+			if last["state"] == "stopped" {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks received %v; want the events through stopped", ty)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	hooks.mu.Lock()
+	if len(hooks.errors) > 0 {
+		t.Errorf("receiver errors: %v", hooks.errors)
+	}
+	seen := map[string]bool{}
+	for _, id := range hooks.ids {
+		if seen[id] {
+			t.Errorf("webhook %s delivered twice", id)
+		}
+		seen[id] = true
+	}
+	hooks.mu.Unlock()
+	ty := strings.Join(hooks.types(), ",")
+	if !strings.Contains(ty, "recordingStateUpdated") {
+		t.Errorf("webhooks %s lack recordingStateUpdated", ty)
+	}
+
+	// SSE: the same events in order, and a resume after the second.
+	evs := readSSE(t, s, "hook-1", "", 3)
+	if len(evs) != 3 {
+		t.Fatalf("SSE gave %v", evs)
+	}
+	resumed := readSSE(t, s, "hook-1", evs[1][0], 1)
+	if len(resumed) != 1 || resumed[0][0] != evs[2][0] {
+		t.Fatalf("resume after %s gave %v, want %v", evs[1][0], resumed, evs[2])
+	}
+}
+
+// readSSE reads n events of a job's stream: [id, type] pairs.
+func readSSE(t *testing.T, s *serveEnv, id, lastID string, n int) [][2]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.base+"/v1/jobs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out [][2]string
+	var cur [2]string
+	sc := bufio.NewScanner(resp.Body)
+	for len(out) < n && sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			cur[0] = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "event: "):
+			cur[1] = strings.TrimPrefix(line, "event: ")
+		case line == "" && cur[0] != "":
+			out = append(out, cur)
+			cur = [2]string{}
+		}
+	}
+	return out
+}
+
+func TestServeCrashesAndRestarts(t *testing.T) {
+	v := apitest.New(t)
+	data, rooms := t.TempDir(), loopedRoom(t)
+	s := startServe(t, v, data, rooms)
+	small := func(id, room string) map[string]any {
+		return map[string]any{"id": id, "meetingUrl": room, "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
+	}
+	s.call("POST", "/v1/jobs", small("crash-a", "file:long.yaml"), nil)
+	if err := os.WriteFile(filepath.Join(rooms, "other.yaml"), []byte("peers:\n  - name: bob\n    media: long.webm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.call("POST", "/v1/jobs", small("crash-b", "file:other.yaml"), nil)
+	for _, id := range []string{"crash-a", "crash-b"} {
+		s.waitJob(id, "2.5 s of output", func(st worker.State) bool { return running(st) && st.Stats.Elapsed >= 2.5 })
+	}
+
+	// SIGKILL one job's process: that job fails, the other runs on.
+	kids := childrenOf(t, s.proc.cmd.Process.Pid)
+	if len(kids) != 2 {
+		t.Fatalf("serve has %d job processes, want 2", len(kids))
+	}
+	// Kill one of them; which job it ran is what fails.
+	if err := syscall.Kill(kids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var dead, alive string
+	deadline := time.Now().Add(20 * time.Second)
+	for dead == "" {
+		for _, id := range []string{"crash-a", "crash-b"} {
+			if st := s.job(id); st.State == worker.Failed {
+				dead = id
+				if !strings.Contains(st.Reason, "signal") {
+					t.Errorf("job %s failed with %q, want the signal", id, st.Reason)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no job failed after its process was killed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	alive = map[string]string{"crash-a": "crash-b", "crash-b": "crash-a"}[dead]
+	if st := s.job(alive); !running(st) {
+		t.Fatalf("the other job %s is %s after its neighbour's crash", alive, st.State)
+	}
+	if d := playableSeconds(t, s.download(dead, "recording.mp4")); d < 1 {
+		t.Errorf("the killed job's recording plays %.1f s", d)
+	}
+
+	s.waitJob(alive, "4 s of output", func(st worker.State) bool { return running(st) && st.Stats.Elapsed >= 4 })
+	// SIGKILL serve itself: its job process notices and finalizes; a new
+	// serve on the same data keeps the history and marks the job failed.
+	s.proc.cmd.Process.Kill()
+	s.proc.wait(t, 10*time.Second)
+	time.Sleep(3 * time.Second) // the orphaned job finalizes its outputs
+	s.start()
+	st := s.job(alive)
+	if st.State != worker.Failed || st.Reason != "worker restarted" {
+		t.Errorf("job %s after the restart: %s %q, want failed \"worker restarted\"", alive, st.State, st.Reason)
+	}
+	if st := s.job(dead); st.State != worker.Failed {
+		t.Errorf("job %s lost its history: %s", dead, st.State)
+	}
+	if d := playableSeconds(t, s.download(alive, "recording.mp4")); d < 3 {
+		t.Errorf("the interrupted job's recording plays %.1f s", d)
+	}
+
+	// SIGTERM finalizes a running job and exits 0.
+	s.call("POST", "/v1/jobs", small("term-1", "file:long.yaml"), nil)
+	s.waitJob("term-1", "2 s of output", func(st worker.State) bool { return running(st) && st.Stats.Elapsed >= 2 })
+	s.proc.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.proc.wait(t, 40*time.Second); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, tail(s.proc.stderr.String(), 2000))
+	}
+	s.start()
+	if st := s.job("term-1"); st.State != worker.Stopped {
+		t.Errorf("job after SIGTERM: %s (%q), want stopped", st.State, st.Reason)
+	}
+	mp4 := filepath.Join(data, "jobs", "term-1", "recording.mp4")
+	if pr := ffprobe(t, mp4); len(pr.Streams) != 2 {
+		t.Errorf("the SIGTERM'd job's MP4: %+v", pr.Streams)
+	}
+}
