@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -92,15 +93,17 @@ func Open(path string) (_ *Reader, err error) {
 // Info describes the file.
 func (r *Reader) Info() *Info { return &r.info }
 
-// Select makes Read return only these streams' samples (streams of this
-// reader's Info, and supported).
+// Select makes Read return only the samples of these streams, which may
+// come from another Reader or Probe of the same file: they are matched by
+// index, and must be supported streams of this one.
 func (r *Reader) Select(streams ...*Stream) error {
 	sel := make([]*Stream, len(r.selected))
 	for _, s := range streams {
-		if s == nil || s.Index < 0 || s.Index >= len(sel) || !s.Supported() {
-			return fmt.Errorf("%s: cannot select stream %+v", r.info.Path, s)
+		i := slices.IndexFunc(r.info.Streams, func(o *Stream) bool { return s != nil && o.Index == s.Index })
+		if i < 0 || !r.info.Streams[i].Supported() {
+			return fmt.Errorf("%s: no stream to select for %+v", r.info.Path, s)
 		}
-		sel[s.Index] = s
+		sel[s.Index] = r.info.Streams[i]
 	}
 	r.selected = sel
 	return nil

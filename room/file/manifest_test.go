@@ -145,13 +145,13 @@ func TestLoadDemo(t *testing.T) {
 		if d := p.Media.Duration - w.mediaDuration; d < -50*time.Millisecond || d > 50*time.Millisecond {
 			t.Errorf("%s: duration %v, want ~%v", p.ID, p.Media.Duration, w.mediaDuration)
 		}
-		if a.Codec.MimeType != "audio/opus" || a.Codec.ClockRate != 48000 || a.Codec.Channels != 2 || a.preSkip != 312 {
+		if a.Codec.MimeType != "audio/opus" || a.Codec.ClockRate != 48000 || a.Codec.Channels != 2 || a.PreSkip != 312 {
 			t.Errorf("%s: audio %+v", p.ID, a)
 		}
 	}
-	if c := m.Peers[2].Media.Video; c.nalLength != 4 || len(c.paramSets) != 2 ||
+	if c := m.Peers[2].Media.Video; c.NALLength != 4 || len(c.ParamSets) != 2 ||
 		!strings.Contains(c.Codec.SDPFmtpLine, "profile-level-id=42c0") {
-		t.Errorf("carol's H.264: nalLength %d, %d param sets, fmtp %q", c.nalLength, len(c.paramSets), c.Codec.SDPFmtpLine)
+		t.Errorf("carol's H.264: nalLength %d, %d param sets, fmtp %q", c.NALLength, len(c.ParamSets), c.Codec.SDPFmtpLine)
 	}
 	if end := m.Peers[2].End(); end != 7*time.Second {
 		t.Errorf("carol ends at %v, want 7s", end)
