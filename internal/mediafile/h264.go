@@ -1,6 +1,7 @@
 package mediafile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -83,6 +84,12 @@ func H264AccessUnit(data []byte, nalLength int, sets [][]byte, key bool) ([]byte
 		if !key || len(sets) == 0 {
 			return data, nil // already what the payloader takes
 		}
+		// AnnexB.Unmarshal's own check of the first start code (v2.4.2)
+		// lets "xx xx 01" through, so a unit that does not start with one
+		// would be taken whole as a NAL unit.
+		if !bytes.HasPrefix(data, []byte{0, 0, 1}) && !bytes.HasPrefix(data, []byte{0, 0, 0, 1}) {
+			return nil, fmt.Errorf("bad H.264 Annex B data: %w", h264.ErrAnnexBNoInitialDelimiter)
+		}
 		var a h264.AnnexB
 		if err := a.Unmarshal(data); err != nil {
 			return nil, fmt.Errorf("bad H.264 Annex B data: %w", err)
@@ -90,7 +97,12 @@ func H264AccessUnit(data []byte, nalLength int, sets [][]byte, key bool) ([]byte
 		if h264HasSPS(a) {
 			return data, nil
 		}
-		au = a
+		// The unit stays as it is, start codes and all, after the sets.
+		prefix, err := h264.AnnexB(sets).Marshal()
+		if err != nil {
+			return nil, err
+		}
+		return append(prefix, data...), nil
 	case 4:
 		var a h264.AVCC
 		if err := a.Unmarshal(data); err != nil {

@@ -39,6 +39,8 @@ func TestH264AccessUnit(t *testing.T) {
 		{"keyframe with its own SPS", append([]byte{0, 0, 0, 5}, append(testSPS, 0, 0, 0, 2, 0x65, 0xaa)...), 4, true, annexB(testSPS, idr), false},
 		{"Annex B passes through", annexB(slice), 0, false, annexB(slice), false},
 		{"Annex B keyframe gets the sets", annexB(idr), 0, true, annexB(testSPS, testPPS, idr), false},
+		{"Annex B keyframe keeps its 3-byte start codes", []byte{0, 0, 1, 0x65, 0xaa}, 0, true, append(annexB(testSPS, testPPS), 0, 0, 1, 0x65, 0xaa), false},
+		{"Annex B keyframe without a start code", []byte{0x30, 0x30, 0x01, 0x30}, 0, true, nil, true}, // found by FuzzH264AccessUnit
 		{"length past the end", []byte{0, 0, 0, 9, 0x65}, 4, false, nil, true},
 		{"truncated length", []byte{0, 0, 0, 1, 0x65, 0, 0}, 4, false, nil, true},
 		{"truncated 2-byte length", []byte{0, 1, 0x65, 0}, 2, false, nil, true},
