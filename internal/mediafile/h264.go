@@ -108,6 +108,9 @@ func H264AccessUnit(data []byte, nalLength int, sets [][]byte, key bool) ([]byte
 		if err := a.Unmarshal(data); err != nil {
 			return nil, fmt.Errorf("bad H.264 AVCC data: %w", err)
 		}
+		if (!key || len(sets) == 0 || h264HasSPS(a)) && annexBInPlace(data, a) {
+			return data, nil
+		}
 		au = a
 	case 1, 2:
 		var err error
@@ -121,6 +124,26 @@ func H264AccessUnit(data []byte, nalLength int, sets [][]byte, key bool) ([]byte
 		au = append(sets[:len(sets):len(sets)], au...)
 	}
 	return h264.AnnexB(au).Marshal()
+}
+
+// annexBInPlace turns 4-byte AVCC into Annex B where it lies, the common
+// case of every delta frame costing no copy: each NAL unit of au (sub-slices
+// of b, as AVCC.Unmarshal leaves them) gets a start code over its length.
+// It changes nothing and reports false when b holds empty NAL units, which
+// AVCC.Unmarshal leaves out.
+func annexBInPlace(b []byte, au [][]byte) bool {
+	n := 0
+	for _, nalu := range au {
+		n += 4 + len(nalu)
+	}
+	if n != len(b) {
+		return false
+	}
+	for _, nalu := range au {
+		pos := cap(b) - cap(nalu) // where nalu starts in b
+		copy(b[pos-4:pos], []byte{0, 0, 0, 1})
+	}
+	return true
 }
 
 // splitShortLengths splits NAL units with 1- or 2-byte length prefixes,

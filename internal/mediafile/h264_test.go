@@ -102,17 +102,27 @@ func TestH264ParamSets(t *testing.T) {
 	}
 }
 
-// BenchmarkH264AccessUnit is the per-frame cost of an MP4 keyframe: AVCC to
-// Annex B with the parameter sets put in front.
+// BenchmarkH264AccessUnit is the per-frame cost of MP4's H.264: a delta
+// frame converted where it lies, a keyframe with the parameter sets put in
+// front.
 func BenchmarkH264AccessUnit(b *testing.B) {
 	sets := [][]byte{testSPS, testPPS}
-	in := append([]byte{0, 0, 0x10, 0}, append([]byte{0x65}, make([]byte, 0x1000-1)...)...)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(in)))
-	for b.Loop() {
-		if _, err := H264AccessUnit(in, 4, sets, true); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		nalu byte
+		key  bool
+	}{{"delta", 0x41, false}, {"keyframe", 0x65, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			in := append([]byte{0, 0, 0x10, 0, bc.nalu}, make([]byte, 0x1000-1)...)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				in[2], in[3] = 0x10, 0 // the length again, over the last start code
+				if _, err := H264AccessUnit(in, 4, sets, bc.key); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
