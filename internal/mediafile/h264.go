@@ -76,7 +76,8 @@ func h264Fmtp(sets [][]byte) string {
 // (nalLength 0), into Annex B, the form pion's H264Payloader splits. A
 // keyframe without an SPS gets sets (SPS and PPS) in front: browsers send
 // them before every IDR, while MP4 and Matroska keep them in the extradata
-// only. The result may share memory with data.
+// only. The result may be data itself, rewritten in place (4-byte AVCC
+// becomes Annex B where it lies), so data must be the caller's to change.
 func H264AccessUnit(data []byte, nalLength int, sets [][]byte, key bool) ([]byte, error) {
 	var au [][]byte
 	switch nalLength {
