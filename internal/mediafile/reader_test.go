@@ -115,6 +115,9 @@ func TestReader(t *testing.T) {
 			if d := info.Duration - tt.duration; tt.duration > 0 && (d < -50*time.Millisecond || d > 50*time.Millisecond) {
 				t.Errorf("duration %v, want ~%v", info.Duration, tt.duration)
 			}
+			if want := ffprobeStartTime(t, path); info.StartTime != want {
+				t.Errorf("start time %v, ffprobe says %v", info.StartTime, want)
+			}
 
 			// Every packet of a supported stream arrives, with ffprobe's
 			// timestamps and flags, as the access unit its payloader takes.
@@ -156,6 +159,25 @@ func TestReader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ffprobeStartTime is the container's start time as ffprobe prints it, to
+// the microsecond.
+func ffprobeStartTime(t *testing.T, path string) time.Duration {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	s := strings.TrimSpace(string(out))
+	if s == "N/A" {
+		return 0
+	}
+	d, err := time.ParseDuration(s + "s")
+	if err != nil {
+		t.Fatalf("ffprobe start time %q: %v", s, err)
+	}
+	return d
 }
 
 func head(p []probedPacket) []probedPacket { return p[:min(len(p), 2)] }
