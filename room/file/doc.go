@@ -1,11 +1,12 @@
 // Package file is the file room: a room.Room made of media files, described
 // by a YAML manifest (the `file:PATH.yaml` meeting URL).
 //
-// It owns the manifest format and its validation, demuxing the peers' files
-// (go-astiav), and turning each track into RTP and RTCP exactly as a WebRTC
-// sender would: pion payloaders, random SSRC, sequence number and initial
-// timestamp, marker bit on the last packet of a frame, H.264 as Annex B with
-// SPS/PPS before each keyframe, and sender reports whose NTP time is the job
+// It owns the manifest format and its validation, and turning each track of
+// the peers' files (read by internal/mediafile, which also gives H.264 as
+// Annex B with SPS/PPS before each keyframe) into RTP and RTCP exactly as a
+// WebRTC sender would: pion payloaders, random SSRC, sequence number and
+// initial timestamp, marker bit on the last packet of a frame, timestamps
+// on the frame grid, and sender reports whose NTP time is the job
 // clock's epoch plus the packet's media time. Everything downstream of a room
 // (depacketizer, jitter buffer, decoder, lip sync) thus runs in tests exactly
 // as it does for a live room.

@@ -87,7 +87,7 @@ func Load(manifestPath string) (*Manifest, error) {
 		return nil, fmt.Errorf("file room: read manifest: %w", err)
 	}
 	m := &Manifest{Path: manifestPath}
-	if err := m.parse(b); err != nil {
+	if err := m.parse(b, probeMedia); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -97,7 +97,12 @@ func (m *Manifest) errorf(format string, args ...any) error {
 	return fmt.Errorf("file room: manifest %s: "+format, append([]any{m.Path}, args...)...)
 }
 
-func (m *Manifest) parse(b []byte) error {
+// prober opens a media file and checks its streams: probeMedia for Load,
+// a memo of it for the fuzz target, which would otherwise spend its time in
+// FFmpeg rather than in the parser.
+type prober func(path string, screen bool) (*MediaFile, error)
+
+func (m *Manifest) parse(b []byte, probe prober) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return m.errorf("invalid YAML: %v", err)
@@ -120,7 +125,7 @@ func (m *Manifest) parse(b []byte) error {
 	names := map[string]int{}
 	ids := map[string]int{}
 	for i := range raw.Peers {
-		p, err := m.peer(i, &raw.Peers[i], dir)
+		p, err := m.peer(i, &raw.Peers[i], dir, probe)
 		if err != nil {
 			return err
 		}
@@ -201,7 +206,7 @@ func (m *Manifest) checkIntervalKeys(i int, name, field string, n *yaml.Node) er
 	return nil
 }
 
-func (m *Manifest) peer(i int, y *peerYAML, dir string) (*PeerSpec, error) {
+func (m *Manifest) peer(i int, y *peerYAML, dir string, probe prober) (*PeerSpec, error) {
 	p := &PeerSpec{Name: y.Name, ID: y.ID, Role: y.Role, Metadata: y.Metadata}
 	where := fmt.Sprintf("peers[%d] %q", i, y.Name)
 	if p.Name == "" {
@@ -235,11 +240,11 @@ func (m *Manifest) peer(i int, y *peerYAML, dir string) (*PeerSpec, error) {
 	if y.Media == "" {
 		return nil, m.errorf("%s: field media is missing; give the peer's media file (video and/or audio; VP8, VP9, H.264 or AV1 video, Opus audio), relative to the manifest's folder", where)
 	}
-	if p.Media, err = m.probe(where, "media", dir, y.Media); err != nil {
+	if p.Media, err = m.probe(where, "media", dir, y.Media, probe); err != nil {
 		return nil, err
 	}
 	if y.Screen != "" {
-		if p.Screen, err = m.probe(where, "screen", dir, y.Screen); err != nil {
+		if p.Screen, err = m.probe(where, "screen", dir, y.Screen, probe); err != nil {
 			return nil, err
 		}
 	}
@@ -308,7 +313,7 @@ func (m *Manifest) intervals(where, field string, ys []intervalYAML) ([]Interval
 }
 
 // probe opens a media file and checks its streams.
-func (m *Manifest) probe(where, field, dir, rel string) (*MediaFile, error) {
+func (m *Manifest) probe(where, field, dir, rel string, probe prober) (*MediaFile, error) {
 	path := rel
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(dir, rel)
@@ -319,7 +324,7 @@ func (m *Manifest) probe(where, field, dir, rel string) (*MediaFile, error) {
 		}
 		return nil, m.errorf("%s: field %s: %v", where, field, err)
 	}
-	mf, err := probeMedia(path, field == "screen")
+	mf, err := probe(path, field == "screen")
 	if err != nil {
 		return nil, m.errorf("%s: field %s: %v", where, field, err)
 	}

@@ -1,8 +1,10 @@
 package file
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -143,15 +145,121 @@ func TestLoadDemo(t *testing.T) {
 		if d := p.Media.Duration - w.mediaDuration; d < -50*time.Millisecond || d > 50*time.Millisecond {
 			t.Errorf("%s: duration %v, want ~%v", p.ID, p.Media.Duration, w.mediaDuration)
 		}
-		if a.Codec.MimeType != "audio/opus" || a.Codec.ClockRate != 48000 || a.Codec.Channels != 2 || a.preSkip != 312 {
+		if a.Codec.MimeType != "audio/opus" || a.Codec.ClockRate != 48000 || a.Codec.Channels != 2 || a.PreSkip != 312 {
 			t.Errorf("%s: audio %+v", p.ID, a)
 		}
 	}
-	if c := m.Peers[2].Media.Video; c.nalLength != 4 || len(c.paramSets) != 2 ||
+	if c := m.Peers[2].Media.Video; c.NALLength != 4 || len(c.ParamSets) != 2 ||
 		!strings.Contains(c.Codec.SDPFmtpLine, "profile-level-id=42c0") {
-		t.Errorf("carol's H.264: nalLength %d, %d param sets, fmtp %q", c.nalLength, len(c.paramSets), c.Codec.SDPFmtpLine)
+		t.Errorf("carol's H.264: nalLength %d, %d param sets, fmtp %q", c.NALLength, len(c.ParamSets), c.Codec.SDPFmtpLine)
 	}
 	if end := m.Peers[2].End(); end != 7*time.Second {
 		t.Errorf("carol ends at %v, want 7s", end)
+	}
+}
+
+// FuzzManifest feeds arbitrary bytes to the manifest parser as YAML (JSON is
+// YAML too, and the seeds include it). It must not panic; an error must name
+// the manifest; an accepted manifest must keep every promise Load makes to
+// the room, and parse the same way twice.
+func FuzzManifest(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join(roomsDir, "*.yaml"))
+	bad, _ := filepath.Glob(filepath.Join(roomsDir, "bad", "*.yaml"))
+	for _, p := range append(seeds, bad...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"peers": [{"name": "a", "media": "../peers/alice.webm", "screen": "../peers/slides.webm", "join": "1s", "leave": "5s",` +
+		` "muteVideo": [{"from": "2s", "to": "3s"}], "muteAudio": [{"from": "1s", "to": "1500ms"}, {"from": "3s", "to": "4s"}]}]}`))
+	f.Add([]byte(`{"peers": [{"name": "a", "id": "X", "media": "../peers/carol.mkv"}, {"name": "b", "id": "X", "media": "../peers/bob.webm"}]}`))
+	f.Add([]byte("peers:\n  - {name: a, media: ../peers/codec-av1.webm, leave: 2s}\n  - {name: b, media: bad/audio-only.webm, muteAudio: [{from: 0s, to: 1s}]}\n"))
+
+	// The manifest sits beside the real ones, so the seeds' media paths
+	// resolve to real files, probed once each.
+	path := filepath.Join(roomsDir, "fuzz.yaml")
+	type probed struct {
+		mf  *MediaFile
+		err error
+	}
+	memo := map[string]probed{}
+	testdata, err := filepath.Abs(filepath.Dir(roomsDir))
+	if err != nil {
+		f.Fatal(err)
+	}
+	probe := func(p string, screen bool) (*MediaFile, error) {
+		key := fmt.Sprint(p, screen)
+		r, ok := memo[key]
+		if !ok {
+			// A mutated path may name a device or a FIFO, which FFmpeg
+			// would read for ever: only regular files of testdata are
+			// opened.
+			abs, _ := filepath.Abs(p)
+			st, err := os.Stat(abs)
+			if err != nil || !st.Mode().IsRegular() || !strings.HasPrefix(abs, testdata+string(filepath.Separator)) {
+				r.err = fmt.Errorf("%s: not a media file of testdata", p)
+			} else {
+				r.mf, r.err = probeMedia(p, screen)
+			}
+			memo[key] = r
+		}
+		return r.mf, r.err
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := &Manifest{Path: path}
+		err := m.parse(b, probe)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "file room: manifest "+path+": ") {
+				t.Fatalf("error %q does not name the manifest", err)
+			}
+			return
+		}
+		checkManifest(t, m)
+		again := &Manifest{Path: path}
+		if err := again.parse(b, probe); err != nil || !reflect.DeepEqual(again, m) {
+			t.Fatalf("second parse differs: %v", err)
+		}
+	})
+}
+
+// checkManifest asserts what an accepted manifest promises the room.
+func checkManifest(t *testing.T, m *Manifest) {
+	t.Helper()
+	if len(m.Peers) == 0 {
+		t.Fatal("accepted a manifest without peers")
+	}
+	names, ids := map[string]bool{}, map[string]bool{}
+	for i, p := range m.Peers {
+		if p.Name == "" || p.ID == "" || strings.ContainsAny(p.ID, "/\x00\n\r\t") {
+			t.Fatalf("peers[%d]: name %q, id %q", i, p.Name, p.ID)
+		}
+		if names[p.Name] || ids[p.ID] {
+			t.Fatalf("peers[%d]: name %q or id %q repeats", i, p.Name, p.ID)
+		}
+		names[p.Name], ids[p.ID] = true, true
+		if p.Join < 0 || (p.Leave != 0 && p.Leave <= p.Join) {
+			t.Fatalf("peers[%d]: join %v, leave %v", i, p.Join, p.Leave)
+		}
+		if p.Media == nil || (p.Media.Video == nil && p.Media.Audio == nil) {
+			t.Fatalf("peers[%d]: media %+v has nothing to send", i, p.Media)
+		}
+		if p.Screen != nil && p.Screen.Video == nil {
+			t.Fatalf("peers[%d]: screen without video", i)
+		}
+		if (len(p.MuteVideo) > 0 && p.Media.Video == nil) || (len(p.MuteAudio) > 0 && p.Media.Audio == nil) {
+			t.Fatalf("peers[%d]: a mute of a track the media lacks", i)
+		}
+		for _, ivs := range [][]Interval{p.MuteVideo, p.MuteAudio} {
+			for j, iv := range ivs {
+				if iv.From < 0 || iv.To <= iv.From || (j > 0 && iv.From < ivs[j-1].To) {
+					t.Fatalf("peers[%d]: mute intervals %v", i, ivs)
+				}
+			}
+		}
+		if end := p.End(); end < p.Join || (p.Leave > 0 && end > p.Leave) {
+			t.Fatalf("peers[%d]: ends at %v (join %v, leave %v)", i, end, p.Join, p.Leave)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/mediaclock"
+	"github.com/roomcast/roomcast/internal/mediafile"
 	"github.com/roomcast/roomcast/room"
 )
 
@@ -483,7 +484,7 @@ func (r *Room) join(ctx context.Context, p *peerState) error {
 	p.joined = true
 	type source struct {
 		mf     *MediaFile
-		si     *StreamInfo
+		si     *mediafile.Stream
 		kind   room.Kind
 		src    room.Source
 		suffix string
@@ -523,7 +524,11 @@ func (r *Room) join(ctx context.Context, p *peerState) error {
 			}
 		}
 		t := newTrack(info, r.clock)
-		p.senders = append(p.senders, newSender(t, d, so.si, spec.Join, so.mutes, r.impair, r.log))
+		snd := newSender(t, d, so.si, spec.Join, so.mutes, r.impair, r.log)
+		if err := d.add(snd); err != nil {
+			return fmt.Errorf("peer %s: %w", spec.Name, err)
+		}
+		p.senders = append(p.senders, snd)
 		r.mu.Lock()
 		r.tracks = append(r.tracks, t)
 		r.mu.Unlock()

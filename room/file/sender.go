@@ -4,16 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
-	"github.com/asticode/go-astiav"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/roomcast/roomcast/internal/mediafile"
 	"github.com/roomcast/roomcast/room"
 )
 
@@ -32,70 +35,86 @@ type frame struct {
 	key   bool
 }
 
-// demuxer reads one media file lazily and hands each packet to the sender of
-// its stream. Only the scheduler goroutine touches it.
+// demuxer reads one media file lazily and hands each sample to the sender
+// of its stream. Only the scheduler goroutine touches it.
 type demuxer struct {
-	path    string
-	fc      *astiav.FormatContext
-	pkt     *astiav.Packet
+	r       *mediafile.Reader
+	sample  mediafile.Sample
 	senders []*sender // by stream index; nil for streams not sent
 	origin  float64   // seconds subtracted from timestamps
 	eof     bool
 }
 
 func openDemuxer(mf *MediaFile) (*demuxer, error) {
-	fc, err := openInput(mf.Path)
+	r, err := mediafile.Open(mf.Path)
 	if err != nil {
 		return nil, err
 	}
-	d := &demuxer{path: mf.Path, fc: fc, pkt: astiav.AllocPacket()}
-	streams := fc.Streams()
-	for _, si := range []*StreamInfo{mf.Video, mf.Audio} {
-		if si != nil && (si.Index >= len(streams) || streams[si.Index].CodecParameters().CodecID() == astiav.CodecIDNone) {
+	d := &demuxer{r: r}
+	info := r.Info()
+	n := 0
+	for _, s := range info.Streams {
+		n = max(n, s.Index+1)
+	}
+	for _, si := range []*mediafile.Stream{mf.Video, mf.Audio} {
+		if si != nil && !slices.ContainsFunc(info.Streams, func(s *mediafile.Stream) bool {
+			return s.Index == si.Index && s.Codec.MimeType == si.Codec.MimeType
+		}) {
 			d.close()
 			return nil, fmt.Errorf("%s: stream #%d is gone; the file changed since the manifest was loaded", mf.Path, si.Index)
 		}
 	}
-	d.senders = make([]*sender, len(streams))
+	d.senders = make([]*sender, n)
 	// Time zero is the file's zero. A positive start time (a cut from a
 	// longer recording) is taken off so the media starts at join; a
 	// negative one is Opus pre-roll, which must stay before zero to keep
 	// audio and video in sync.
-	if st := fc.StartTime(); st != astiav.NoPtsValue && st > 0 {
-		d.origin = float64(st) / float64(astiav.TimeBase)
+	if st := info.StartTime; st > 0 {
+		d.origin = float64(st.Microseconds()) / 1e6
 	}
 	return d, nil
 }
 
-func (d *demuxer) close() {
-	if d.pkt != nil {
-		d.pkt.Free()
-		d.pkt = nil
+// add makes s the sender of its stream; the reader then demuxes only the
+// streams that have one.
+func (d *demuxer) add(s *sender) error {
+	d.senders[s.info.Index] = s
+	var sel []*mediafile.Stream
+	for _, o := range d.senders {
+		if o != nil {
+			sel = append(sel, o.info)
+		}
 	}
-	if d.fc != nil {
-		closeInput(d.fc)
-		d.fc = nil
+	return d.r.Select(sel...)
+}
+
+func (d *demuxer) close() {
+	if d.r != nil {
+		d.r.Close()
+		d.r = nil
 	}
 }
 
-// readOne demuxes one packet into its sender's pending frames.
+// readOne demuxes one sample into its sender's pending frames.
 func (d *demuxer) readOne() error {
 	if d.eof {
 		return nil
 	}
-	if err := d.fc.ReadFrame(d.pkt); err != nil {
-		if errors.Is(err, astiav.ErrEof) {
+	if err := d.r.Read(&d.sample); err != nil {
+		if errors.Is(err, io.EOF) {
 			d.eof = true
 			return nil
 		}
-		return fmt.Errorf("%s: read packet: %w", d.path, err)
+		return err
 	}
-	defer d.pkt.Unref()
-	i := d.pkt.StreamIndex()
-	if i < 0 || i >= len(d.senders) || d.senders[i] == nil {
+	s := d.senders[d.sample.Stream.Index]
+	d.sample.Stream = nil
+	if s == nil {
 		return nil
 	}
-	return d.senders[i].ingest(d.pkt, d.origin)
+	err := s.ingest(&d.sample, d.origin)
+	d.sample.Data = nil // the frame owns it now
+	return err
 }
 
 // sender turns one stream into RTP for one track. Only the scheduler
@@ -103,7 +122,7 @@ func (d *demuxer) readOne() error {
 type sender struct {
 	t      *track
 	src    *demuxer
-	info   *StreamInfo
+	info   *mediafile.Stream
 	log    *slog.Logger
 	video  bool
 	screen bool
@@ -136,7 +155,7 @@ type sender struct {
 	delayed *rtp.Packet // held back by the reorder impairment
 }
 
-func newSender(t *track, src *demuxer, si *StreamInfo, join time.Duration, mutes []Interval, imp Impairment, log *slog.Logger) *sender {
+func newSender(t *track, src *demuxer, si *mediafile.Stream, join time.Duration, mutes []Interval, imp Impairment, log *slog.Logger) *sender {
 	s := &sender{
 		t:         t,
 		src:       src,
@@ -173,7 +192,6 @@ func newSender(t *track, src *demuxer, si *StreamInfo, join time.Duration, mutes
 		h.Write([]byte(t.info.ID))
 		s.rng = rand.New(rand.NewPCG(uint64(imp.Seed), h.Sum64()))
 	}
-	src.senders[si.Index] = s
 	return s
 }
 
@@ -183,47 +201,39 @@ func ticksToDuration(ticks, rate int64) time.Duration {
 	return time.Duration(ticks/rate)*time.Second + time.Duration((ticks%rate)*int64(time.Second)/rate)
 }
 
-// ingest converts a demuxed packet into a pending frame.
-func (s *sender) ingest(pkt *astiav.Packet, origin float64) error {
+// ingest converts a demuxed sample into a pending frame.
+func (s *sender) ingest(smp *mediafile.Sample, origin float64) error {
 	if s.done {
 		return nil
 	}
-	data := pkt.Data() // a Go copy the frame can own
-	if len(data) == 0 {
-		return nil
-	}
-	tb := s.info.timeBase
-	tbSec := float64(tb.Num()) / float64(tb.Den())
-	pts, dts := pkt.Pts(), pkt.Dts()
-	if pts == astiav.NoPtsValue {
+	data := smp.Data
+	tbSec := float64(s.info.TimeBaseNum) / float64(s.info.TimeBaseDen)
+	pts, dts := smp.PTS, smp.DTS
+	if pts == mediafile.NoTimestamp {
 		pts = dts
 	}
-	key := pkt.Flags().Has(astiav.PacketFlagKey)
+	key := smp.Key
 
 	var rel, dur int64
 	if s.video {
-		var err error
-		if data, err = s.videoPayload(data, key); err != nil {
-			return fmt.Errorf("%s: stream #%d packet at %d: %w", s.src.path, s.info.Index, pts, err)
-		}
-		if pts == astiav.NoPtsValue {
+		if pts == mediafile.NoTimestamp {
 			rel = s.nextRel
 		} else {
 			rel = s.videoTicks(float64(pts)*tbSec - origin)
 		}
-		if d := pkt.Duration(); d > 0 && pts != astiav.NoPtsValue {
+		if d := smp.Duration; d > 0 && pts != mediafile.NoTimestamp {
 			// The end snaps to the frame grid like the start does.
 			dur = s.videoTicks(float64(pts+d)*tbSec-origin) - rel
 		} else if s.info.FrameRateNum > 0 {
 			dur = s.rate * int64(s.info.FrameRateDen) / int64(s.info.FrameRateNum)
 		}
 	} else {
-		dur = int64(opusSamples(data))
-		if dur == 0 && pkt.Duration() > 0 {
-			dur = int64(math.Round(float64(pkt.Duration()) * tbSec * float64(s.rate)))
+		dur = opus.PacketDuration2(data)
+		if dur == 0 && smp.Duration > 0 {
+			dur = int64(math.Round(float64(smp.Duration) * tbSec * float64(s.rate)))
 		}
 		rel = s.nextRel
-		if pts != astiav.NoPtsValue {
+		if pts != mediafile.NoTimestamp {
 			ticks := int64(math.Round((float64(pts)*tbSec - origin) * float64(s.rate)))
 			if s.started && ticks+audioSlack < s.nextRel {
 				// This packet overlaps audio already sent (an edited or
@@ -242,7 +252,7 @@ func (s *sender) ingest(pkt *astiav.Packet, origin float64) error {
 	f := frame{data: data, rel: rel, key: key}
 	f.at = s.join + ticksToDuration(rel, s.rate)
 	f.sched = f.at
-	if s.video && dts != astiav.NoPtsValue && dts != pts {
+	if s.video && dts != mediafile.NoTimestamp && dts != pts {
 		// Decode order differs from presentation order (B-frames): send in
 		// decode order, at the decode time.
 		f.sched = s.join + time.Duration((float64(dts)*tbSec-origin)*float64(time.Second))
@@ -276,8 +286,7 @@ func (s *sender) videoTicks(secs float64) int64 {
 		grid := math.Round(math.Round(secs*fps) * float64(s.rate) / fps)
 		// Within one time-base unit: a start is rounded once, an end
 		// (pts + duration) twice.
-		tb := s.info.timeBase
-		unit := float64(s.rate)*float64(tb.Num())/float64(tb.Den()) + 1
+		unit := float64(s.rate)*float64(s.info.TimeBaseNum)/float64(s.info.TimeBaseDen) + 1
 		if math.Abs(grid-ticks) <= unit {
 			ticks = grid
 		}
@@ -292,7 +301,7 @@ func (s *sender) videoTicks(secs float64) int64 {
 func (s *sender) audioTicks(ticks int64) int64 {
 	const slack = audioSlack
 	if !s.started {
-		if p := int64(s.info.preSkip); p > 0 && abs(ticks+p) <= slack {
+		if p := int64(s.info.PreSkip); p > 0 && abs(ticks+p) <= slack {
 			return -p
 		}
 		return ticks
@@ -312,29 +321,6 @@ func abs(v int64) int64 {
 		return -v
 	}
 	return v
-}
-
-// videoPayload prepares a video access unit as a WebRTC sender carries it.
-func (s *sender) videoPayload(data []byte, key bool) ([]byte, error) {
-	switch s.info.Codec.MimeType {
-	case "video/H264":
-		if s.info.nalLength > 0 {
-			var err error
-			if data, err = avccToAnnexB(data, s.info.nalLength); err != nil {
-				return nil, fmt.Errorf("bad H.264 AVCC data: %w", err)
-			}
-		}
-		// Browsers send SPS and PPS before every IDR; MP4 and Matroska keep
-		// them in the extradata only.
-		if key && len(s.info.paramSets) > 0 && !h264HasSPS(data) {
-			data = withParamSets(s.info.paramSets, data)
-		}
-	case "video/AV1":
-		if key && len(s.info.paramSets) > 0 && !av1HasSequenceHeader(data) {
-			data = append(append(make([]byte, 0, len(s.info.paramSets[0])+len(data)), s.info.paramSets[0]...), data...)
-		}
-	}
-	return data, nil
 }
 
 // peek returns the next frame to send, demuxing as needed, or nil when the

@@ -185,7 +185,7 @@ func TestSyncRoomLipSync(t *testing.T) {
 			// clips' low-delay Opus has 120 samples, 2.5 ms, which the
 			// WebM stores rounded to -3 ms).
 			t0 := amap.at(firstTS)
-			preSkip := m.Peers[i].Media.Audio.preSkip
+			preSkip := m.Peers[i].Media.Audio.PreSkip
 			if want := -time.Duration(preSkip) * time.Second / 48000; preSkip != 120 || t0-want < -time.Microsecond || t0-want > time.Microsecond {
 				t.Errorf("first audio sample at %v, want %v (pre-skip %d)", t0, want, preSkip)
 			}

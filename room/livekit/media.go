@@ -12,142 +12,112 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/roomcast/roomcast/internal/avframe"
+	"github.com/roomcast/roomcast/internal/avpacket"
+	"github.com/roomcast/roomcast/internal/mediafile"
 	"github.com/roomcast/roomcast/room"
 )
 
-// mediaFile demuxes one media file for the Publisher: its first video stream
-// and its first audio stream, as compressed packets ready to send.
+// mediaFile is one media file the Publisher sends: its first video stream
+// and its first audio stream, read by mediafile as access units the SDK's
+// payloaders take.
 type mediaFile struct {
-	path  string
-	fc    *astiav.FormatContext
-	pkt   *astiav.Packet
-	start time.Duration // the file's start time; packet times are relative to it
+	path   string
+	r      *mediafile.Reader
+	sample mediafile.Sample
+	start  time.Duration // the file's start time; sample times are relative to it
 
 	video, audio *fileStream
 }
 
 // fileStream is one stream the Publisher sends.
 type fileStream struct {
-	index    int
+	s        *mediafile.Stream
 	kind     room.Kind
 	codec    webrtc.RTPCodecCapability
-	tb       astiav.Rational
 	width    int
 	height   int
-	frameDur time.Duration // when a packet does not say
-
-	// annexB turns H.264 from MP4/Matroska (length-prefixed NAL units) into
-	// the start-code form the RTP packetizer expects.
-	annexB *astiav.BitStreamFilterContext
-	out    *astiav.Packet
+	frameDur time.Duration // when a sample does not say
 
 	// dec decodes audio only to measure its level: LiveKit finds active
 	// speakers from the RTP audio-level header extension, which the sender
 	// must fill in.
-	dec   *astiav.CodecContext
-	frame *astiav.Frame
+	dec     *astiav.CodecContext
+	frame   *astiav.Frame
+	pkt     *astiav.Packet
+	scratch []byte // avpacket.SetData's padded copy, reused
 }
 
+// The fmtp lines the SDK's media engine registers for H.264 and VP9. pion
+// matches a track's fmtp against them (H.264 on profile-level-id's first
+// two bytes, VP9 on profile-id), so a track must use these, whatever its
+// SPS or VP9 profile says, or it cannot be published.
+const (
+	sdkH264Fmtp = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	sdkVP9Fmtp  = "profile-id=0"
+)
+
 func openMedia(path string) (_ *mediaFile, err error) {
-	m := &mediaFile{path: path, fc: astiav.AllocFormatContext()}
-	if m.fc == nil {
-		return nil, errors.New("livekit: cannot allocate a demuxer")
+	r, err := mediafile.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("livekit: %w", err)
 	}
+	m := &mediaFile{path: path, r: r, start: r.Info().StartTime}
 	defer func() {
 		if err != nil {
 			m.close()
 		}
 	}()
-	if err := m.fc.OpenInput(path, nil, nil); err != nil {
-		m.fc.Free()
-		m.fc = nil
-		return nil, fmt.Errorf("livekit: opening %s: %w", path, err)
-	}
-	if err := m.fc.FindStreamInfo(nil); err != nil {
-		return nil, fmt.Errorf("livekit: probing %s: %w", path, err)
-	}
-	if st := m.fc.StartTime(); st != astiav.NoPtsValue {
-		m.start = time.Duration(st) * time.Microsecond // AV_TIME_BASE units
-	}
-	for _, s := range m.fc.Streams() {
-		cp := s.CodecParameters()
-		switch {
-		case cp.MediaType() == astiav.MediaTypeVideo && m.video == nil:
-			if m.video, err = newVideoStream(path, s); err != nil {
-				return nil, err
-			}
-		case cp.MediaType() == astiav.MediaTypeAudio && m.audio == nil:
-			if m.audio, err = newAudioStream(path, s); err != nil {
-				return nil, err
-			}
+	info := r.Info()
+	var sel []*mediafile.Stream
+	if s := info.First(room.KindVideo); s != nil {
+		if m.video, err = newVideoStream(path, s); err != nil {
+			return nil, err
 		}
+		sel = append(sel, s)
+	}
+	if s := info.First(room.KindAudio); s != nil {
+		if m.audio, err = newAudioStream(path, s, r.CodecParameters(s)); err != nil {
+			return nil, err
+		}
+		sel = append(sel, s)
 	}
 	if m.video == nil && m.audio == nil {
 		return nil, fmt.Errorf("livekit: %s has neither video nor audio", path)
 	}
-	m.pkt = astiav.AllocPacket()
+	if err := r.Select(sel...); err != nil {
+		return nil, fmt.Errorf("livekit: %w", err)
+	}
 	return m, nil
 }
 
-func newVideoStream(path string, s *astiav.Stream) (*fileStream, error) {
-	cp := s.CodecParameters()
-	fs := &fileStream{index: s.Index(), kind: room.KindVideo, tb: s.TimeBase(), width: cp.Width(), height: cp.Height()}
-	switch cp.CodecID() {
-	case astiav.CodecIDVp8:
-		fs.codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-	case astiav.CodecIDVp9:
-		fs.codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
-	case astiav.CodecIDH264:
-		fs.codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
-		if ed := cp.ExtraData(); len(ed) > 0 && ed[0] == 1 { // avcC: length-prefixed
-			if err := fs.openAnnexB(s); err != nil {
-				return nil, fmt.Errorf("livekit: %s: %w", path, err)
-			}
-		}
+func newVideoStream(path string, s *mediafile.Stream) (*fileStream, error) {
+	fs := &fileStream{s: s, kind: room.KindVideo, width: s.Width, height: s.Height}
+	fs.codec = webrtc.RTPCodecCapability{MimeType: s.Codec.MimeType, ClockRate: s.Codec.ClockRate}
+	switch s.Codec.MimeType {
+	case webrtc.MimeTypeVP8:
+	case webrtc.MimeTypeVP9:
+		fs.codec.SDPFmtpLine = sdkVP9Fmtp
+	case webrtc.MimeTypeH264:
+		fs.codec.SDPFmtpLine = sdkH264Fmtp
 	default:
-		return nil, fmt.Errorf("livekit: %s: video codec %s is not supported (VP8, VP9, H.264)", path, cp.CodecID())
+		// AV1 too: the SDK's LocalTrack has no AV1 payloader.
+		return nil, fmt.Errorf("livekit: %s: video codec %s is not supported (VP8, VP9, H.264)", path, s.CodecName)
 	}
 	fs.frameDur = time.Second / 30
-	if fr := s.AvgFrameRate(); fr.Num() > 0 && fr.Den() > 0 {
-		fs.frameDur = time.Duration(float64(time.Second) * float64(fr.Den()) / float64(fr.Num()))
+	if s.FrameRateNum > 0 && s.FrameRateDen > 0 {
+		fs.frameDur = time.Duration(float64(time.Second) * float64(s.FrameRateDen) / float64(s.FrameRateNum))
 	}
 	return fs, nil
 }
 
-func (fs *fileStream) openAnnexB(s *astiav.Stream) error {
-	f := astiav.FindBitStreamFilterByName("h264_mp4toannexb")
-	if f == nil {
-		return errors.New("FFmpeg lacks the h264_mp4toannexb filter")
-	}
-	bsf, err := astiav.AllocBitStreamFilterContext(f)
-	if err != nil {
-		return fmt.Errorf("allocating h264_mp4toannexb: %w", err)
-	}
-	if err := s.CodecParameters().Copy(bsf.InputCodecParameters()); err != nil {
-		bsf.Free()
-		return fmt.Errorf("configuring h264_mp4toannexb: %w", err)
-	}
-	bsf.SetInputTimeBase(s.TimeBase())
-	if err := bsf.Initialize(); err != nil {
-		bsf.Free()
-		return fmt.Errorf("initializing h264_mp4toannexb: %w", err)
-	}
-	fs.annexB = bsf
-	fs.out = astiav.AllocPacket()
-	return nil
-}
-
-func newAudioStream(path string, s *astiav.Stream) (*fileStream, error) {
-	cp := s.CodecParameters()
-	if cp.CodecID() != astiav.CodecIDOpus {
-		return nil, fmt.Errorf("livekit: %s: audio codec %s is not supported (Opus)", path, cp.CodecID())
+func newAudioStream(path string, s *mediafile.Stream, cp *astiav.CodecParameters) (*fileStream, error) {
+	if s.Codec.MimeType != webrtc.MimeTypeOpus {
+		return nil, fmt.Errorf("livekit: %s: audio codec %s is not supported (Opus)", path, s.CodecName)
 	}
 	fs := &fileStream{
-		index:    s.Index(),
+		s:        s,
 		kind:     room.KindAudio,
-		tb:       s.TimeBase(),
-		codec:    webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		codec:    webrtc.RTPCodecCapability{MimeType: s.Codec.MimeType, ClockRate: s.Codec.ClockRate, Channels: s.Codec.Channels, SDPFmtpLine: s.Codec.SDPFmtpLine},
 		frameDur: 20 * time.Millisecond,
 	}
 	// The level meter is best effort: without a decoder the audio still
@@ -155,7 +125,7 @@ func newAudioStream(path string, s *astiav.Stream) (*fileStream, error) {
 	if c := astiav.FindDecoder(astiav.CodecIDOpus); c != nil {
 		dec := astiav.AllocCodecContext(c)
 		if dec != nil && cp.ToCodecContext(dec) == nil && dec.Open(c, nil) == nil {
-			fs.dec, fs.frame = dec, astiav.AllocFrame()
+			fs.dec, fs.frame, fs.pkt = dec, astiav.AllocFrame(), astiav.AllocPacket()
 		} else if dec != nil {
 			dec.Free()
 		}
@@ -167,30 +137,21 @@ func (fs *fileStream) close() {
 	if fs == nil {
 		return
 	}
-	if fs.annexB != nil {
-		fs.annexB.Free()
-	}
-	if fs.out != nil {
-		fs.out.Free()
-	}
 	if fs.dec != nil {
 		fs.dec.Free()
 	}
 	if fs.frame != nil {
 		fs.frame.Free()
 	}
+	if fs.pkt != nil {
+		fs.pkt.Free()
+	}
 }
 
 func (m *mediaFile) close() {
 	m.video.close()
 	m.audio.close()
-	if m.pkt != nil {
-		m.pkt.Free()
-	}
-	if m.fc != nil {
-		m.fc.CloseInput()
-		m.fc.Free()
-	}
+	m.r.Close()
 }
 
 // sample is one compressed frame, timed relative to the file's start.
@@ -203,95 +164,49 @@ type sample struct {
 	level    *uint8 // audio level in -dBov, when measured
 }
 
-// next returns the next packet of a stream we send, or io.EOF. An H.264
-// packet may come out of the filter as nothing (it buffers) and is skipped.
+// next returns the next sample of a stream we send, or io.EOF.
 func (m *mediaFile) next() (sample, error) {
-	for {
-		m.pkt.Unref()
-		if err := m.fc.ReadFrame(m.pkt); err != nil {
-			if errors.Is(err, astiav.ErrEof) {
-				return sample{}, io.EOF
-			}
-			return sample{}, fmt.Errorf("livekit: reading %s: %w", m.path, err)
+	if err := m.r.Read(&m.sample); err != nil {
+		if errors.Is(err, io.EOF) {
+			return sample{}, io.EOF
 		}
-		var fs *fileStream
-		switch m.pkt.StreamIndex() {
-		case m.video.idx():
-			fs = m.video
-		case m.audio.idx():
-			fs = m.audio
-		default:
-			continue
-		}
-		s := sample{stream: fs, keyframe: m.pkt.Flags().Has(astiav.PacketFlagKey)}
-		ts := m.pkt.Pts()
-		if ts == astiav.NoPtsValue {
-			ts = m.pkt.Dts()
-		}
-		if ts != astiav.NoPtsValue {
-			s.at = max(fs.toDuration(ts)-m.start, 0)
-		}
-		s.duration = fs.frameDur
-		if d := m.pkt.Duration(); d > 0 {
-			s.duration = fs.toDuration(d)
-		}
-		if fs.annexB != nil {
-			data, err := fs.filter(m.pkt)
-			if err != nil {
-				return sample{}, fmt.Errorf("livekit: %s: %w", m.path, err)
-			}
-			if data == nil {
-				continue
-			}
-			s.data = data
-		} else {
-			// The packet is reused for the next read: copy.
-			s.data = append([]byte(nil), m.pkt.Data()...)
-		}
-		if fs.dec != nil {
-			// Without timestamps the decoder does not try (and warn that
-			// it cannot) to adjust them for Opus pre-skip; we only want
-			// the samples.
-			m.pkt.SetPts(astiav.NoPtsValue)
-			m.pkt.SetDts(astiav.NoPtsValue)
-			s.level = fs.measure(m.pkt)
-		}
-		return s, nil
+		return sample{}, fmt.Errorf("livekit: %w", err)
 	}
-}
-
-func (fs *fileStream) idx() int {
-	if fs == nil {
-		return -1
+	ms := &m.sample
+	fs := m.video
+	if ms.Stream.Kind == room.KindAudio {
+		fs = m.audio
 	}
-	return fs.index
-}
-
-func (fs *fileStream) toDuration(ts int64) time.Duration {
-	return time.Duration(float64(ts) * float64(time.Second) * float64(fs.tb.Num()) / float64(fs.tb.Den()))
-}
-
-func (fs *fileStream) filter(p *astiav.Packet) ([]byte, error) {
-	if err := fs.annexB.SendPacket(p); err != nil {
-		return nil, fmt.Errorf("h264_mp4toannexb: %w", err)
+	s := sample{stream: fs, data: ms.Data, keyframe: ms.Key}
+	ts := ms.PTS
+	if ts == mediafile.NoTimestamp {
+		ts = ms.DTS
 	}
-	var data []byte
-	for {
-		fs.out.Unref()
-		if err := fs.annexB.ReceivePacket(fs.out); err != nil {
-			if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
-				return data, nil
-			}
-			return nil, fmt.Errorf("h264_mp4toannexb: %w", err)
-		}
-		data = append(data, fs.out.Data()...)
+	if ts != mediafile.NoTimestamp {
+		s.at = max(fs.s.Duration(ts)-m.start, 0)
 	}
+	s.duration = fs.frameDur
+	if ms.Duration > 0 {
+		s.duration = fs.s.Duration(ms.Duration)
+	}
+	if fs.dec != nil {
+		s.level = fs.measure(ms.Data)
+	}
+	return s, nil
 }
 
 // measure decodes an audio packet and returns its level as RFC 6464 wants
 // it: 0 is the loudest (0 dBov), 127 silence.
-func (fs *fileStream) measure(p *astiav.Packet) *uint8 {
-	if err := fs.dec.SendPacket(p); err != nil {
+func (fs *fileStream) measure(data []byte) *uint8 {
+	// The packet carries no timestamps, so the decoder does not try (and
+	// warn that it cannot) to adjust them for Opus pre-skip; we only want
+	// the samples.
+	fs.pkt.Unref()
+	var err error
+	if fs.scratch, err = avpacket.SetData(fs.pkt, data, fs.scratch); err != nil {
+		return nil
+	}
+	if err := fs.dec.SendPacket(fs.pkt); err != nil {
 		return nil
 	}
 	var sum float64
@@ -333,12 +248,8 @@ func (fs *fileStream) measure(p *astiav.Packet) *uint8 {
 
 // rewind goes back to the start of the file, for looping.
 func (m *mediaFile) rewind() error {
-	ts := int64(0)
-	if st := m.fc.StartTime(); st != astiav.NoPtsValue {
-		ts = st
-	}
-	if err := m.fc.SeekFrame(-1, ts, astiav.NewSeekFlags(astiav.SeekFlagBackward)); err != nil {
-		return fmt.Errorf("livekit: rewinding %s: %w", m.path, err)
+	if err := m.r.Rewind(); err != nil {
+		return fmt.Errorf("livekit: %w", err)
 	}
 	return nil
 }
