@@ -297,8 +297,10 @@ func startRecorder(t testing.TB, opts Options) (*Room, *eventLog, time.Duration)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	// The context bounds the room's whole life, not just the join (which
+	// Options.JoinTimeout bounds), so it lasts as long as the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	if err := r.Start(ctx); err != nil {
 		t.Fatalf("recorder Start: %v", err)
 	}

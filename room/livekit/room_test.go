@@ -2,7 +2,14 @@ package livekit
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,4 +231,66 @@ func TestRecorderFollowsRoom(t *testing.T) {
 	if err := video.RequestKeyframe(); err == nil {
 		t.Fatal("RequestKeyframe on an ended track: no error")
 	}
+}
+
+// TestContextEndsRoom checks that Start's ctx bounds the room's whole life:
+// cancelling it after the join ends the room as Close would (Events closes,
+// tracks end), with Err telling why, and leaves no goroutine behind.
+func TestContextEndsRoom(t *testing.T) {
+	srv := sharedServer(t)
+	roomName := uniqueRoom("ctx")
+	srv.createRoom(t, roomName)
+	mediaFileFor(t, camWebM) // made before counting: its cache stays
+	base := runtime.NumGoroutine()
+	alice := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
+
+	log, _ := newTestLogger(t, slog.LevelInfo)
+	r, err := New(Options{URL: srv.url(roomName), APIKey: devKey, APISecret: devSecret, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, r)
+	ev, _ := evs.wait(0, 10*time.Second, "alice's camera", isTrackAdded("alice", room.KindVideo, room.SourceRegular))
+	vr := readTrack(ev.Track, time.Now())
+	vr.waitFor(t, 5*time.Second, "video RTP", func(s readStats) bool { return s.packets > 0 })
+
+	cancel()
+	cancelled := time.Now()
+	evs.waitClosed(3 * time.Second)
+	t.Logf("Events closed %s after the cancel", time.Since(cancelled).Round(time.Millisecond))
+	vr.waitEOF(t, time.Second)
+	err = r.Err()
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "livekit: ") {
+		t.Fatalf("Err() = %v, want a livekit error wrapping context.Canceled", err)
+	}
+	if err := ev.Track.RequestKeyframe(); !errors.Is(err, io.EOF) {
+		t.Fatalf("RequestKeyframe on an ended track = %v, want io.EOF", err)
+	}
+	if err := r.Close(); err != nil || !errors.Is(r.Err(), context.Canceled) {
+		t.Fatalf("Close after the cancel: %v, Err() = %v", err, r.Err())
+	}
+
+	// The publisher's goroutines must go too, then, or the count says
+	// nothing about the recorder's; the SDK's HTTP calls may leave idle
+	// keep-alive connections, which are not ours to wait for.
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	// pion's goroutines take a moment to wind down after a session closed.
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			var stacks strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Fatalf("%d goroutines 15 s after the room ended, %d before it started:\n%s", runtime.NumGoroutine(), base, stacks.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("goroutines back to %d (baseline %d) %s after the cancel", runtime.NumGoroutine(), base, time.Since(cancelled).Round(time.Millisecond))
 }
