@@ -252,15 +252,17 @@ func (r *Room) speakers(ps []lksdk.Participant) {
 			continue // the bot itself, or a peer not announced (yet or any more)
 		}
 		level := int(math.Round(float64(p.AudioLevel()) * 100))
-		out = append(out, room.Speaker{PeerID: rp.Identity(), TrackID: r.speakingTrack(rp.Identity()), Level: min(max(level, 1), 100)})
+		out = append(out, room.Speaker{PeerID: rp.Identity(), TrackID: r.speakingTrack(rp), Level: min(max(level, 1), 100)})
 	}
 	r.emit(room.Event{Type: room.ActiveSpeakers, Speakers: out})
 }
 
 // speakingTrack picks the peer's microphone, else any audio track of theirs.
-func (r *Room) speakingTrack(identity string) string {
+// A speaker update can come before the microphone is subscribed: then the
+// SDK's publication names it, with the ID its TrackAdded will carry.
+func (r *Room) speakingTrack(rp *lksdk.RemoteParticipant) string {
 	id := ""
-	for _, t := range r.tracksOf(identity) {
+	for _, t := range r.tracksOf(rp.Identity()) {
 		if t.info.Kind != room.KindAudio {
 			continue
 		}
@@ -269,6 +271,20 @@ func (r *Room) speakingTrack(identity string) string {
 		}
 		if id == "" {
 			id = t.info.ID
+		}
+	}
+	if id != "" {
+		return id
+	}
+	for _, pub := range rp.TrackPublications() {
+		if pub.Kind() != lksdk.TrackKindAudio {
+			continue
+		}
+		if sourceOf(pub.Source()) == room.SourceRegular {
+			return pub.SID()
+		}
+		if id == "" {
+			id = pub.SID()
 		}
 	}
 	return id

@@ -187,12 +187,14 @@ func TestRecorderFollowsRoom(t *testing.T) {
 		}
 	})
 
+	outer := t
 	t.Run("republish under the same identity", func(t *testing.T) {
 		// Alice's client comes back (a page reload): the server drops the old
 		// session for the new one. She stays the same peer; her tracks are
 		// replaced.
 		from := evs.len()
-		alice2 := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
+		// Owned by the whole test: she is the one who leaves below.
+		alice2 := startPublisherFor(t, outer, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
 		evs.wait(from, 8*time.Second, "old camera removed", isTrackEvent(room.TrackRemoved, video.Info().ID))
 		vr.waitEOF(t, 3*time.Second)
 		ar.waitEOF(t, 3*time.Second)
