@@ -21,8 +21,8 @@ type sdkLogger struct {
 	l *slog.Logger
 	r *redactor
 	// hook, when set, sees every message, enabled or not, for what the SDK
-	// says only in its logs. Nothing needs it since v2.19 (see
-	// sdkworkarounds.go), but it is kept for the next such case.
+	// says only in its logs. Room and Publisher set none since v2.19 (see
+	// sdkworkarounds.go).
 	hook func(msg string, kv []any)
 }
 
