@@ -13,9 +13,9 @@ import (
 
 // run is the loop: it applies ops in order and emits events, and once a
 // second looks for what the SDK has no callback for (name changes) and for a
-// reconnect that takes too long. It ends the room when ctx, the caller's
-// context, ends.
-func (r *Room) run(ctx context.Context) {
+// reconnect that takes too long. Once joined, it ends the room when
+// Start's context ends (during the join, start itself watches it).
+func (r *Room) run() {
 	defer close(r.loopDone)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -33,15 +33,24 @@ func (r *Room) run(ctx context.Context) {
 			if r.isFinished() {
 				return
 			}
-		case <-ctx.Done():
-			r.log.Info("leaving the livekit room: the context ended", "cause", context.Cause(ctx))
-			r.end(contextError(ctx, r.roomName))
+		case <-r.ctxDone():
+			r.log.Info("leaving the livekit room: the context ended", "cause", context.Cause(r.ctx))
+			r.end(contextError(r.ctx, r.roomName))
 			return
 		case <-r.stop:
 			r.finish(nil)
 			return
 		}
 	}
+}
+
+// ctxDone is Start's context's Done once joined, before that nil: a
+// channel the loop's select never takes.
+func (r *Room) ctxDone() <-chan struct{} {
+	if r.ctx == nil {
+		return nil
+	}
+	return r.ctx.Done()
 }
 
 func (r *Room) poll() {

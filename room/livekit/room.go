@@ -78,6 +78,7 @@ type Room struct {
 	tracks   map[string]*track // by track SID; written by the loop under mu
 
 	// Owned by the loop goroutine.
+	ctx               context.Context       // Start's, once joined: it bounds the room
 	peers             map[string]*peerState // by identity
 	reconnectingSince time.Time
 	localSID          string // the bot's session, to notice the SDK restarting it

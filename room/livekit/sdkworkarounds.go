@@ -18,9 +18,9 @@ package livekit
 
 // pollNames looks for changed names, once a second from the loop: the SDK
 // (v2.11 to v2.20.0 at least) applies a participant's new name without any
-// callback, where metadata and attributes have theirs. Delete it, and call
-// refreshPeer from that callback instead, once RoomCallback reports name
-// changes.
+// callback, where metadata and attributes have theirs (no upstream issue
+// asks for one yet). Delete it, and call refreshPeer from that callback
+// instead, once RoomCallback reports name changes.
 func (r *Room) pollNames() {
 	for identity := range r.peers {
 		r.refreshPeer(identity)

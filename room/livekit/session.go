@@ -34,7 +34,7 @@ func (r *Room) start(ctx context.Context) error {
 	r.lk = lk
 	r.started = true
 	r.mu.Unlock()
-	go r.run(ctx)
+	go r.run()
 
 	began := time.Now()
 	joinCtx, cancel := context.WithTimeout(ctx, r.opts.JoinTimeout)
@@ -71,6 +71,7 @@ func (r *Room) start(ctx context.Context) error {
 	r.log.Info("joined livekit room", "identity", lk.LocalParticipant.Identity(),
 		"server", lk.ServerInfo().GetVersion(), "took", time.Since(began).Round(time.Millisecond))
 	r.ops.push(func() {
+		r.ctx = ctx
 		r.localSID = lk.LocalParticipant.SID()
 		r.sync()
 	})
