@@ -236,63 +236,108 @@ func TestRecorderFollowsRoom(t *testing.T) {
 }
 
 // TestContextEndsRoom checks that Start's ctx bounds the room's whole life:
-// cancelling it after the join ends the room as Close would (Events closes,
-// tracks end), with Err telling why, and leaves no goroutine behind.
+// its end after the join (a cancel, a cancel with a cause, a deadline) ends
+// the room as Close would (Events closes, tracks end), with Err telling why,
+// and leaves no goroutine behind.
 func TestContextEndsRoom(t *testing.T) {
+	stopped := errors.New("job stopped")
+	tests := []struct {
+		name string
+		// ctx returns Start's context and what ends it, nil for its deadline.
+		ctx  func() (context.Context, func())
+		want []error
+	}{
+		{"cancelled", func() (context.Context, func()) {
+			ctx, cancel := context.WithCancel(context.Background())
+			return ctx, cancel
+		}, []error{context.Canceled}},
+		{"cancelled with a cause", func() (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			return ctx, func() { cancel(stopped) }
+		}, []error{context.Canceled, stopped}},
+		{"deadline", func() (context.Context, func()) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			context.AfterFunc(ctx, cancel)
+			return ctx, nil
+		}, []error{context.DeadlineExceeded}},
+	}
 	srv := sharedServer(t)
-	roomName := uniqueRoom("ctx")
-	srv.createRoom(t, roomName)
 	mediaFileFor(t, camWebM) // made before counting: its cache stays
-	base := runtime.NumGoroutine()
-	alice := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			roomName := uniqueRoom("ctx")
+			srv.createRoom(t, roomName)
+			base := quietGoroutines()
+			alice := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
 
-	log, _ := newTestLogger(t, slog.LevelInfo)
-	r, err := New(Options{URL: srv.url(roomName), APIKey: devKey, APISecret: devSecret, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	evs := collect(t, r)
-	ev, _ := evs.wait(0, 10*time.Second, "alice's camera", isTrackAdded("alice", room.KindVideo, room.SourceRegular))
-	vr := readTrack(ev.Track, time.Now())
-	vr.waitFor(t, 5*time.Second, "video RTP", func(s readStats) bool { return s.packets > 0 })
+			log, _ := newTestLogger(t, slog.LevelInfo)
+			r, err := New(Options{URL: srv.url(roomName), APIKey: devKey, APISecret: devSecret, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, end := tc.ctx()
+			if err := r.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			evs := collect(t, r)
+			ev, _ := evs.wait(0, 10*time.Second, "alice's camera", isTrackAdded("alice", room.KindVideo, room.SourceRegular))
+			vr := readTrack(ev.Track, time.Now())
+			vr.waitFor(t, 3*time.Second, "video RTP", func(s readStats) bool { return s.packets > 0 })
 
-	cancel()
-	cancelled := time.Now()
-	evs.waitClosed(3 * time.Second)
-	t.Logf("Events closed %s after the cancel", time.Since(cancelled).Round(time.Millisecond))
-	vr.waitEOF(t, time.Second)
-	err = r.Err()
-	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "livekit: ") {
-		t.Fatalf("Err() = %v, want a livekit error wrapping context.Canceled", err)
-	}
-	if err := ev.Track.RequestKeyframe(); !errors.Is(err, io.EOF) {
-		t.Fatalf("RequestKeyframe on an ended track = %v, want io.EOF", err)
-	}
-	if err := r.Close(); err != nil || !errors.Is(r.Err(), context.Canceled) {
-		t.Fatalf("Close after the cancel: %v, Err() = %v", err, r.Err())
-	}
+			if end != nil {
+				end()
+			} else {
+				<-ctx.Done()
+			}
+			ended := time.Now()
+			evs.waitClosed(3 * time.Second)
+			t.Logf("Events closed %s after the context ended", time.Since(ended).Round(time.Millisecond))
+			vr.waitEOF(t, time.Second)
+			err = r.Err()
+			for _, want := range tc.want {
+				if !errors.Is(err, want) || !strings.HasPrefix(err.Error(), "livekit: ") {
+					t.Fatalf("Err() = %v, want a livekit error wrapping %v", err, want)
+				}
+			}
+			if err := ev.Track.RequestKeyframe(); !errors.Is(err, io.EOF) {
+				t.Fatalf("RequestKeyframe on an ended track = %v, want io.EOF", err)
+			}
+			if err := r.Close(); err != nil || !errors.Is(r.Err(), tc.want[0]) {
+				t.Fatalf("Close after the context ended: %v, Err() = %v", err, r.Err())
+			}
 
-	// The publisher's goroutines must go too, then, or the count says
-	// nothing about the recorder's; the SDK's HTTP calls may leave idle
-	// keep-alive connections, which are not ours to wait for.
-	if err := alice.Close(); err != nil {
-		t.Fatal(err)
+			// The publisher's goroutines must go too, then, or the count says
+			// nothing about the recorder's.
+			if err := alice.Close(); err != nil {
+				t.Fatal(err)
+			}
+			closeIdleConnections()
+			// pion's goroutines take a moment to wind down after a session closed.
+			deadline := time.Now().Add(15 * time.Second)
+			for runtime.NumGoroutine() > base {
+				if time.Now().After(deadline) {
+					var stacks strings.Builder
+					_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+					t.Fatalf("%d goroutines 15 s after the room ended, %d before it started:\n%s", runtime.NumGoroutine(), base, stacks.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("goroutines back to %d (baseline %d) %s after the context ended", runtime.NumGoroutine(), base, time.Since(ended).Round(time.Millisecond))
+		})
 	}
-	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	// pion's goroutines take a moment to wind down after a session closed.
-	deadline := time.Now().Add(15 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			var stacks strings.Builder
-			_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
-			t.Fatalf("%d goroutines 15 s after the room ended, %d before it started:\n%s", runtime.NumGoroutine(), base, stacks.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("goroutines back to %d (baseline %d) %s after the cancel", runtime.NumGoroutine(), base, time.Since(cancelled).Round(time.Millisecond))
 }
+
+// quietGoroutines is the goroutine count once the API calls' keep-alive
+// connections are closed: they go idle a moment after the call returns,
+// and are not the room's to wait for.
+func quietGoroutines() int {
+	n := runtime.NumGoroutine()
+	for range 10 {
+		closeIdleConnections()
+		time.Sleep(50 * time.Millisecond)
+		n = min(n, runtime.NumGoroutine())
+	}
+	return n
+}
+
+func closeIdleConnections() { http.DefaultTransport.(*http.Transport).CloseIdleConnections() }
