@@ -21,9 +21,11 @@
 // A peer who reconnects or republishes under the same identity stays the
 // same peer: its old tracks are removed and its new ones added. The room
 // ending closes Events, and Err wraps ErrRoomClosed, ErrRemoved,
-// ErrDuplicateIdentity or ErrConnectionLost.
+// ErrDuplicateIdentity or ErrConnectionLost, or the error of Start's
+// context, which bounds the room's whole life.
 //
-// Each track is read with ReadRTP (the packets as the SFU forwards them) and
+// Each track is read with Read (the packets as the SFU forwards them, into
+// the caller's buffer, allocating nothing) and
 // ReadRTCP (the SFU's sender reports, whose NTP times LiveKit carries over
 // from the publisher's own, so they serve A/V sync across a peer's tracks).
 // Both return io.EOF once the track is removed or the room ends.
@@ -42,4 +44,14 @@
 // Secrets (API secret, tokens) are never logged nor put into errors: the
 // server echoes a rejected token in its error text, so every error and every
 // SDK log line passes through a redactor first.
+//
+// The files, one subject each: room.go (Room, Options, the public methods),
+// loop.go (the goroutine that owns the room's state), session.go (joining,
+// tokens, the SDK sessions and rejoining), callbacks.go (the SDK callbacks
+// as ops for the loop), peers.go (peers and their tracks, speakers,
+// quality, mute), track.go (a subscribed track), errors.go (the Err*
+// values, what the SDK's errors mean, redaction), sdkworkarounds.go (what
+// exists only because the SDK lacks something, and when it can go),
+// logger.go (the SDK's log into slog) and url.go (URLs and tokens); the
+// rest is the Publisher's.
 package livekit

@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	lkproto "github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/livekit/server-sdk-go/v2/signalling"
 
 	"github.com/roomcast/roomcast/room"
 )
@@ -203,5 +209,74 @@ func TestRoomEnds(t *testing.T) {
 				t.Fatalf("after Close: %v, Err() = %v", err, r.Err())
 			}
 		})
+	}
+}
+
+// TestErrorsKeepTheirCause checks that every kind of error Start and Err
+// return unwraps, with errors.Is, to its sentinel and, where there is one
+// that holds no secret, to its cause.
+func TestErrorsKeepTheirCause(t *testing.T) {
+	const secret = "s3cr3t-value-never-shown"
+	red := newRedactor(secret)
+	cause := errors.New("tls: handshake failure")
+	secretCause := errors.New("websocket: bad handshake: token " + secret + " rejected")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// What the SDK reports when nothing listens: its HTTP validation failed.
+	refused := &url.Error{Op: "Get", URL: "http://h/rtc/validate", Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	stopped := errors.New("job stopped")
+	withCause, cancelCause := context.WithCancelCause(context.Background())
+	cancelCause(stopped)
+	deadline, cancelDeadline := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelDeadline()
+	tests := []struct {
+		name    string
+		err     error
+		is      []error // errors.Is must hold for each
+		isNot   []error
+		hasText string
+	}{
+		{"join timeout", joinError(ErrJoinTimeout, red, "r", "ws://h"), []error{ErrJoinTimeout}, nil, `room "r"`},
+		{"sdk connection timeout", joinError(lksdk.ErrConnectionTimeout, red, "r", "ws://h"), []error{ErrJoinTimeout}, nil, ""},
+		{"join cancelled", joinError(context.Canceled, red, "r", "ws://h"), []error{context.Canceled}, []error{ErrJoinTimeout}, "livekit: joining room"},
+		{"unauthorized", joinError(errors.New("unauthorized: invalid token "+secret), red, "r", "ws://h"), []error{ErrUnauthorized}, nil, "[redacted]"},
+		{"not found", joinError(errors.New("not found"), red, "r", "ws://h"), []error{ErrRoomNotFound}, nil, ""},
+		{"unreachable", joinError(fmt.Errorf("dial: %w", signalling.ErrCannotDialSignal), red, "r", "ws://h"), []error{ErrUnreachable}, nil, ""},
+		{"nothing listening", joinError(refused, red, "r", "ws://h"), []error{ErrUnreachable, syscall.ECONNREFUSED}, nil, "connection refused"},
+		{"other cause", joinError(cause, red, "r", "ws://h"), []error{cause}, nil, "handshake failure"},
+		{"other cause with a secret", joinError(secretCause, red, "r", "ws://h"), nil, []error{secretCause}, "[redacted]"},
+		{"room closed", disconnectError(lksdk.RoomClosed, lkproto.DisconnectReason_ROOM_CLOSED, "r"), []error{ErrRoomClosed}, nil, `room "r"`},
+		{"room deleted", disconnectError(lksdk.OtherReason, lkproto.DisconnectReason_ROOM_DELETED, "r"), []error{ErrRoomClosed}, nil, ""},
+		{"removed", disconnectError(lksdk.ParticipantRemoved, lkproto.DisconnectReason_PARTICIPANT_REMOVED, "r"), []error{ErrRemoved}, nil, ""},
+		{"duplicate identity", disconnectError(lksdk.DuplicateIdentity, lkproto.DisconnectReason_DUPLICATE_IDENTITY, "r"), []error{ErrDuplicateIdentity}, nil, ""},
+		{"failed", disconnectError(lksdk.Failed, lkproto.DisconnectReason_SIGNAL_CLOSE, "r"), []error{ErrConnectionLost}, nil, ""},
+		{"other reason", disconnectError(lksdk.OtherReason, lkproto.DisconnectReason_SERVER_SHUTDOWN, "r"), []error{ErrDisconnected}, nil, "server_shutdown"},
+		{"rejoin failed", fmt.Errorf("%w: rejoining: %w", ErrConnectionLost, joinError(errors.New("not found"), red, "r", "ws://h")), []error{ErrConnectionLost, ErrRoomNotFound}, nil, ""},
+		{"context cancelled", contextError(ctx, "r"), []error{context.Canceled}, []error{context.DeadlineExceeded}, `livekit: room "r": context canceled`},
+		{"context cancelled with a cause", contextError(withCause, "r"), []error{context.Canceled, stopped}, nil, "context canceled: job stopped"},
+		{"context deadline", contextError(deadline, "r"), []error{context.DeadlineExceeded}, nil, "deadline exceeded"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, want := range tc.is {
+				if !errors.Is(tc.err, want) {
+					t.Errorf("errors.Is(%q, %q) = false", tc.err, want)
+				}
+			}
+			for _, not := range tc.isNot {
+				if errors.Is(tc.err, not) {
+					t.Errorf("errors.Is(%q, %q) = true", tc.err, not)
+				}
+			}
+			if !strings.Contains(tc.err.Error(), tc.hasText) {
+				t.Errorf("%q does not say %q", tc.err, tc.hasText)
+			}
+			if strings.Contains(tc.err.Error(), secret) {
+				t.Errorf("%q leaks the secret", tc.err)
+			}
+		})
+	}
+	if err := disconnectError(lksdk.LeaveRequested, lkproto.DisconnectReason_CLIENT_INITIATED, "r"); err != nil {
+		t.Errorf("leaving ourselves: %v, want nil", err)
 	}
 }

@@ -267,6 +267,13 @@ func (rd *reader) waitEOF(t testing.TB, timeout time.Duration) {
 
 func startPublisher(t testing.TB, srv *lkServer, roomName, identity string, opts PublisherOptions) *Publisher {
 	t.Helper()
+	return startPublisherFor(t, t, srv, roomName, identity, opts)
+}
+
+// startPublisherFor is startPublisher for a publisher that owner, a parent
+// of the (sub)test t, closes when it ends: one that outlives t.
+func startPublisherFor(t, owner testing.TB, srv *lkServer, roomName, identity string, opts PublisherOptions) *Publisher {
+	t.Helper()
 	opts.URL = srv.url(roomName)
 	opts.APIKey, opts.APISecret = devKey, devSecret
 	opts.Identity = identity
@@ -277,7 +284,7 @@ func startPublisher(t testing.TB, srv *lkServer, roomName, identity string, opts
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = p.Close() })
+	owner.Cleanup(func() { _ = p.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := p.Start(ctx); err != nil {
@@ -297,8 +304,10 @@ func startRecorder(t testing.TB, opts Options) (*Room, *eventLog, time.Duration)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
+	// The context bounds the room's whole life, not just the join (which
+	// Options.JoinTimeout bounds), so it lasts as long as the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	if err := r.Start(ctx); err != nil {
 		t.Fatalf("recorder Start: %v", err)
 	}

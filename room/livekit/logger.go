@@ -20,8 +20,9 @@ import (
 type sdkLogger struct {
 	l *slog.Logger
 	r *redactor
-	// hook sees every message, enabled or not: the SDK says some things only
-	// in its logs (see Room.onSDKLog).
+	// hook, when set, sees every message, enabled or not, for what the SDK
+	// says only in its logs. Room and Publisher set none since v2.19 (see
+	// sdkworkarounds.go).
 	hook func(msg string, kv []any)
 }
 

@@ -2,7 +2,14 @@ package livekit
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,12 +187,14 @@ func TestRecorderFollowsRoom(t *testing.T) {
 		}
 	})
 
+	outer := t
 	t.Run("republish under the same identity", func(t *testing.T) {
 		// Alice's client comes back (a page reload): the server drops the old
 		// session for the new one. She stays the same peer; her tracks are
 		// replaced.
 		from := evs.len()
-		alice2 := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
+		// Owned by the whole test: she is the one who leaves below.
+		alice2 := startPublisherFor(t, outer, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
 		evs.wait(from, 8*time.Second, "old camera removed", isTrackEvent(room.TrackRemoved, video.Info().ID))
 		vr.waitEOF(t, 3*time.Second)
 		ar.waitEOF(t, 3*time.Second)
@@ -225,3 +234,110 @@ func TestRecorderFollowsRoom(t *testing.T) {
 		t.Fatal("RequestKeyframe on an ended track: no error")
 	}
 }
+
+// TestContextEndsRoom checks that Start's ctx bounds the room's whole life:
+// its end after the join (a cancel, a cancel with a cause, a deadline) ends
+// the room as Close would (Events closes, tracks end), with Err telling why,
+// and leaves no goroutine behind.
+func TestContextEndsRoom(t *testing.T) {
+	stopped := errors.New("job stopped")
+	tests := []struct {
+		name string
+		// ctx returns Start's context and what ends it, nil for its deadline.
+		ctx  func() (context.Context, func())
+		want []error
+	}{
+		{"cancelled", func() (context.Context, func()) {
+			ctx, cancel := context.WithCancel(context.Background())
+			return ctx, cancel
+		}, []error{context.Canceled}},
+		{"cancelled with a cause", func() (context.Context, func()) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			return ctx, func() { cancel(stopped) }
+		}, []error{context.Canceled, stopped}},
+		{"deadline", func() (context.Context, func()) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			context.AfterFunc(ctx, cancel)
+			return ctx, nil
+		}, []error{context.DeadlineExceeded}},
+	}
+	srv := sharedServer(t)
+	mediaFileFor(t, camWebM) // made before counting: its cache stays
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			roomName := uniqueRoom("ctx")
+			srv.createRoom(t, roomName)
+			base := quietGoroutines()
+			alice := startPublisher(t, srv, roomName, "alice", PublisherOptions{Media: mediaFileFor(t, camWebM), Loop: true})
+
+			log, _ := newTestLogger(t, slog.LevelInfo)
+			r, err := New(Options{URL: srv.url(roomName), APIKey: devKey, APISecret: devSecret, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, end := tc.ctx()
+			if err := r.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			evs := collect(t, r)
+			ev, _ := evs.wait(0, 10*time.Second, "alice's camera", isTrackAdded("alice", room.KindVideo, room.SourceRegular))
+			vr := readTrack(ev.Track, time.Now())
+			vr.waitFor(t, 3*time.Second, "video RTP", func(s readStats) bool { return s.packets > 0 })
+
+			if end != nil {
+				end()
+			} else {
+				<-ctx.Done()
+			}
+			ended := time.Now()
+			evs.waitClosed(3 * time.Second)
+			t.Logf("Events closed %s after the context ended", time.Since(ended).Round(time.Millisecond))
+			vr.waitEOF(t, time.Second)
+			err = r.Err()
+			for _, want := range tc.want {
+				if !errors.Is(err, want) || !strings.HasPrefix(err.Error(), "livekit: ") {
+					t.Fatalf("Err() = %v, want a livekit error wrapping %v", err, want)
+				}
+			}
+			if err := ev.Track.RequestKeyframe(); !errors.Is(err, io.EOF) {
+				t.Fatalf("RequestKeyframe on an ended track = %v, want io.EOF", err)
+			}
+			if err := r.Close(); err != nil || !errors.Is(r.Err(), tc.want[0]) {
+				t.Fatalf("Close after the context ended: %v, Err() = %v", err, r.Err())
+			}
+
+			// The publisher's goroutines must go too, then, or the count says
+			// nothing about the recorder's.
+			if err := alice.Close(); err != nil {
+				t.Fatal(err)
+			}
+			closeIdleConnections()
+			// pion's goroutines take a moment to wind down after a session closed.
+			deadline := time.Now().Add(15 * time.Second)
+			for runtime.NumGoroutine() > base {
+				if time.Now().After(deadline) {
+					var stacks strings.Builder
+					_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+					t.Fatalf("%d goroutines 15 s after the room ended, %d before it started:\n%s", runtime.NumGoroutine(), base, stacks.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("goroutines back to %d (baseline %d) %s after the context ended", runtime.NumGoroutine(), base, time.Since(ended).Round(time.Millisecond))
+		})
+	}
+}
+
+// quietGoroutines is the goroutine count once the API calls' keep-alive
+// connections are closed: they go idle a moment after the call returns,
+// and are not the room's to wait for.
+func quietGoroutines() int {
+	n := runtime.NumGoroutine()
+	for range 10 {
+		closeIdleConnections()
+		time.Sleep(50 * time.Millisecond)
+		n = min(n, runtime.NumGoroutine())
+	}
+	return n
+}
+
+func closeIdleConnections() { http.DefaultTransport.(*http.Transport).CloseIdleConnections() }

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	lkproto "github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -22,17 +22,24 @@ import (
 // queue is full the oldest is dropped, never the SDK's reader blocked.
 const rtcpQueue = 64
 
-// maxReadErrors bounds how many unreadable packets in a row Read skips
-// before it gives up on the track, so a broken stream cannot spin forever.
+// maxReadErrors bounds how many reads in a row may fail without yielding a
+// packet before Read gives up on the track: each such failure normally
+// consumes one bad packet, but an error that persists would otherwise spin.
 const maxReadErrors = 1000
+
+// rtpReader is what Read needs of the SDK's receiver, a *webrtc.TrackRemote.
+type rtpReader interface {
+	Read(b []byte) (int, interceptor.Attributes, error)
+	SetReadDeadline(t time.Time) error
+}
 
 // track is one subscribed remote track.
 type track struct {
 	info   room.TrackInfo
 	remote *webrtc.TrackRemote
+	rtp    rtpReader // remote, as Read sees it
 	pub    *lksdk.RemoteTrackPublication
 	rp     *lksdk.RemoteParticipant
-	log    *slog.Logger
 
 	rtcp chan rtcp.Packet
 
@@ -42,7 +49,7 @@ type track struct {
 
 var _ room.Track = (*track)(nil)
 
-func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant, log *slog.Logger) *track {
+func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) *track {
 	c := remote.Codec()
 	t := &track{
 		info: room.TrackInfo{
@@ -60,12 +67,12 @@ func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp 
 			Muted: pub.IsMuted(),
 		},
 		remote: remote,
+		rtp:    remote,
 		pub:    pub,
 		rp:     rp,
 		rtcp:   make(chan rtcp.Packet, rtcpQueue),
 		done:   make(chan struct{}),
 	}
-	t.log = log.With("peer", t.info.PeerID, "track", t.info.ID, "kind", t.info.Kind)
 	// The SDK already runs the receiver's RTCP reader (the interceptors need
 	// it drained) and hands each packet to this callback; reading the
 	// receiver ourselves would steal packets from it.
@@ -75,37 +82,46 @@ func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp 
 
 func (t *track) Info() room.TrackInfo { return t.info }
 
-// Read implements room.Track: the SDK's receiver fills b directly.
+// Read implements room.Track: the SDK's receiver fills b directly. It is
+// the per-packet path, so it allocates nothing.
+//
+// Whether a packet parses is the reader's business: a packet the receiver
+// returns with an error of its own (an unknown payload type, say) is
+// returned as it is, and the reader's depacketizer skips it if it must. A
+// read that fails without a packet (an interceptor refused a malformed
+// one) is skipped, up to maxReadErrors in a row.
 func (t *track) Read(b []byte) (int, error) {
 	for errs := 0; ; errs++ {
-		select {
-		case <-t.done:
+		if t.ended() {
 			return 0, io.EOF
-		default:
 		}
-		n, _, err := t.remote.Read(b)
-		if err == nil {
+		n, _, err := t.rtp.Read(b)
+		switch {
+		case err == nil:
 			return n, nil
-		}
-		if t.ended() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isTimeout(err) {
+		case t.ended() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isTimeout(err):
 			t.end()
 			return 0, io.EOF
-		}
-		// A packet that does not parse, or carries an unknown payload type:
-		// skip it, as a receiver would.
-		if errs >= maxReadErrors {
+		case errors.Is(err, io.ErrShortBuffer):
+			return 0, io.ErrShortBuffer
+		case n > 0:
+			return n, nil
+		case errs+1 >= maxReadErrors:
 			t.end()
-			return 0, fmt.Errorf("livekit: track %s: %d unreadable packets in a row, last: %w", t.info.ID, errs, err)
-		}
-		if errs == 0 {
-			t.log.Debug("skipping unreadable RTP packet", "error", err)
+			return 0, fmt.Errorf("livekit: track %s: %d reads in a row failed, last: %w", t.info.ID, errs+1, err)
 		}
 	}
 }
 
+// isTimeout reports whether err is a deadline's timeout. It walks the chain
+// by hand: errors.As would allocate its target on every bad packet.
 func isTimeout(err error) bool {
-	var te interface{ Timeout() bool }
-	return errors.As(err, &te) && te.Timeout()
+	for ; err != nil; err = errors.Unwrap(err) {
+		if te, ok := err.(interface{ Timeout() bool }); ok && te.Timeout() {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadRTCP implements room.Track. It returns what the SFU sent for this
@@ -174,7 +190,7 @@ func (t *track) end() {
 		close(t.done)
 		// The RTCP hook stays: onRTCP drops packets once ended, and a new
 		// subscription to the same publication may already have set its own.
-		_ = t.remote.SetReadDeadline(time.Now())
+		_ = t.rtp.SetReadDeadline(time.Now())
 	})
 }
 

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/livekit/protocol/auth"
@@ -112,57 +110,4 @@ func randomSuffix() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b[:])
-}
-
-// jwtRE matches anything shaped like a JWT, so a token we did not mint
-// ourselves (one the server echoes back, say) is also hidden.
-var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
-
-// redactor removes secrets from text bound for logs and errors. It is used
-// from the SDK's goroutines while a rejoin adds a freshly minted token.
-type redactor struct {
-	mu      sync.RWMutex
-	secrets []string
-}
-
-func newRedactor(secrets ...string) *redactor {
-	r := &redactor{}
-	for _, s := range secrets {
-		// Very short strings would blank out ordinary words.
-		if len(s) >= 6 {
-			r.secrets = append(r.secrets, s)
-		}
-	}
-	return r
-}
-
-func (r *redactor) add(s string) {
-	if len(s) >= 6 {
-		r.mu.Lock()
-		r.secrets = append(r.secrets, s)
-		r.mu.Unlock()
-	}
-}
-
-func (r *redactor) string(s string) string {
-	r.mu.RLock()
-	for _, sec := range r.secrets {
-		s = strings.ReplaceAll(s, sec, "[redacted]")
-	}
-	r.mu.RUnlock()
-	return jwtRE.ReplaceAllString(s, "[token]")
-}
-
-// error returns err with its text scrubbed. A scrubbed error does not unwrap
-// to the original: whoever unwrapped it could print the secret. Callers that
-// need errors.Is wrap a sentinel of their own around the result.
-func (r *redactor) error(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := r.string(err.Error())
-	if msg == err.Error() {
-		return err
-	}
-	return errors.New(msg)
 }
