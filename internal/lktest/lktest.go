@@ -35,7 +35,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	log    *lockedWriter
 	waited chan struct{}
 }
 
@@ -108,8 +108,7 @@ func (s *Server) Start() error {
 		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate)
 	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
 	cmd.Dir = s.Dir
-	buf := &bytes.Buffer{}
-	w := &lockedWriter{w: buf}
+	w := &lockedWriter{}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.Bin, err)
@@ -117,7 +116,7 @@ func (s *Server) Start() error {
 	waited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(waited) }()
 	s.mu.Lock()
-	s.cmd, s.log, s.waited = cmd, buf, waited
+	s.cmd, s.log, s.waited = cmd, w, waited
 	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -177,13 +176,21 @@ func (s *Server) CreateRoom(ctx context.Context, name string) error {
 	return err
 }
 
+// lockedWriter is the server's output: the process writes it while a test
+// reads it, so both go through its lock.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
