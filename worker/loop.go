@@ -113,7 +113,7 @@ func (j *Job) initLoop() {
 	j.state = State{
 		ID:            cfg.ID,
 		State:         Starting,
-		Room:          redactRoom(cfg.MeetingURL),
+		Room:          RedactRoom(cfg.MeetingURL),
 		RTMPStreaming: RTMPStreaming{Outputs: []RTMPOutput{}},
 	}
 	for _, u := range cfg.RTMPURLs {

@@ -37,7 +37,7 @@ func (m *Manager) Start(ctx context.Context, cfg config.Job) (*Job, error) {
 			m.mu.Unlock()
 			return nil, errorf(CodeAlreadyRunning,
 				"%s already runs for room %s (job %s): stop it first; to have streaming and recording both, start them together in one job",
-				describe(j.Config()), redactRoom(cfg.MeetingURL), j.cfg.ID)
+				describe(j.Config()), RedactRoom(cfg.MeetingURL), j.cfg.ID)
 		}
 	}
 	j, err := New(cfg, m.opts(cfg))

@@ -15,8 +15,9 @@ func newID() string {
 	return "job-" + hex.EncodeToString(b)
 }
 
-// redactRoom drops credentials and query strings (tokens) from a meetingUrl.
-func redactRoom(s string) string {
+// RedactRoom drops credentials and query strings (tokens) from a meetingUrl,
+// for state, logs and errors.
+func RedactRoom(s string) string {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "file" || u.Scheme == "demo" || u.Opaque != "" {
 		return s

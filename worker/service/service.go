@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,7 +272,7 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 		return worker.State{}, false, fmt.Errorf("service: claiming the room: %w", err)
 	}
 	now := s.opts.Now().UTC()
-	st := normalized(worker.State{ID: cfg.ID, State: worker.Starting, Room: redactRoom(cfg.MeetingURL), StartedAt: &now})
+	st := normalized(worker.State{ID: cfg.ID, State: worker.Starting, Room: worker.RedactRoom(cfg.MeetingURL), StartedAt: &now})
 	cfgJSON, _ := json.Marshal(cfg)
 	stJSON, _ := json.Marshal(st)
 	if _, err := s.opts.Store.CreateJob(ctx, store.Job{ID: cfg.ID, Config: cfgJSON, State: stJSON, CreatedAt: now}); err != nil {
@@ -585,7 +584,7 @@ func (s *Service) RoomState(ctx context.Context, meetingURL string) (api.RoomSta
 	if err != nil {
 		return api.RoomState{}, err
 	}
-	rs := api.RoomState{MeetingURL: redactRoom(meetingURL), Jobs: []string{}}
+	rs := api.RoomState{MeetingURL: worker.RedactRoom(meetingURL), Jobs: []string{}}
 	for _, st := range page.Jobs {
 		if terminal(st.State) {
 			continue
@@ -747,19 +746,6 @@ func (s *Service) flush(ctx context.Context) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// redactRoom drops credentials and the query (tokens) from a meetingUrl.
-// TODO(integration): use worker's exported redaction once it has one.
-func redactRoom(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "file" || u.Scheme == "demo" || u.Opaque != "" {
-		return s
-	}
-	u.User = nil
-	u.RawQuery = ""
-	u.Fragment = ""
-	return u.String()
 }
 
 // redactURL hides a webhook URL's credentials and query.
