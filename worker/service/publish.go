@@ -1,0 +1,94 @@
+package service
+
+// A job's state changes, in order, to its record, its event log and its webhooks.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/store"
+)
+
+// publisher writes a job's state changes to its record, its event log and
+// the webhook outbox, in order. A repeated final state is written once.
+func (s *Service) publisher(j *job) {
+	defer s.wg.Done()
+	defer close(j.done)
+	ctx := context.Background()
+	var last []byte
+	for ev := range j.events {
+		st := normalized(ev.state)
+		b, _ := json.Marshal(st)
+		if ev.name == "jobStateUpdated" && string(b) == string(last) {
+			continue
+		}
+		last = b
+		if _, err := s.save(ctx, j.id, st); err != nil {
+			s.log.Error("storing a job's state", "job", j.id, "err", err)
+		}
+		s.publish(ctx, j.id, ev.name, st)
+	}
+}
+
+// save writes st into the job's record, retrying a lost compare-and-set.
+func (s *Service) save(ctx context.Context, id string, st worker.State) (uint64, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return 0, err
+	}
+	for range 5 {
+		rec, rev, err := s.opts.Store.Job(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		rec.State = b
+		rev, err = s.opts.Store.UpdateJob(ctx, rec, rev)
+		if !errors.Is(err, store.ErrConflict) {
+			return rev, err
+		}
+	}
+	return 0, fmt.Errorf("service: job %s: the record kept changing", id)
+}
+
+// eventBody is what events and webhooks carry.
+type eventBody struct {
+	Type      string       `json:"type"`
+	Timestamp time.Time    `json:"timestamp"`
+	Data      worker.State `json:"data"`
+}
+
+// publish appends an event to the job's log and queues its webhooks.
+func (s *Service) publish(ctx context.Context, id, name string, st worker.State) {
+	data, _ := json.Marshal(st)
+	seq, err := s.opts.Store.AppendEvent(ctx, id, name, data)
+	if err != nil {
+		s.log.Error("appending an event", "job", id, "event", name, "err", err)
+		return
+	}
+	if s.opts.Deliver == nil {
+		return
+	}
+	body, _ := json.Marshal(eventBody{Type: name, Timestamp: s.opts.Now().UTC(), Data: st})
+	for i := range s.opts.Webhooks {
+		d := store.Delivery{ID: fmt.Sprintf("evt_%d_%d", seq, i), JobID: id, Type: name, Body: body}
+		if err := s.opts.Store.Enqueue(ctx, d); err != nil {
+			s.log.Error("queueing a webhook", "job", id, "event", name, "err", err)
+		}
+	}
+}
+
+// deliver sends one attempt of a delivery to the webhook its id names.
+func (s *Service) deliver(ctx context.Context, d store.Delivery) error {
+	i := strings.LastIndexByte(d.ID, '_')
+	var n int
+	if _, err := fmt.Sscanf(d.ID[i+1:], "%d", &n); err != nil || n < 0 || n >= len(s.opts.Webhooks) {
+		s.log.Warn("a delivery for a webhook no longer configured", "delivery", d.ID)
+		return nil
+	}
+	return s.opts.Deliver(ctx, d.ID, s.opts.Webhooks[n], d.Body)
+}
