@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,23 +51,36 @@ func FreePort(t testing.TB) int {
 // connecting to it (ffmpeg -listen serves exactly one connection).
 func WaitListening(t testing.TB, port int, timeout time.Duration) {
 	t.Helper()
-	want := fmt.Sprintf(":%04X ", port)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		b, err := os.ReadFile("/proc/net/tcp")
+		ok, err := listening(port)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			// local_address is f[1], state f[3]; 0A is LISTEN.
-			if len(f) > 3 && strings.HasSuffix(f[1]+" ", want) && f[3] == "0A" {
-				return
-			}
+		if ok {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("nothing listens on port %d after %v", port, timeout)
+}
+
+// listening reports whether a socket listens on port, from /proc/net/tcp:
+// asking opens no connection, so the server logs and counts none.
+func listening(port int) (bool, error) {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false, fmt.Errorf("read the socket table: %w", err)
+	}
+	want := fmt.Sprintf(":%04X ", port)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		// local_address is f[1], state f[3]; 0A is LISTEN.
+		if len(f) > 3 && strings.HasSuffix(f[1]+" ", want) && f[3] == "0A" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // dieWithParent has the kernel kill a child when the test binary dies
@@ -219,14 +233,21 @@ rtmp {
 }
 
 // Start (re)starts nginx on the same ports and waits until it listens.
+//
+// It looks for the listening socket rather than connecting: a connection
+// would be an RTMP session of its own, and nginx-rtmp logs "deleteStream"
+// when any session ends, so a probe's line would stand in for a
+// publisher's in WaitLog("deleteStream", ...).
 func (n *Nginx) Start() {
 	n.t.Helper()
 	n.p = start(n.t, "nginx", "-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", n.conf)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(n.Port), time.Second)
-		if err == nil {
-			c.Close()
+		ok, err := listening(n.Port)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		if ok {
 			return
 		}
 		select {
@@ -235,7 +256,7 @@ func (n *Nginx) Start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("nginx not listening: %v\n%s", err, n.ErrorLog())
+			n.t.Fatalf("nginx not listening on %d after 5s:\n%s", n.Port, n.ErrorLog())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -245,6 +266,12 @@ func (n *Nginx) Start() {
 func (n *Nginx) Kill() { n.p.kill() }
 
 // Stop stops nginx gracefully (SIGQUIT), so recordings are finalized.
+//
+// Graceful only for what nginx has read: as a single process (master_process
+// off) it exits at the end of its current event loop turn, without reading
+// the rest of its connections. Media a publisher sent but nginx had not yet
+// read (behind the TLS front, still in the proxy's upstream socket) is
+// lost; call WaitPublishesEnded first.
 func (n *Nginx) Stop() {
 	_ = n.p.cmd.Process.Signal(syscall.SIGQUIT)
 	if err := n.p.wait(5 * time.Second); err != nil && strings.Contains(err.Error(), "still running") {
@@ -277,6 +304,49 @@ func sortByModTime(files []string) {
 		for j := i; j > 0 && mt(files[j]).Before(mt(files[j-1])); j-- {
 			files[j], files[j-1] = files[j-1], files[j]
 		}
+	}
+}
+
+// nginx-rtmp's info lines name the process and the session (connection
+// number): "2026/12/02 02:25:31 [info] 19214#19214: *4 publish: name=...".
+// Numbers restart with the process, so a session is the pair.
+var sessionLine = regexp.MustCompile(`(?m)\[info\] (\d+#\d+): \*(\d+) (publish|disconnect)\b`)
+
+// PublishesEnded counts the RTMP sessions that published and have since
+// disconnected, over every start of this nginx.
+func (n *Nginx) PublishesEnded() int {
+	published := map[string]bool{}
+	ended := 0
+	for _, m := range sessionLine.FindAllStringSubmatch(n.ErrorLog(), -1) {
+		id := m[1] + " *" + m[2]
+		switch m[3] {
+		case "publish":
+			published[id] = true
+		case "disconnect":
+			if published[id] {
+				ended++
+				delete(published, id)
+			}
+		}
+	}
+	return ended
+}
+
+// WaitPublishesEnded waits until count publishing sessions have
+// disconnected. nginx-rtmp logs a session's disconnect once it has read the
+// publisher's close, so everything the publisher sent is in the recording
+// and Stop loses nothing. A log line such as "deleteStream" is no such
+// signal: nginx-rtmp logs it both for the deleteStream command and when any
+// session ends (a publisher's twice), so a count of them runs ahead of the
+// publishers.
+func (n *Nginx) WaitPublishesEnded(count int, timeout time.Duration) {
+	n.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for n.PublishesEnded() < count {
+		if time.Now().After(deadline) {
+			n.t.Fatalf("nginx: %d of %d publishers ended after %v:\n%s", n.PublishesEnded(), count, timeout, n.ErrorLog())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

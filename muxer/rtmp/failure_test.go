@@ -217,7 +217,7 @@ func TestReconnect(t *testing.T) {
 	}
 	t.Logf("publishing again %v after restart, retries %d", st.at.Sub(back).Round(time.Millisecond), st.Retries)
 
-	ng.WaitLog("deleteStream", 1, 5*time.Second)
+	ng.WaitPublishesEnded(1, 5*time.Second)
 	ng.Stop()
 	recs := ng.Recordings()
 	if len(recs) != 2 {

@@ -70,7 +70,7 @@ func TestPublish(t *testing.T) {
 		t.Parallel()
 		ng := rtmptest.StartNginx(t, rtmptest.NginxConfig{})
 		publish(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", ng.Port, testKey), src, nil)
-		ng.WaitLog("deleteStream", 1, 5*time.Second)
+		ng.WaitPublishesEnded(1, 5*time.Second)
 		ng.Stop()
 		recs := ng.Recordings()
 		if len(recs) != 1 {
@@ -112,7 +112,7 @@ func TestPublish(t *testing.T) {
 		if err := l.Wait(10 * time.Second); err != nil {
 			t.Fatal(err)
 		}
-		ng.WaitLog("deleteStream", 2, 5*time.Second)
+		ng.WaitPublishesEnded(2, 5*time.Second)
 		ng.Stop()
 		recs := append(ng.Recordings(), l.Out)
 		if len(recs) != 3 {
@@ -129,7 +129,7 @@ func TestPublish(t *testing.T) {
 		ng := rtmptest.StartNginx(t, rtmptest.NginxConfig{CertFile: certs.CertFile, KeyFile: certs.KeyFile})
 		publish(t, fmt.Sprintf("rtmps://localhost:%d/live/%s", ng.TLSPort, testKey), src,
 			func(o *Options) { o.CAFile = certs.CAFile })
-		ng.WaitLog("deleteStream", 1, 5*time.Second)
+		ng.WaitPublishesEnded(1, 5*time.Second)
 		ng.Stop()
 		recs := ng.Recordings()
 		if len(recs) != 1 {
