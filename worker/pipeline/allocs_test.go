@@ -1,12 +1,17 @@
 package pipeline
 
 import (
+	"io"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/roomcast/roomcast/room"
 )
 
 type nopSink struct{ video, audio int }
@@ -72,4 +77,169 @@ func TestSteadyStateAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// memTrack is a room.Track that replays packets from memory for ever, each
+// pass continuing the sequence numbers and timestamps; it moves clk to each
+// packet's arrival, one second per pass.
+type memTrack struct {
+	info    room.TrackInfo
+	clk     *testClock
+	pkts    []sentPacket
+	nframes uint32
+	step    uint32 // RTP ticks per frame
+	i       int
+	pass    uint32
+	hdr     rtp.Header
+}
+
+func newMemTrack(mime string, clk *testClock, pkts []sentPacket, step uint32) *memTrack {
+	return &memTrack{
+		info:    room.TrackInfo{ID: "mem", PeerID: "peer", Codec: room.Codec{MimeType: mime}},
+		clk:     clk,
+		pkts:    pkts,
+		nframes: uint32(pkts[len(pkts)-1].frame + 1),
+		step:    step,
+	}
+}
+
+func (t *memTrack) Info() room.TrackInfo              { return t.info }
+func (t *memTrack) ReadRTCP() ([]rtcp.Packet, error) { select {} }
+func (t *memTrack) RequestKeyframe() error            { return nil }
+
+func (t *memTrack) Read(b []byte) (int, error) {
+	sp := t.pkts[t.i]
+	t.hdr = sp.pkt.Header
+	t.hdr.SequenceNumber += uint16(t.pass * uint32(len(t.pkts)))
+	t.hdr.Timestamp += t.pass * t.nframes * t.step
+	t.clk.set(time.Duration(t.pass)*time.Second + sp.arrival)
+	n, err := t.hdr.MarshalTo(b)
+	if err != nil {
+		return 0, err
+	}
+	if len(b)-n < len(sp.pkt.Payload) {
+		return 0, io.ErrShortBuffer
+	}
+	n += copy(b[n:], sp.pkt.Payload)
+	if t.i++; t.i == len(t.pkts) {
+		t.i, t.pass = 0, t.pass+1
+	}
+	return n, nil
+}
+
+// clip encodes a short clip of vc and packetizes it at 1200 bytes.
+func clip(b testing.TB, vc videoCodec) []sentPacket {
+	frames := encodeVideo(b, vc, "testsrc2=size=320x240:rate=30", 15)
+	return packetize(frames, vc.payloader(), 90000, 3000, 1, 0, 0, 0, frameStep)
+}
+
+func codecByName(name string) videoCodec {
+	for _, vc := range videoCodecs() {
+		if vc.name == name {
+			return vc
+		}
+	}
+	panic(name)
+}
+
+// BenchmarkDepacketize depacketizes a 15-frame clip (a keyframe, then inter
+// frames), one packet per op.
+func BenchmarkDepacketize(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		d    depacketizer
+	}{{"VP8", &vp8Depacketizer{}}, {"VP9", &vp9Depacketizer{}}, {"H264", &h264Depacketizer{}}, {"AV1", &av1Depacketizer{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pkts := clip(b, codecByName(tc.name))
+			var frame []byte
+			i := 0
+			loop(b, 2*len(pkts), func() {
+				sp := pkts[i]
+				if i == 0 || pkts[i-1].frame != sp.frame {
+					frame = frame[:0]
+					tc.d.reset()
+				}
+				var err error
+				if frame, err = tc.d.append(frame, sp.pkt.Payload); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i == len(pkts) {
+					i = 0
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkJitterPush pushes 1200-byte packets in order, and with every
+// other pair swapped.
+func BenchmarkJitterPush(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		reorder bool
+	}{{"in-order", false}, {"reordered", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			jb := newJitterBuffer(videoJitterSlots, 100*time.Millisecond)
+			out := &nopEmitter{}
+			pkt := &rtp.Packet{Payload: make([]byte, 1200)}
+			var n uint16
+			loop(b, 2*videoJitterSlots, func() {
+				seq := n
+				if tc.reorder && n&2 != 0 {
+					seq ^= 1
+				}
+				pkt.SequenceNumber = seq
+				jb.push(pkt, time.Duration(n)*time.Millisecond, out)
+				n++
+			})
+		})
+	}
+}
+
+// BenchmarkReadPath runs the whole per-packet path on a VP8 clip, one packet
+// per op: Read from a track in memory, unmarshal, jitter buffer,
+// depacketizer, keyframe gate and decoder.
+func BenchmarkReadPath(b *testing.B) {
+	vc := codecByName("VP8")
+	clk := newTestClock(testEpoch)
+	tr := newMemTrack(vc.mime, clk, clip(b, vc), 3000)
+	p, err := New(Config{Track: tr, Clock: clk, Sink: &nopSink{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	loop(b, 2*videoJitterSlots, func() {
+		n, err := p.track.Read(p.rbuf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.pkt.Unmarshal(p.rbuf[:n]); err != nil {
+			b.Fatal(err)
+		}
+		p.handle(&p.pkt, p.clk.Now())
+	})
+}
+
+// mallocs counts heap allocations so far. The allocs/op column of a benchmark
+// rounds down, which would hide an allocation every few packets; benchmarks
+// report the exact mean as mallocs/op.
+func mallocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
+}
+
+// loop runs op b.N times after warm, reporting mallocs/op.
+func loop(b *testing.B, warm int, op func()) {
+	for range warm {
+		op()
+	}
+	b.ReportAllocs()
+	before := mallocs()
+	n := 0
+	for b.Loop() {
+		op()
+		n++
+	}
+	b.ReportMetric(float64(mallocs()-before)/float64(n), "mallocs/op")
 }

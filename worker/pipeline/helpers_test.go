@@ -30,7 +30,7 @@ import (
 
 // ffmpeg runs the ffmpeg CLI. A missing ffmpeg fails the test: the encoders
 // are part of what is tested against.
-func ffmpeg(t *testing.T, args ...string) {
+func ffmpeg(t testing.TB, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -122,7 +122,7 @@ func videoCodecs() []videoCodec {
 
 // encodeVideo encodes frames of a lavfi source and returns the encoded frames
 // (IVF frames, or H.264 access units in Annex B).
-func encodeVideo(t *testing.T, vc videoCodec, src string, frames int) [][]byte {
+func encodeVideo(t testing.TB, vc videoCodec, src string, frames int) [][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "video")
 	args := []string{"-f", "lavfi", "-i", src, "-frames:v", strconv.Itoa(frames), "-pix_fmt", "yuv420p"}
@@ -184,7 +184,7 @@ func encodeVideo(t *testing.T, vc videoCodec, src string, frames int) [][]byte {
 // encodeOpus encodes a lavfi audio source to Opus and returns its packets.
 // page_duration makes ffmpeg put each 20 ms packet on a page of its own,
 // which is what pion's oggreader hands out; the granule steps prove it.
-func encodeOpus(t *testing.T, src string, seconds string) [][]byte {
+func encodeOpus(t testing.TB, src string, seconds string) [][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "audio.ogg")
 	ffmpeg(t, "-f", "lavfi", "-i", src, "-t", seconds, "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", out)
