@@ -130,7 +130,7 @@ func TestJitterBuffer(t *testing.T) {
 				pkt.SequenceNumber = a.seq
 				pkt.Timestamp = uint32(a.seq) * 3000
 				pkt.Payload[0] = byte(a.seq)
-				results = append(results, jb.push(pkt, time.Duration(a.ms)*time.Millisecond, rec))
+				results = append(results, pushCopy(jb, pkt, time.Duration(a.ms)*time.Millisecond, rec))
 				after = append(after, len(rec.out))
 			}
 			if tc.drain {
@@ -149,6 +149,14 @@ func TestJitterBuffer(t *testing.T) {
 	}
 }
 
+// pushCopy pushes a packet the caller keeps, as the track's Read would have
+// written it: into a buffer of the jitter buffer.
+func pushCopy(j *jitterBuffer, p *rtp.Packet, now time.Duration, out emitter) pushResult {
+	buf := j.buffer()
+	q := rtp.Packet{Header: p.Header, Payload: buf[:copy(buf, p.Payload)]}
+	return j.push(&q, buf, now, out)
+}
+
 type nopEmitter struct{ n int }
 
 func (e *nopEmitter) emit(*jitterPacket, int) { e.n++ }
@@ -157,14 +165,14 @@ func TestJitterBufferNoAllocs(t *testing.T) {
 	jb := newJitterBuffer(64, 100*time.Millisecond)
 	out := &nopEmitter{}
 	pkt := &rtp.Packet{Payload: make([]byte, 1200)}
-	jb.push(pkt, 0, out) // seq 0 starts the stream
+	pushCopy(jb, pkt, 0, out) // seq 0 starts the stream
 	seq := uint16(1)
 	push := func() {
 		// A reordered pair each round exercises the held path too.
 		pkt.SequenceNumber = seq + 1
-		jb.push(pkt, 0, out)
+		pushCopy(jb, pkt, 0, out)
 		pkt.SequenceNumber = seq
-		jb.push(pkt, 0, out)
+		pushCopy(jb, pkt, 0, out)
 		seq += 2
 	}
 	for i := 0; i < 100; i++ { // warm the ring's payload buffers

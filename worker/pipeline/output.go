@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/asticode/go-astiav"
+)
+
+// receiveVideo hands the decoder's frames to the Sink; frames without a
+// timestamp get fallback.
+func (p *Pipeline) receiveVideo(fallback time.Duration) {
+	for {
+		ok, err := p.dec.receive()
+		if err != nil {
+			p.decodeError(err)
+			return
+		}
+		if !ok {
+			return
+		}
+		t := fallback
+		if pts := p.dec.frame.Pts(); pts != astiav.NoPtsValue {
+			t = time.Duration(pts)
+		}
+		p.st.FramesDecoded++
+		p.st.LastMediaTime = t
+		p.sink.PushVideo(p.info.ID, p.dec.frame, t)
+		p.dec.frame.Unref()
+	}
+}
+
+func (p *Pipeline) decodeAudio(payload []byte, t time.Duration) {
+	if len(payload) == 0 {
+		return
+	}
+	if err := p.dec.send(payload, int64(t)); err != nil {
+		p.decodeError(err)
+		return
+	}
+	p.receiveAudio(t)
+}
+
+func (p *Pipeline) receiveAudio(fallback time.Duration) {
+	for {
+		ok, err := p.dec.receive()
+		if err != nil {
+			p.decodeError(err)
+			return
+		}
+		if !ok {
+			return
+		}
+		f := p.dec.frame
+		t := fallback
+		if pts := f.Pts(); pts != astiav.NoPtsValue {
+			t = time.Duration(pts)
+		}
+		if p.channels == 0 {
+			// Read once: Frame.ChannelLayout copies the layout on every
+			// call, and a decoder keeps its layout for the whole stream.
+			p.channels = f.ChannelLayout().NbChannels()
+		}
+		p.audio, err = appendStereo(p.audio[:0], f, p.channels)
+		n := f.NbSamples()
+		f.Unref()
+		if err != nil {
+			p.decodeError(err)
+			continue
+		}
+		p.st.FramesDecoded++
+		p.st.LastMediaTime = t
+		p.sink.PushAudio(p.info.ID, p.audio, t)
+		// A second frame from the same packet follows this one.
+		fallback = t + ticks(int64(n), audioRate)
+	}
+}
+
+func (p *Pipeline) decodeError(err error) {
+	p.st.DecodeErrors++
+	now := p.clk.Now()
+	if p.asm != nil {
+		p.waitKeyframe = true
+		p.requestKeyframe(now, "decoder error")
+	}
+	if p.errLogged && now-p.lastErrLog < errorLogInterval {
+		p.errSuppress++
+		return
+	}
+	p.log.Info("decode error", "err", err, "suppressed", p.errSuppress, "errors", p.st.DecodeErrors)
+	p.errLogged, p.lastErrLog, p.errSuppress = true, now, 0
+}
