@@ -120,6 +120,7 @@ func (j *jitterBuffer) push(p *rtp.Packet, buf []byte, now time.Duration, out em
 	if res == pushDuplicate || res == pushLate {
 		j.release(buf)
 	}
+	j.expire(now, out)
 	return res
 }
 
@@ -187,13 +188,19 @@ func (j *jitterBuffer) add(p *rtp.Packet, buf []byte, now time.Duration, out emi
 	j.held++
 
 	j.emitReady(out)
+	return res
+}
+
+// expire gives up the gaps that packets have waited latency behind. It runs
+// on every push, duplicates and late packets included, so that a gap is
+// given up in time whatever arrives.
+func (j *jitterBuffer) expire(now time.Duration, out emitter) {
 	for j.held > 0 {
 		if _, oldest := j.firstHeld(); now-oldest < j.latency {
-			break
+			return
 		}
 		j.skipGap(out)
 	}
-	return res
 }
 
 // drain emits every held packet, skipping the gaps between them: the stream
