@@ -83,7 +83,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 // pass continuing the sequence numbers and timestamps; it moves clk to each
 // packet's arrival, one second per pass. Its packets carry the header
 // extensions a WebRTC sender adds (abs-send-time, transport-wide sequence
-// number), so that parsing them is part of what is measured.
+// number) and CSRCs (a mixer's), so that parsing them is part of what is
+// measured.
 type memTrack struct {
 	info    room.TrackInfo
 	clk     *testClock
@@ -106,6 +107,7 @@ func newMemTrack(mime string, clk *testClock, pkts []sentPacket, step uint32) *m
 	}
 	for i, sp := range pkts {
 		h := sp.pkt.Header.Clone()
+		h.CSRC = []uint32{0x1234, 0x5678}
 		if err := h.SetExtension(2, []byte{0x12, 0x34, 0x56}); err != nil {
 			panic(err)
 		}

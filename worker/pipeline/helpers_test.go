@@ -241,7 +241,7 @@ func packetize(frames [][]byte, pl rtp.Payloader, rate, samples uint32, ssrc uin
 }
 
 // testNet delivers the packets of several tracks in arrival order, as one
-// network would: a track's ReadRTP waits while another track has an earlier
+// network would: a track's Read waits while another track has an earlier
 // packet to deliver.
 type testNet struct {
 	mu   sync.Mutex
@@ -287,7 +287,7 @@ func (n *testNet) take(t *testTrack, at time.Duration, following time.Duration, 
 
 // testTrack is a room.Track over a list of packets and RTCP. It reuses one
 // packet and payload buffer, scribbling over the old payload, so a pipeline
-// that kept a packet past the next ReadRTP would see garbage.
+// that kept a packet past the next Read would see garbage.
 type testTrack struct {
 	info room.TrackInfo
 	clk  *testClock
