@@ -6,6 +6,17 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
+// Sink receives decoded media; *compositor.Compositor implements it. Calls
+// are quick and never block on the clock.
+type Sink interface {
+	// PushVideo hands over a decoded frame in the decoder's pixel format. f is
+	// reused after the call returns.
+	PushVideo(trackID string, f *astiav.Frame, t time.Duration)
+	// PushAudio hands over interleaved stereo float32 samples at 48 kHz.
+	// samples is reused after the call returns.
+	PushAudio(trackID string, samples []float32, t time.Duration)
+}
+
 // receiveVideo hands the decoder's frames to the Sink; frames without a
 // timestamp get fallback.
 func (p *Pipeline) receiveVideo(fallback time.Duration) {

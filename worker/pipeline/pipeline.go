@@ -10,24 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/asticode/go-astiav"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
 )
-
-// Sink receives decoded media; *compositor.Compositor implements it. Calls
-// are quick and never block on the clock.
-type Sink interface {
-	// PushVideo hands over a decoded frame in the decoder's pixel format. f is
-	// reused after the call returns.
-	PushVideo(trackID string, f *astiav.Frame, t time.Duration)
-	// PushAudio hands over interleaved stereo float32 samples at 48 kHz.
-	// samples is reused after the call returns.
-	PushAudio(trackID string, samples []float32, t time.Duration)
-}
 
 // Config configures a Pipeline.
 type Config struct {
