@@ -1,74 +1,13 @@
 package pipeline
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"strings"
 
 	"github.com/asticode/go-astiav"
-	"github.com/roomcast/roomcast/internal/avframe"
+
 	"github.com/roomcast/roomcast/internal/avpacket"
 )
-
-// audioRate is the sample rate the Sink takes.
-const audioRate = 48000
-
-// codecKind is the depacketizing family of a track's codec.
-type codecKind int
-
-const (
-	codecVP8 codecKind = iota
-	codecVP9
-	codecH264
-	codecAV1
-	codecOpus
-)
-
-// codecOf maps a WebRTC MIME type to a codec.
-func codecOf(mime string) (codecKind, error) {
-	switch strings.ToLower(mime) {
-	case "video/vp8":
-		return codecVP8, nil
-	case "video/vp9":
-		return codecVP9, nil
-	case "video/h264":
-		return codecH264, nil
-	case "video/av1":
-		return codecAV1, nil
-	case "audio/opus":
-		return codecOpus, nil
-	}
-	return 0, fmt.Errorf("unsupported codec %q", mime)
-}
-
-// findDecoder picks the FFmpeg decoder. AV1 goes by name: FFmpeg 5.1's
-// native av1 decoder only works with a hardware accelerator, and go-astiav
-// v0.16.0 has no AV1 codec id.
-func findDecoder(c codecKind) (*astiav.Codec, error) {
-	var dec *astiav.Codec
-	switch c {
-	case codecVP8:
-		dec = astiav.FindDecoder(astiav.CodecIDVp8)
-	case codecVP9:
-		dec = astiav.FindDecoder(astiav.CodecIDVp9)
-	case codecH264:
-		dec = astiav.FindDecoder(astiav.CodecIDH264)
-	case codecAV1:
-		for _, name := range []string{"libdav1d", "libaom-av1"} {
-			if dec = astiav.FindDecoderByName(name); dec != nil {
-				break
-			}
-		}
-	case codecOpus:
-		dec = astiav.FindDecoder(astiav.CodecIDOpus)
-	}
-	if dec == nil {
-		return nil, errors.New("no FFmpeg decoder for it")
-	}
-	return dec, nil
-}
 
 // decoder wraps an FFmpeg decoder with reused packet, frame and buffer.
 type decoder struct {
@@ -164,54 +103,4 @@ func (d *decoder) close() {
 		d.cc.Free()
 		d.cc = nil
 	}
-}
-
-// appendStereo appends a decoded audio frame to dst as interleaved stereo
-// float32: mono is duplicated, channels past the first two are dropped.
-func appendStereo(dst []float32, f *astiav.Frame, channels int) ([]float32, error) {
-	if sr := f.SampleRate(); sr != audioRate {
-		return dst, fmt.Errorf("audio at %d Hz; only %d Hz is supported", sr, audioRate)
-	}
-	if channels < 1 {
-		return dst, fmt.Errorf("audio with %d channels", channels)
-	}
-	planes, err := avframe.AudioPlanes(f, channels)
-	if err != nil {
-		return dst, err
-	}
-	n := f.NbSamples()
-	var read func(b []byte, i int) float32
-	planar := len(planes) > 1 || channels == 1
-	switch sf := f.SampleFormat(); sf {
-	case astiav.SampleFormatFltp, astiav.SampleFormatFlt:
-		read = readFloat32
-	case astiav.SampleFormatS16P, astiav.SampleFormatS16:
-		read = readS16
-	default:
-		return dst, fmt.Errorf("unsupported sample format %s", sf)
-	}
-	r := 0
-	if channels > 1 {
-		r = 1
-	}
-	for i := 0; i < n; i++ {
-		var l, rv float32
-		if planar {
-			l = read(planes[0], i)
-			rv = read(planes[r], i)
-		} else {
-			l = read(planes[0], i*channels)
-			rv = read(planes[0], i*channels+r)
-		}
-		dst = append(dst, l, rv)
-	}
-	return dst, nil
-}
-
-func readFloat32(b []byte, i int) float32 {
-	return math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-}
-
-func readS16(b []byte, i int) float32 {
-	return float32(int16(binary.LittleEndian.Uint16(b[2*i:]))) / 32768
 }

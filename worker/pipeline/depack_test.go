@@ -2,8 +2,11 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/pion/rtp/codecs"
 )
 
@@ -18,202 +21,6 @@ func depackAll(d depacketizer, payloads [][]byte) ([]byte, error) {
 		}
 	}
 	return frame, nil
-}
-
-func TestH264Depacketizer(t *testing.T) {
-	sps := []byte{0x67, 0x42, 0xc0, 0x1e}
-	pps := []byte{0x68, 0xce, 0x3c, 0x80}
-	idr := append([]byte{0x65}, bytes.Repeat([]byte{0xab}, 10)...)
-	slice := []byte{0x41, 0x9a, 0x02}
-	annexB := func(nals ...[]byte) []byte {
-		var b []byte
-		for _, n := range nals {
-			b = append(append(b, 0, 0, 0, 1), n...)
-		}
-		return b
-	}
-	stap := []byte{24, 0, 4}
-	stap = append(stap, sps...)
-	stap = append(stap, 0, 4)
-	stap = append(stap, pps...)
-	fu := func(start, end bool, hdrNAL byte, data []byte) []byte {
-		b := []byte{hdrNAL&0xe0 | 28, hdrNAL & 0x1f}
-		if start {
-			b[1] |= 0x80
-		}
-		if end {
-			b[1] |= 0x40
-		}
-		return append(b, data...)
-	}
-	tests := []struct {
-		name     string
-		payloads [][]byte
-		want     []byte
-		key      bool
-		wantErr  bool
-		complete bool
-	}{
-		{"single NAL", [][]byte{slice}, annexB(slice), false, false, true},
-		{"STAP-A then IDR", [][]byte{stap, idr}, annexB(sps, pps, idr), true, false, true},
-		{"FU-A", [][]byte{fu(true, false, 0x65, idr[1:4]), fu(false, false, 0x65, idr[4:8]), fu(false, true, 0x65, idr[8:])}, annexB(idr), true, false, true},
-		{"FU-A unfinished", [][]byte{fu(true, false, 0x65, idr[1:4])}, nil, true, false, false},
-		{"FU-A without start", [][]byte{fu(false, true, 0x65, idr[1:4])}, nil, false, true, false},
-		{"NAL inside FU-A", [][]byte{fu(true, false, 0x65, idr[1:4]), slice}, nil, true, true, false},
-		{"STAP-A overrun", [][]byte{{24, 0, 9, 0x67}}, nil, false, true, false},
-		{"FU-B unsupported", [][]byte{{29, 0x85, 1}}, nil, false, true, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			d := &h264Depacketizer{}
-			got, err := depackAll(d, tc.payloads)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
-			}
-			if err != nil {
-				return
-			}
-			if tc.want != nil && !bytes.Equal(got, tc.want) {
-				t.Errorf("got % x\nwant % x", got, tc.want)
-			}
-			if d.keyframe() != tc.key {
-				t.Errorf("keyframe = %v, want %v", d.keyframe(), tc.key)
-			}
-			if d.complete() != tc.complete {
-				t.Errorf("complete = %v, want %v", d.complete(), tc.complete)
-			}
-		})
-	}
-	d := &h264Depacketizer{}
-	if _, err := depackAll(d, [][]byte{stap}); err != nil || !d.paramsOnly() || d.keyframe() {
-		t.Errorf("SPS/PPS alone: err %v, paramsOnly %v, keyframe %v", err, d.paramsOnly(), d.keyframe())
-	}
-	if _, err := depackAll(d, [][]byte{stap, idr}); err != nil || d.paramsOnly() || !d.keyframe() {
-		t.Errorf("SPS/PPS and IDR: err %v, paramsOnly %v, keyframe %v", err, d.paramsOnly(), d.keyframe())
-	}
-	for _, tc := range []struct {
-		p    []byte
-		head bool
-	}{{slice, true}, {stap, true}, {fu(true, false, 0x65, idr), true}, {fu(false, false, 0x65, idr), false}, {nil, false}} {
-		if got := d.isHead(tc.p); got != tc.head {
-			t.Errorf("isHead(% x) = %v, want %v", tc.p, got, tc.head)
-		}
-	}
-}
-
-// av1OBU builds an OBU with obu_has_size_field set, as an encoder writes a
-// temporal unit.
-func av1OBU(typ byte, ext bool, body []byte) []byte {
-	h := typ<<3 | 0x02
-	b := []byte{h}
-	if ext {
-		b[0] |= 0x04
-		b = append(b, 0x28) // temporal_id 1, spatial_id 1
-	}
-	b = appendLeb128(b, uint(len(body)))
-	return append(b, body...)
-}
-
-func TestAV1DepacketizerRoundTrip(t *testing.T) {
-	seqHdr := av1OBU(av1OBUSequenceHeader, false, []byte{0x00, 0x00, 0x00, 0x02, 0xaf, 0xff, 0x9b, 0x5f, 0x30, 0x08})
-	big := make([]byte, 3000)
-	for i := range big {
-		big[i] = byte(i * 7)
-	}
-	frameKey := av1OBU(6, false, big)
-	frameSmall := av1OBU(6, true, big[:40])
-	meta := av1OBU(5, false, []byte{1, 2, 3})
-	td := []byte{0x12, 0x00}
-	tests := []struct {
-		name string
-		mtu  uint16
-		tu   []byte // temporal unit as the encoder wrote it
-		key  bool
-	}{
-		{"keyframe fragmented", 1200, concat(td, seqHdr, frameKey), true},
-		{"keyframe tiny MTU", 17, concat(td, seqHdr, frameKey), true},
-		{"aggregated small OBUs", 1200, concat(td, meta, frameSmall), false},
-		{"extension header fragmented", 20, concat(td, meta, frameSmall), false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			payloads := (&codecs.AV1Payloader{}).Payload(tc.mtu, tc.tu)
-			if len(payloads) == 0 {
-				t.Fatal("payloader gave nothing")
-			}
-			d := &av1Depacketizer{}
-			if !d.isHead(payloads[0]) {
-				t.Error("first payload is not a head")
-			}
-			if len(payloads) > 1 && tc.mtu < 100 && d.isHead(payloads[1]) {
-				t.Error("continuation payload taken for a head")
-			}
-			got, err := depackAll(d, payloads)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, tc.tu) {
-				t.Errorf("temporal unit differs:\n got % x\nwant % x", head(got), head(tc.tu))
-			}
-			if d.keyframe() != tc.key {
-				t.Errorf("keyframe = %v, want %v", d.keyframe(), tc.key)
-			}
-			if !d.complete() {
-				t.Error("not complete")
-			}
-		})
-	}
-}
-
-func TestAV1DepacketizerW0AndErrors(t *testing.T) {
-	obuA := []byte{0x30, 0xaa, 0xbb} // frame header OBU, no size field
-	obuB := []byte{0x32, 0x01, 0xcc} // frame header OBU with size field
-	want := concat([]byte{0x12, 0x00}, []byte{0x32, 0x02, 0xaa, 0xbb}, obuB)
-	// W=0: every element has a length.
-	p := []byte{0x00, 3}
-	p = append(p, obuA...)
-	p = append(p, 3)
-	p = append(p, obuB...)
-	d := &av1Depacketizer{}
-	got, err := depackAll(d, [][]byte{p})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("got % x, want % x", got, want)
-	}
-	for _, tc := range []struct {
-		name string
-		p    [][]byte
-	}{
-		{"continuation first", [][]byte{{0x90, 0x30, 0xaa}}},
-		{"unfinished then new", [][]byte{{0x50, 0x30, 0xaa}, {0x10, 0x30, 0xaa}}},
-		{"element overrun", [][]byte{{0x00, 9, 0x30}}},
-		{"bad size field", [][]byte{{0x10, 0x32, 0x05, 0xcc}}},
-	} {
-		if _, err := depackAll(&av1Depacketizer{}, tc.p); err == nil {
-			t.Errorf("%s: no error", tc.name)
-		}
-	}
-}
-
-func TestVP9IsKeyframe(t *testing.T) {
-	tests := []struct {
-		b   byte
-		key bool
-	}{
-		{0x82, true},  // profile 0, key frame
-		{0x86, false}, // profile 0, inter frame
-		{0x88, false}, // show_existing_frame
-		{0xb0, true},  // profile 3 (reserved bit), key frame
-		{0xb2, false}, // profile 3, inter frame
-		{0x42, false}, // bad frame marker
-	}
-	for _, tc := range tests {
-		if got := vp9IsKeyframe([]byte{tc.b, 0x49, 0x83, 0x42}); got != tc.key {
-			t.Errorf("vp9IsKeyframe(%#x) = %v, want %v", tc.b, got, tc.key)
-		}
-	}
 }
 
 func TestDepacketizersNoAllocs(t *testing.T) {
@@ -252,4 +59,160 @@ func head(b []byte) []byte {
 		return b[:48]
 	}
 	return b
+}
+
+// fuzzCodecs are the codecs FuzzDepacketize picks from with its first byte.
+var fuzzCodecs = []codecKind{codecVP8, codecVP9, codecH264, codecAV1}
+
+// fuzzMaxFrame is FuzzDepacketize's frame size cap, small enough for the
+// fuzzer's inputs to reach.
+const fuzzMaxFrame = 2000
+
+// depackPacket is one packet of FuzzDepacketize's input: a flags byte (bit 0
+// marker, bit 1 next timestamp, bit 2 packets lost before it), a length
+// byte, then the payload.
+type depackPacket struct {
+	marker, nextTS, lost bool
+	payload              []byte
+}
+
+func depackInput(codec byte, pkts ...depackPacket) []byte {
+	in := []byte{codec}
+	for _, p := range pkts {
+		var flags byte
+		if p.marker {
+			flags |= 1
+		}
+		if p.nextTS {
+			flags |= 2
+		}
+		if p.lost {
+			flags |= 4
+		}
+		in = append(in, flags, byte(len(p.payload)))
+		in = append(in, p.payload...)
+	}
+	return in
+}
+
+// checkFrame checks the structure of a frame a depacketizer made.
+func checkFrame(c codecKind, f []byte) error {
+	switch c {
+	case codecH264:
+		if !bytes.HasPrefix(f, annexBStartCode[:]) {
+			return errors.New("H.264 frame does not start with a start code")
+		}
+	case codecAV1:
+		// A temporal delimiter, then OBUs with size fields that end
+		// exactly at the end of the frame.
+		if !bytes.HasPrefix(f, []byte{0x12, 0}) {
+			return errors.New("AV1 temporal unit does not start with a temporal delimiter")
+		}
+		for p := f[2:]; len(p) > 0; {
+			h := p[0]
+			hdr := 1
+			if h&0x04 != 0 {
+				hdr = 2
+			}
+			if h&0x80 != 0 || h&0x02 == 0 || len(p) < hdr {
+				return fmt.Errorf("AV1 OBU header %#x", h)
+			}
+			var size av1.LEB128
+			n, err := size.Unmarshal(p[hdr:])
+			if err != nil || int(size) > len(p)-hdr-n {
+				return fmt.Errorf("AV1 OBU of %d bytes in %d", size, len(p)-hdr-n)
+			}
+			p = p[hdr+n+int(size):]
+		}
+	}
+	return nil
+}
+
+// depackSeeds are whole frames of each codec as pion's payloaders send them.
+func depackSeeds() [][]byte {
+	var seeds [][]byte
+	pkts := func(payloads [][]byte) []depackPacket {
+		var out []depackPacket
+		for i, p := range payloads {
+			out = append(out, depackPacket{marker: i == len(payloads)-1, payload: p})
+		}
+		return out
+	}
+	vp8Key := append([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a}, bytes.Repeat([]byte{0x55}, 300)...)
+	seeds = append(seeds, depackInput(0, pkts((&codecs.VP8Payloader{EnablePictureID: true}).Payload(120, vp8Key))...))
+	vp9Key := append(bitBytes("10 0 0 0 0 1 0 01001001 10000011 01000010", 8), bytes.Repeat([]byte{0x66}, 300)...)
+	seeds = append(seeds, depackInput(1, pkts((&codecs.VP9Payloader{FlexibleMode: true}).Payload(120, vp9Key))...))
+	sps := []byte{0x67, 0x42, 0xc0, 0x1e}
+	pps := []byte{0x68, 0xce, 0x3c, 0x80}
+	idr := append([]byte{0x65}, bytes.Repeat([]byte{0xab}, 300)...)
+	au := concat(annexBStartCode[:], sps, annexBStartCode[:], pps, annexBStartCode[:], idr)
+	seeds = append(seeds, depackInput(2, pkts((&codecs.H264Payloader{}).Payload(120, au))...))
+	tu := concat([]byte{0x12, 0}, av1OBU(byte(av1.OBUTypeSequenceHeader), false, []byte{0, 0, 0, 2, 0xaf}), av1OBU(6, true, bytes.Repeat([]byte{0x77}, 300)))
+	seeds = append(seeds, depackInput(3, pkts((&codecs.AV1Payloader{}).Payload(120, tu))...))
+	return seeds
+}
+
+// FuzzDepacketize runs a sequence of RTP payloads, with marker bits,
+// timestamp changes and losses, through the frame assembler of the codec the
+// first byte picks. Nothing panics, the assembler never holds more than the
+// size cap, and every frame it hands out is under the cap and well formed:
+// Annex B for H.264, sized OBUs after a temporal delimiter for AV1, and an
+// AV1 temporal unit survives pion's payloader and this depacketizer again.
+func FuzzDepacketize(f *testing.F) {
+	for _, s := range depackSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) == 0 {
+			return
+		}
+		c := fuzzCodecs[int(in[0])%len(fuzzCodecs)]
+		d, _ := newDepacketizer(c)
+		a := newAssembler(d, fuzzMaxFrame)
+		out := &frameLog{}
+		var ts uint32
+		npkts := 0
+		for p := in[1:]; len(p) >= 2; npkts++ {
+			flags, n := p[0], int(p[1])
+			p = p[2:]
+			n = min(n, len(p))
+			payload := p[:n]
+			p = p[n:]
+			if flags&2 != 0 {
+				ts += 3000
+			}
+			if flags&4 != 0 {
+				a.lose()
+			}
+			_ = a.push(payload, ts, flags&1 != 0, out)
+			if held := len(a.frame) + d.pending(); held > fuzzMaxFrame {
+				t.Fatalf("assembler holds %d bytes, cap %d", held, fuzzMaxFrame)
+			}
+		}
+		if a.active {
+			a.end(out)
+		}
+		if len(out.frames) > 2*npkts {
+			t.Fatalf("%d frames from %d packets", len(out.frames), npkts)
+		}
+		for i, f := range out.frames {
+			if f == nil {
+				continue
+			}
+			if len(f) > fuzzMaxFrame {
+				t.Fatalf("frame %d: %d bytes, cap %d", i, len(f), fuzzMaxFrame)
+			}
+			if err := checkFrame(c, f); err != nil {
+				t.Fatalf("frame %d: %v\n% x", i, err, f)
+			}
+			// A unit of padding OBUs only leaves our temporal delimiter,
+			// which a payloader has nothing to send of.
+			if c == codecAV1 && len(f) > 2 {
+				again, err := depackAll(&av1Depacketizer{}, (&codecs.AV1Payloader{}).Payload(1200, f))
+				if err != nil || !bytes.Equal(again, f) {
+					t.Fatalf("frame %d does not survive payloading (err %v):\n% x\n% x", i, err, f, again)
+				}
+			}
+		}
+	})
 }

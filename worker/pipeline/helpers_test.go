@@ -30,7 +30,7 @@ import (
 
 // ffmpeg runs the ffmpeg CLI. A missing ffmpeg fails the test: the encoders
 // are part of what is tested against.
-func ffmpeg(t *testing.T, args ...string) {
+func ffmpeg(t testing.TB, args ...string) {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -122,7 +122,7 @@ func videoCodecs() []videoCodec {
 
 // encodeVideo encodes frames of a lavfi source and returns the encoded frames
 // (IVF frames, or H.264 access units in Annex B).
-func encodeVideo(t *testing.T, vc videoCodec, src string, frames int) [][]byte {
+func encodeVideo(t testing.TB, vc videoCodec, src string, frames int) [][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "video")
 	args := []string{"-f", "lavfi", "-i", src, "-frames:v", strconv.Itoa(frames), "-pix_fmt", "yuv420p"}
@@ -184,7 +184,7 @@ func encodeVideo(t *testing.T, vc videoCodec, src string, frames int) [][]byte {
 // encodeOpus encodes a lavfi audio source to Opus and returns its packets.
 // page_duration makes ffmpeg put each 20 ms packet on a page of its own,
 // which is what pion's oggreader hands out; the granule steps prove it.
-func encodeOpus(t *testing.T, src string, seconds string) [][]byte {
+func encodeOpus(t testing.TB, src string, seconds string) [][]byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "audio.ogg")
 	ffmpeg(t, "-f", "lavfi", "-i", src, "-t", seconds, "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", out)
@@ -241,7 +241,7 @@ func packetize(frames [][]byte, pl rtp.Payloader, rate, samples uint32, ssrc uin
 }
 
 // testNet delivers the packets of several tracks in arrival order, as one
-// network would: a track's ReadRTP waits while another track has an earlier
+// network would: a track's Read waits while another track has an earlier
 // packet to deliver.
 type testNet struct {
 	mu   sync.Mutex
@@ -287,7 +287,7 @@ func (n *testNet) take(t *testTrack, at time.Duration, following time.Duration, 
 
 // testTrack is a room.Track over a list of packets and RTCP. It reuses one
 // packet and payload buffer, scribbling over the old payload, so a pipeline
-// that kept a packet past the next ReadRTP would see garbage.
+// that kept a packet past the next Read would see garbage.
 type testTrack struct {
 	info room.TrackInfo
 	clk  *testClock

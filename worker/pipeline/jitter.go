@@ -4,18 +4,21 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/roomcast/roomcast/room"
 )
 
-// jitterPacket is a packet held by the jitter buffer. It owns a copy of the
-// payload: the track may reuse its packet as soon as ReadRTP is called again,
-// while a reordered packet waits here for the ones before it.
+// jitterPacket is a packet held by the jitter buffer. It owns the buffer the
+// packet was read into: a reordered packet waits here for the ones before it
+// while the next ones are read into other buffers.
 type jitterPacket struct {
 	seq     uint16
 	ts      uint32
 	ssrc    uint32
 	marker  bool
 	arrival time.Duration // job clock time the packet was read
-	payload []byte
+	payload []byte        // within buf
+	buf     []byte        // the whole packet as read, from buffer
 }
 
 type slotState uint8
@@ -47,9 +50,6 @@ type emitter interface {
 	emit(pk *jitterPacket, lost int)
 }
 
-// slotPayloadCap is the initial payload capacity of a slot: an Ethernet MTU.
-const slotPayloadCap = 1500
-
 // resyncAfter is how many packets in a row far behind the window make the
 // buffer assume the sender restarted its sequence numbers.
 const resyncAfter = 16
@@ -59,11 +59,15 @@ const resyncAfter = 16
 // with no added latency. A gap is given up (counted as lost) once the oldest
 // packet waiting behind it has waited latency, or when a packet would not fit
 // in the ring. Time is only looked at when packets arrive: the caller is
-// driven by ReadRTP, and the next packet is the next chance to move on.
+// driven by Read, and the next packet is the next chance to move on.
+//
+// Packets are read straight into the buffer's own packet buffers (buffer),
+// and parsed in place, so a packet is never copied on its way in: a track
+// holds as many buffers as packets wait at once, plus the one being read.
 type jitterBuffer struct {
 	latency time.Duration
 	slots   []jitterSlot // ring indexed by seq & mask
-	free    [][]byte     // payload buffers of emitted slots, for reuse
+	free    [][]byte     // packet buffers not in use, for reuse
 	mask    uint16
 
 	started     bool
@@ -72,6 +76,7 @@ type jitterBuffer struct {
 	held        int
 	pendingLost int // gap skipped, reported with the next emitted packet
 	farBehind   int
+	resyncs     int // sequence restarts followed
 }
 
 // newJitterBuffer returns a buffer of size packets (a power of two, at most
@@ -83,12 +88,43 @@ func newJitterBuffer(size int, latency time.Duration) *jitterBuffer {
 	return &jitterBuffer{
 		latency: latency,
 		slots:   make([]jitterSlot, size),
-		mask:    uint16(size - 1),
+		// At most every slot's buffer and the one being read are free at
+		// once, so appending to the list never grows it.
+		free: make([][]byte, 0, size+1),
+		mask: uint16(size - 1),
 	}
 }
 
-// push adds p, read at now, and emits to out whatever became ready.
-func (j *jitterBuffer) push(p *rtp.Packet, now time.Duration, out emitter) pushResult {
+// buffer returns a buffer to read the next packet into, of room's
+// MaxPacketSize. Hand it back to push with the packet parsed from it, or to
+// release if it holds no packet.
+func (j *jitterBuffer) buffer() []byte {
+	if n := len(j.free); n > 0 {
+		b := j.free[n-1]
+		j.free = j.free[:n-1]
+		return b[:cap(b)]
+	}
+	return make([]byte, room.MaxPacketSize)
+}
+
+// release takes back a buffer from buffer that push did not get.
+func (j *jitterBuffer) release(b []byte) {
+	j.free = append(j.free, b[:0])
+}
+
+// push adds p, read at now into buf (from buffer), and emits to out whatever
+// became ready. p.Payload lies in buf; the jitter buffer owns buf from now
+// on, and p is not kept.
+func (j *jitterBuffer) push(p *rtp.Packet, buf []byte, now time.Duration, out emitter) pushResult {
+	res := j.add(p, buf, now, out)
+	if res == pushDuplicate || res == pushLate {
+		j.release(buf)
+	}
+	j.expire(now, out)
+	return res
+}
+
+func (j *jitterBuffer) add(p *rtp.Packet, buf []byte, now time.Duration, out emitter) pushResult {
 	seq := p.SequenceNumber
 	if !j.started {
 		j.started = true
@@ -113,6 +149,7 @@ func (j *jitterBuffer) push(p *rtp.Packet, now time.Duration, out emitter) pushR
 			return pushLate
 		}
 		j.drain(out)
+		j.resyncs++
 		j.next = seq
 		j.highest = seq
 		d = 0
@@ -146,26 +183,24 @@ func (j *jitterBuffer) push(p *rtp.Packet, now time.Duration, out emitter) pushR
 	s.pkt.ssrc = p.SSRC
 	s.pkt.marker = p.Marker
 	s.pkt.arrival = now
-	if s.pkt.payload == nil && len(j.free) > 0 {
-		s.pkt.payload = j.free[len(j.free)-1]
-		j.free = j.free[:len(j.free)-1]
-	}
-	if cap(s.pkt.payload) < len(p.Payload) {
-		// Size for a full packet at once, so that buffers don't grow again
-		// and again as payload sizes vary.
-		s.pkt.payload = make([]byte, 0, max(len(p.Payload), slotPayloadCap))
-	}
-	s.pkt.payload = append(s.pkt.payload[:0], p.Payload...)
+	s.pkt.payload = p.Payload
+	s.pkt.buf = buf
 	j.held++
 
 	j.emitReady(out)
+	return res
+}
+
+// expire gives up the gaps that packets have waited latency behind. It runs
+// on every push, duplicates and late packets included, so that a gap is
+// given up in time whatever arrives.
+func (j *jitterBuffer) expire(now time.Duration, out emitter) {
 	for j.held > 0 {
 		if _, oldest := j.firstHeld(); now-oldest < j.latency {
-			break
+			return
 		}
 		j.skipGap(out)
 	}
-	return res
 }
 
 // drain emits every held packet, skipping the gaps between them: the stream
@@ -190,10 +225,9 @@ func (j *jitterBuffer) emitReady(out emitter) {
 		j.pendingLost = 0
 		out.emit(&s.pkt, lost)
 		// An emitted slot keeps only its sequence number, to tell
-		// duplicates; its buffer goes back to the free list, so a track
-		// holds as many buffers as packets wait at once, not one per slot.
-		j.free = append(j.free, s.pkt.payload[:0])
-		s.pkt.payload = nil
+		// duplicates; its buffer goes back to the free list.
+		j.release(s.pkt.buf)
+		s.pkt.payload, s.pkt.buf = nil, nil
 	}
 }
 

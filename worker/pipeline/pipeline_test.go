@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -404,5 +405,91 @@ func TestPeerSync(t *testing.T) {
 				t.Errorf("offsets %v..%v, want about the 30 ms least delay", lo, hi)
 			}
 		})
+	}
+}
+
+// TestFrameTooLarge caps frames below the size of the clip's keyframe: the
+// keyframe is dropped and counted, the inter frames after it wait for a
+// keyframe, and one is asked for.
+func TestFrameTooLarge(t *testing.T) {
+	vc := videoCodecs()[0] // VP8
+	frames := encodeVideo(t, vc, "testsrc2=size=320x240:rate=30", 5)
+	pkts := packetize(frames, vc.payloader(), 90000, 3000, 1, 0, 0, startAt, frameStep)
+	tr := newTestTrack("cam", "peer", vc.mime, 90000, newTestClock(testEpoch), pkts, nil)
+	sink := &recSink{}
+	p, err := New(Config{Track: tr, Clock: tr.clk, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.asm.maxSize = len(frames[0]) - 1
+	for _, f := range frames[1:] {
+		if len(f) > p.asm.maxSize {
+			t.Fatalf("inter frame of %d bytes over the cap of %d", len(f), p.asm.maxSize)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if len(sink.video) != 0 || st.FramesTooLarge != 1 || st.FramesDropped != uint64(len(frames)) || st.KeyframeRequests < 1 || tr.plis.Load() < 1 {
+		t.Errorf("decoded %d frames, %d keyframe requests, stats %+v: want the keyframe too large, every frame dropped", len(sink.video), tr.plis.Load(), st)
+	}
+}
+
+// junkTrack puts bytes that are not RTP before some of its track's packets,
+// and gives the real ones CSRCs and header extensions.
+type junkTrack struct {
+	*testTrack
+	junk [][]byte
+	n    int
+}
+
+func (t *junkTrack) Read(b []byte) (int, error) {
+	t.n++
+	if t.n%3 == 0 && len(t.junk) > 0 {
+		j := t.junk[0]
+		t.junk = t.junk[1:]
+		return copy(b, j), nil
+	}
+	p, err := t.readRTP()
+	if err != nil {
+		return 0, err
+	}
+	h := p.Header.Clone()
+	h.CSRC = []uint32{1, 2, 3}
+	if err := h.SetExtension(1, []byte{byte(t.n)}); err != nil {
+		return 0, err
+	}
+	return (&rtp.Packet{Header: h, Payload: p.Payload}).MarshalTo(b)
+}
+
+func TestMalformedSkipped(t *testing.T) {
+	vc := videoCodecs()[0]
+	frames := encodeVideo(t, vc, "color=c=red:size=320x240:rate=30", 10)
+	pkts := packetize(frames, vc.payloader(), 90000, 3000, 7, 100, 0, startAt, frameStep)
+	junk := [][]byte{
+		{0x80}, // shorter than a header
+		{0x8f, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7, 1, 2, 3},          // 15 CSRCs announced, not there
+		{0x90, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7, 0xbe, 0xde, 0, 9}, // extension longer than the packet
+		{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7, 0xff},             // padding longer than the payload
+	}
+	tr := &junkTrack{testTrack: newTestTrack("cam", "peer", vc.mime, 90000, newTestClock(testEpoch), pkts, nil), junk: junk}
+	sink := &recSink{}
+	p, err := New(Config{Track: tr, Clock: tr.clk, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if len(sink.video) != len(frames) || st.Malformed != uint64(len(junk)) || st.Packets != uint64(len(pkts)) || st.Lost != 0 {
+		t.Errorf("decoded %d of %d frames, stats %+v: want %d malformed, %d packets, none lost", len(sink.video), len(frames), st, len(junk), len(pkts))
 	}
 }

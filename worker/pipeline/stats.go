@@ -1,0 +1,36 @@
+package pipeline
+
+import "time"
+
+// Stats counts what a Pipeline has seen. Packets counts every packet read;
+// Lost, Reordered, Duplicates and Late are about sequence numbers; frames are
+// video frames or audio frames.
+type Stats struct {
+	Packets          uint64
+	Malformed        uint64 // not RTP: skipped
+	Lost             uint64 // never arrived in time: the gap was skipped
+	Reordered        uint64 // arrived after a later packet, still in time
+	Duplicates       uint64
+	Late             uint64 // arrived after its gap was skipped; dropped
+	FramesDecoded    uint64
+	FramesDropped    uint64 // video frames not decoded: loss inside, waiting for a keyframe, or too large
+	FramesTooLarge   uint64 // of FramesDropped: over the codec's frame size cap
+	DecodeErrors     uint64
+	KeyframeRequests uint64
+	LastMediaTime    time.Duration // job time of the last frame given to the Sink
+}
+
+// publish makes the counters so far visible to Stats; Run's goroutine calls
+// it once per packet.
+func (p *Pipeline) publish() {
+	p.statsMu.Lock()
+	p.stats = p.st
+	p.statsMu.Unlock()
+}
+
+// Stats returns the counters so far. Safe to call at any time.
+func (p *Pipeline) Stats() Stats {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	return p.stats
+}
