@@ -24,8 +24,11 @@ func newJobChildCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// The service stops its jobs itself; a signal meant for the
-			// service's terminal must not cut a recording short.
-			signal.Ignore(os.Interrupt, syscall.SIGTERM)
+			// service's terminal must not cut a recording short. Nor may a
+			// dead service: writing the next event to its closed pipe
+			// would otherwise kill this process (SIGPIPE on stdout) in
+			// the middle of finalizing the outputs.
+			signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
 			return runner.Serve(context.Background(), os.Stdin, os.Stdout, func(cfg config.Job, out string, onEvent func(string, worker.State)) (runner.Job, error) {
 				return worker.New(cfg, worker.Options{

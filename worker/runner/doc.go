@@ -7,7 +7,9 @@
 // setLayout, addRtmp, removeRtmp), and replies and state-change events up its stdout.
 // The child's stderr carries its logs. The child stops its job, finalizing
 // every output, when its stdin closes, so a job never outlives the service
-// that started it by more than its own shutdown.
+// that started it by more than its own shutdown. The child's program must
+// ignore SIGPIPE, or the first event it writes to a dead parent kills it
+// before its outputs are finalized.
 //
 // When the child ends without saying so (a signal, a crash), the parent
 // reports the job failed with the signal as its reason, from the last state

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +29,7 @@ const childEnv = "ROOMCAST_RUNNER_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		signal.Ignore(syscall.SIGPIPE) // as job-child does: see doc.go
 		err := Serve(context.Background(), os.Stdin, os.Stdout, newTestJob)
 		if err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
