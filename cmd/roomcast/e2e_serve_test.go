@@ -25,6 +25,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/apitest"
 	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/api"
 )
 
 // The service's end-to-end tests run the real `roomcast serve` on a
@@ -303,6 +304,22 @@ func TestServeRefusals(t *testing.T) {
 		}
 	}
 
+	// Every route but health needs a token, on the real server too: the
+	// walk covers the API's whole route table, so a new route without auth
+	// fails here.
+	for _, r := range api.New(api.Options{}).Routes() {
+		path := strings.NewReplacer("{id}", "none", "{path...}", "recording.mp4").Replace(r.Pattern)
+		req, _ := http.NewRequest(r.Method, s.base+path, nil)
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if r.Public != (resp.StatusCode != http.StatusUnauthorized) {
+			t.Errorf("%s %s without a token = %d (public %v)", r.Method, path, resp.StatusCode, r.Public)
+		}
+	}
+
 	// Admission: the first small job fits 0.3 cores, the second does not.
 	small := func(id string) map[string]any {
 		return map[string]any{"id": id, "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
@@ -539,5 +556,39 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	mp4 := filepath.Join(data, "jobs", "term-1", "recording.mp4")
 	if pr := ffprobe(t, mp4); len(pr.Streams) != 2 {
 		t.Errorf("the SIGTERM'd job's MP4: %+v", pr.Streams)
+	}
+}
+
+func TestServePendingWebhookSurvivesRestart(t *testing.T) {
+	v := apitest.New(t)
+	hooks := &hookReceiver{fail: 1 << 30} // refuses everything until told otherwise
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	data := t.TempDir()
+	s := startServe(t, v, data, loopedRoom(t), "--webhook", recv.URL+"/hooks", "--webhook-retries", "4s,4s,4s")
+	s.call("POST", "/v1/jobs", map[string]any{"id": "pend-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}, nil)
+	s.waitJob("pend-1", "running", running)
+	// The first attempts have failed; their retries wait in the outbox.
+	time.Sleep(500 * time.Millisecond)
+	s.proc.cmd.Process.Kill()
+	s.proc.wait(t, 10*time.Second)
+	hooks.mu.Lock()
+	hooks.fail = 0
+	hooks.mu.Unlock()
+	s.start()
+	deadline := time.Now().Add(40 * time.Second)
+	for !strings.Contains(strings.Join(hooks.types(), ","), "recordingStateUpdated") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pending delivery arrived after the restart; got %v", hooks.types())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	hooks.mu.Lock()
+	defer hooks.mu.Unlock()
+	if len(hooks.errors) > 0 {
+		t.Errorf("receiver errors: %v", hooks.errors)
+	}
+	if len(hooks.got) == 0 || hooks.got[0]["type"] == nil {
+		t.Fatalf("deliveries %v", hooks.got)
 	}
 }
