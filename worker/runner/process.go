@@ -50,12 +50,13 @@ type Process struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	next    uint64
-	waiting map[uint64]chan message
-	state   worker.State
-	exited  bool
-	result  Result
+	mu       sync.Mutex
+	next     uint64
+	waiting  map[uint64]chan message
+	state    worker.State
+	sawEvent bool // state came from an event: replies no longer set it
+	exited   bool
+	result   Result
 
 	inMu sync.Mutex // one request line at a time
 	done chan struct{}
@@ -269,8 +270,15 @@ func (p *Process) read(r io.Reader, logsDone <-chan struct{}) {
 			continue
 		}
 		if m.State != nil {
+			// Events and the end carry the job's states in the order the
+			// job made them. A reply's state was read beside them, so it
+			// may be older than an event written just before it: it
+			// stands only until the first event.
 			p.mu.Lock()
-			p.state = *m.State
+			if m.Event != "" || m.Done || !p.sawEvent {
+				p.state = *m.State
+			}
+			p.sawEvent = p.sawEvent || m.Event != ""
 			p.mu.Unlock()
 		}
 		if m.Event != "" && m.State != nil && p.opts.OnEvent != nil {
