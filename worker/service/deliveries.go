@@ -4,7 +4,6 @@ package service
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -28,11 +27,8 @@ func (s *Service) Deliveries(ctx context.Context, _ bool) ([]api.Delivery, error
 
 func (s *Service) apiDelivery(f store.FailedDelivery) api.Delivery {
 	d := api.Delivery{ID: f.ID, JobID: f.JobID, Type: f.Type, Attempts: f.Attempt, Status: "failed"}
-	if i := strings.LastIndexByte(f.ID, '_'); i >= 0 {
-		var n int
-		if _, err := fmt.Sscanf(f.ID[i+1:], "%d", &n); err == nil && n >= 0 && n < len(s.opts.Webhooks) {
-			d.URL = redactURL(s.opts.Webhooks[n])
-		}
+	if url, ok := s.webhookOf(f.ID); ok {
+		d.URL = redactURL(url)
 	}
 	if f.Error != "" {
 		e := f.Error

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func (s *Service) publish(ctx context.Context, id, name string, st worker.State)
 	}
 	body, _ := json.Marshal(eventBody{Type: name, Timestamp: s.opts.Now().UTC(), Data: st})
 	for i := range s.opts.Webhooks {
-		d := store.Delivery{ID: fmt.Sprintf("evt_%d_%d", seq, i), JobID: id, Type: name, Body: body}
+		d := store.Delivery{ID: deliveryID(seq, i), JobID: id, Type: name, Body: body}
 		if err := s.opts.Store.Enqueue(ctx, d); err != nil {
 			s.log.Error("queueing a webhook", "job", id, "event", name, "err", err)
 		}
@@ -84,11 +85,24 @@ func (s *Service) publish(ctx context.Context, id, name string, st worker.State)
 
 // deliver sends one attempt of a delivery to the webhook its id names.
 func (s *Service) deliver(ctx context.Context, d store.Delivery) error {
-	i := strings.LastIndexByte(d.ID, '_')
-	var n int
-	if _, err := fmt.Sscanf(d.ID[i+1:], "%d", &n); err != nil || n < 0 || n >= len(s.opts.Webhooks) {
+	url, ok := s.webhookOf(d.ID)
+	if !ok {
 		s.log.Warn("a delivery for a webhook no longer configured", "delivery", d.ID)
 		return nil
 	}
-	return s.opts.Deliver(ctx, d.ID, s.opts.Webhooks[n], d.Body)
+	return s.opts.Deliver(ctx, d.ID, url, d.Body)
+}
+
+// deliveryID names the delivery of event seq to the i-th webhook: the
+// outbox keeps no target, so the id carries it.
+func deliveryID(seq uint64, i int) string { return fmt.Sprintf("evt_%d_%d", seq, i) }
+
+// webhookOf is the URL a delivery id names, if it is still configured.
+func (s *Service) webhookOf(id string) (string, bool) {
+	_, n, ok := strings.Cut(strings.TrimPrefix(id, "evt_"), "_")
+	i, err := strconv.Atoi(n)
+	if !ok || err != nil || i < 0 || i >= len(s.opts.Webhooks) {
+		return "", false
+	}
+	return s.opts.Webhooks[i], true
 }
