@@ -569,6 +569,7 @@ func (c *Compositor) take(t *tile) {
 // otherwise only the tiles whose picture changed. It reports whether any
 // tile shows a peer's video.
 func (c *Compositor) draw(full bool) (shows bool) {
+	fresh := full // a tile shows a picture it did not show last frame
 	if full {
 		if err := avframe.Fill(c.canvas, 0, 0, c.cfg.Width, c.cfg.Height, bgY, bgU, bgV); err != nil {
 			c.log.Error("compositor: painting the background", "error", err)
@@ -595,9 +596,26 @@ func (c *Compositor) draw(full bool) (shows bool) {
 			t.failed = false
 		}
 		t.drawn, t.drawnSeq = true, t.seq
+		fresh = fresh || t.seq != 0
 		shows = shows || (t.seq != 0 && !t.failed)
 	}
+	if !fresh && c.showsVideo() {
+		c.mu.Lock()
+		c.stats.DuplicatedFrames++
+		c.mu.Unlock()
+	}
 	return shows
+}
+
+// showsVideo reports whether a tile shows a peer's picture (not a
+// placeholder). Run's goroutine only.
+func (c *Compositor) showsVideo() bool {
+	for _, t := range c.tiles {
+		if t.seq != 0 && !t.failed {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns a snapshot of the counters.

@@ -183,6 +183,30 @@ func TestStalledSourceKeepsLastFrame(t *testing.T) {
 	if len(r.out.vpts) != 30 {
 		t.Errorf("%d frames, want 30", len(r.out.vpts))
 	}
+	// B is new in every frame that shows video: none repeats.
+	if d := r.c.Stats().DuplicatedFrames; d != 0 {
+		t.Errorf("%d duplicated frames, want 0", d)
+	}
+}
+
+// TestDuplicatedFrames counts the frames that repeat the last picture: a
+// source at half the output rate, then one that stalls.
+func TestDuplicatedFrames(t *testing.T) {
+	r := newRig(t, base()) // 10 fps, 200 ms latency
+	r.peer("A")
+	// 5 fps for 2 s of media, then nothing: frames 2..21 show a new
+	// picture every other frame, frames 22..39 repeat the last one.
+	r.c.PushVideo("A-cam", solid(t, 64, 36, astiav.PixelFormatYuv420P, shade(0)), 0)
+	for k := int64(1); k < 10; k++ {
+		// Pushed just in time, as a live source sends: a queue that
+		// overflows would drop pictures and make more repeats.
+		f := solid(t, 64, 36, astiav.PixelFormatYuv420P, shade(int(k)))
+		r.out.hooks[2*k] = func() { r.c.PushVideo("A-cam", f, time.Duration(k)*200*ms) }
+	}
+	r.run(t, 4*time.Second)
+	if st := r.c.Stats(); st.DuplicatedFrames != 10+18 || st.DroppedFrames != 0 {
+		t.Errorf("%d duplicated frames (%d dropped), want 28: 10 at half rate, 18 stalled", st.DuplicatedFrames, st.DroppedFrames)
+	}
 }
 
 func TestFrameTiming(t *testing.T) {

@@ -104,6 +104,10 @@ type Stats struct {
 	// their time. (Frames overtaken by a newer one, as from a source faster
 	// than FPS, are not counted.)
 	DroppedFrames int64
+	// DuplicatedFrames counts frames that repeat the previous picture
+	// because no tile that shows video had a new frame: its sources sent
+	// slower than FPS, or stalled.
+	DuplicatedFrames int64
 	// LateAudio counts samples that arrived after their window was mixed.
 	LateAudio int64
 	// OverflowAudio counts samples dropped for being too far ahead of the

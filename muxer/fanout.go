@@ -27,7 +27,11 @@ type OutputState struct {
 	Retries int   // as reported by the sink
 	Bytes   int64 // bytes the sink delivered (output.ByteCounter), else packet data it accepted
 	Dropped int64 // packets dropped because the sink fell behind
-	Done    bool  // the sink has stopped and been closed
+	// Errors counts the errors the output hit: each report that brought
+	// an error after a healthy one, and the failure that ended it.
+	Errors int64
+	Queued int  // packets waiting in the output's queue
+	Done   bool // the sink has stopped and been closed
 }
 
 // Fanout hands every encoded packet to each sink through that sink's own

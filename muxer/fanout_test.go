@@ -232,8 +232,11 @@ func TestFanoutSlowSinkLosesWholeGOPs(t *testing.T) {
 	// 7.5 s must neither block the writer nor hold up the fast sink.
 	feedWithin(t, &s, f, 10*time.Second)
 	waitFor(t, "the fast sink to catch up", func() bool { return len(fast.received()) == len(s.all) })
-	if st := f.States()["slow"]; !st.Running || st.Dropped == 0 {
-		t.Errorf("slow sink state %+v while stalled, want running with drops", st)
+	if st := f.States()["slow"]; !st.Running || st.Dropped == 0 || st.Queued == 0 {
+		t.Errorf("slow sink state %+v while stalled, want running with drops and a queue", st)
+	}
+	if st := f.States()["fast"]; st.Queued != 0 {
+		t.Errorf("fast sink has %d packets queued once caught up", st.Queued)
 	}
 
 	// The queue overflowed at 5.35 s, 3 s past its head. Its last GOP
@@ -334,8 +337,8 @@ func TestFanoutFailingSinkEndsAlone(t *testing.T) {
 			closeFanout(t, f)
 
 			st := f.States()["bad"]
-			if st.Running || !st.Done || !errors.Is(st.Err, errBroken) || !strings.Contains(st.Err.Error(), tc.wantErr) {
-				t.Errorf("bad state %+v", st)
+			if st.Running || !st.Done || !errors.Is(st.Err, errBroken) || !strings.Contains(st.Err.Error(), tc.wantErr) || st.Errors != 1 {
+				t.Errorf("bad state %+v, want done with one error", st)
 			}
 			if got := bad.closeCount(); got != 1 {
 				t.Errorf("bad sink closed %d times", got)
@@ -351,7 +354,7 @@ func TestFanoutFailingSinkEndsAlone(t *testing.T) {
 				t.Errorf("OnChange for bad: %+v", evs)
 			}
 			samePackets(t, "good", good.received(), s.all)
-			if gs := f.States()["good"]; gs.Err != nil || gs.Dropped != 0 {
+			if gs := f.States()["good"]; gs.Err != nil || gs.Dropped != 0 || gs.Errors != 0 || gs.Queued != 0 {
 				t.Errorf("good state %+v", gs)
 			}
 		})
@@ -453,8 +456,14 @@ func TestFanoutOpenAndReports(t *testing.T) {
 	if st := f.States()["rtmp"]; st.Running || st.Retries != 1 || !errors.Is(st.Err, lost) || st.Done {
 		t.Errorf("state after a failure report %+v", st)
 	}
+	rep.Report(output.SinkState{Running: false, Retries: 2, Err: lost}) // the same outage: not a second error
 	rep.Report(output.SinkState{Running: true, Retries: 1})
 	rep.Report(output.SinkState{Running: true, Retries: 1}) // no change, no event
+	rep.Report(output.SinkState{Running: false, Retries: 2, Err: lost})
+	rep.Report(output.SinkState{Running: true, Retries: 2})
+	if st := f.States()["rtmp"]; st.Errors != 2 {
+		t.Errorf("errors counted %d after two outages, want 2", st.Errors)
+	}
 	feedWithin(t, &sy, f, 2*time.Second)                    // bytes change, no event
 	closeFanout(t, f)
 
@@ -471,8 +480,11 @@ func TestFanoutOpenAndReports(t *testing.T) {
 	want := []ev4{
 		{true, 0, "", false},
 		{false, 1, "connection reset", false},
+		{false, 2, "connection reset", false},
 		{true, 1, "", false},
-		{false, 1, "", true},
+		{false, 2, "connection reset", false},
+		{true, 2, "", false},
+		{false, 2, "", true},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("OnChange events\n got %v\nwant %v", got, want)

@@ -35,6 +35,7 @@ type outlet struct {
 	err      error // what ended the outlet
 	bytes    int64
 	dropped  int64
+	errors   int64
 	finished bool
 
 	notifyMu sync.Mutex
@@ -61,6 +62,7 @@ func (o *outlet) run() {
 		o.mu.Lock()
 		if o.err == nil {
 			o.err = fmt.Errorf("closing: %w", err)
+			o.errors++
 		}
 		o.mu.Unlock()
 	}
@@ -100,6 +102,7 @@ func (o *outlet) fail(err error) {
 	o.log.Warn("output failed", "err", err)
 	o.mu.Lock()
 	o.err = err
+	o.errors++
 	o.stopped = true
 	o.clearQueue()
 	o.mu.Unlock()
@@ -111,6 +114,9 @@ func (o *outlet) onReport(s output.SinkState) {
 	if o.finished {
 		o.mu.Unlock()
 		return
+	}
+	if s.Err != nil && (!o.reported || o.report.Err == nil) {
+		o.errors++
 	}
 	o.reported = true
 	o.report = s
@@ -146,6 +152,8 @@ func (o *outlet) stateLocked() OutputState {
 		Retries: o.report.Retries,
 		Bytes:   o.bytes,
 		Dropped: o.dropped,
+		Errors:  o.errors,
+		Queued:  o.n,
 		Done:    o.finished,
 	}
 	if bc, ok := o.sink.(output.ByteCounter); ok {

@@ -1,6 +1,9 @@
 package worker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Phase is a job's overall state.
 type Phase string
@@ -74,15 +77,39 @@ type State struct {
 
 // Stats are live figures of a job, for the progress line and status.json.
 type Stats struct {
-	Elapsed      float64 `json:"elapsedSeconds"` // output time written
-	Frames       int64   `json:"frames"`
-	LateFrames   int64   `json:"lateFrames"`
-	FPS          float64 `json:"fps"`          // output frames per wall-clock second, recently
-	BitrateKbps  float64 `json:"bitrateKbps"`  // encoded, recently
-	EncodedBytes int64   `json:"encodedBytes"` // total
+	Elapsed    float64 `json:"elapsedSeconds"` // output time written
+	Frames     int64   `json:"frames"`
+	LateFrames int64   `json:"lateFrames"`
+	// DroppedFrames are source pictures lost before their time (a full
+	// queue); DuplicatedFrames repeat the last picture because no source
+	// had a new one.
+	DroppedFrames    int64   `json:"droppedFrames"`
+	DuplicatedFrames int64   `json:"duplicatedFrames"`
+	FPS              float64 `json:"fps"`          // output frames per wall-clock second, recently
+	BitrateKbps      float64 `json:"bitrateKbps"`  // encoded, recently
+	EncodedBytes     int64   `json:"encodedBytes"` // total
 	// FirstVideoSeconds is the output time (since startedAt) of the first
 	// frame that showed a peer's video: the job's start latency.
 	FirstVideoSeconds *float64 `json:"firstVideoSeconds"`
+	// Outputs has one entry per output the job writes to, by name:
+	// recording, hls, hlsRecording, and rtmp:N for the N-th (from 1) RTMP URL the
+	// job was given (at start, then by PATCH), which it keeps while it
+	// streams there.
+	Outputs []OutputStats `json:"outputs,omitempty"`
+}
+
+// OutputStats are one output's figures.
+type OutputStats struct {
+	Name string `json:"name"`
+	// URL is an RTMP output's URL, with its key masked.
+	URL        string `json:"url,omitempty"`
+	Bytes      int64  `json:"bytes"`
+	Reconnects int    `json:"reconnects"`
+	Errors     int64  `json:"errors"`
+	// DroppedPackets were dropped because the output fell behind;
+	// QueuedPackets wait in its queue now.
+	DroppedPackets int64 `json:"droppedPackets"`
+	QueuedPackets  int   `json:"queuedPackets"`
 }
 
 // Event names of the contract's state-change events.
@@ -98,5 +125,6 @@ const (
 func (s State) clone() State {
 	c := s
 	c.RTMPStreaming.Outputs = append([]RTMPOutput{}, s.RTMPStreaming.Outputs...)
+	c.Stats.Outputs = slices.Clone(s.Stats.Outputs)
 	return c
 }

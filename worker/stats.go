@@ -1,6 +1,10 @@
 package worker
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // refreshStats fills the state's live figures from the graph: frames from
 // the compositor, bytes from the encoder and each output. Loop only.
@@ -13,6 +17,7 @@ func (j *Job) refreshStats() {
 	st := &j.state.Stats
 	st.Frames = cs.Frames
 	st.LateFrames = cs.LateTicks
+	st.DroppedFrames, st.DuplicatedFrames = cs.DroppedFrames, cs.DuplicatedFrames
 	if cs.FirstVideoFrame >= 0 && st.FirstVideoSeconds == nil {
 		v := float64(cs.FirstVideoFrame) / float64(j.cfg.FPS)
 		st.FirstVideoSeconds = &v
@@ -23,18 +28,26 @@ func (j *Job) refreshStats() {
 	es := g.enc.Stats()
 	st.EncodedBytes = es.VideoBytes + es.AudioBytes
 	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
-	if g.fan != nil {
-		for name, s := range g.fan.States() {
-			switch {
-			case name == outRecording:
-				j.state.Recording.Bytes = s.Bytes
-			default:
-				if i := j.rtmpIndex(name); i >= 0 {
-					j.state.RTMPStreaming.Outputs[i].Bytes = s.Bytes
-				}
+	if g.fan == nil {
+		return
+	}
+	states := g.fan.States()
+	st.Outputs = st.Outputs[:0]
+	for name, s := range states {
+		o := OutputStats{Name: name, Bytes: s.Bytes, Reconnects: s.Retries, Errors: s.Errors, DroppedPackets: s.Dropped, QueuedPackets: s.Queued}
+		switch {
+		case name == outRecording:
+			j.state.Recording.Bytes = s.Bytes
+		default:
+			if i := j.rtmpIndex(name); i >= 0 {
+				j.state.RTMPStreaming.Outputs[i].Bytes = s.Bytes
+				o.URL = j.state.RTMPStreaming.Outputs[i].URL
 			}
 		}
+		st.Outputs = append(st.Outputs, o)
 	}
+	// A map's order is random; status.json and metrics want a stable one.
+	slices.SortFunc(st.Outputs, func(a, b OutputStats) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // rateMeter turns running totals into recent rates for the progress line.

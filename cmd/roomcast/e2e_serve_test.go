@@ -395,8 +395,32 @@ func TestServeWebhooksAndEvents(t *testing.T) {
 	recv := httptest.NewServer(hooks)
 	defer recv.Close()
 	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--webhook", recv.URL+"/hooks", "--webhook-retries", "200ms,300ms,500ms")
-	s.call("POST", "/v1/jobs", map[string]any{"id": "hook-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}, nil)
-	s.waitJob("hook-1", "running", running)
+	// An RTMP URL where nothing listens: its output retries and errs, and
+	// the recording goes on.
+	dead := "rtmp://" + freeAddr(t) + "/live/k"
+	s.call("POST", "/v1/jobs", map[string]any{"id": "hook-1", "meetingUrl": "file:long.yaml", "record": true, "rtmpUrls": []string{dead}, "resolution": map[string]int{"width": 320, "height": 180}}, nil)
+	st := s.waitJob("hook-1", "running, with 2 s recorded and the RTMP output retrying", func(st worker.State) bool {
+		return running(st) && st.Stats.Elapsed >= 2 && len(st.RTMPStreaming.Outputs) == 1 && st.RTMPStreaming.Outputs[0].Retries >= 1
+	})
+
+	// Metrics, while the job runs: its figures, as its state gives them.
+	m := s.metrics(false)
+	m.want(t, "one running job", equals(1), "roomcast_jobs", "state=running")
+	m.want(t, "frames encoded", func(v float64) bool { return v >= float64(st.Stats.Frames) }, "roomcast_job_frames_total", "job=hook-1")
+	m.want(t, "CPU used", positive, "roomcast_job_cpu_seconds_total", "job=hook-1")
+	m.want(t, "an encode rate near 30 fps", func(v float64) bool { return v > 10 && v < 40 }, "roomcast_job_encode_fps", "job=hook-1")
+	m.want(t, "the MP4's bytes", func(v float64) bool { return v >= float64(st.Recording.Bytes) && v > 0 }, "roomcast_output_bytes_total", "job=hook-1", "output=recording")
+	m.want(t, "no recording errors", zero, "roomcast_output_errors_total", "job=hook-1", "output=recording")
+	m.want(t, "the dead ingest's reconnects", positive, "roomcast_output_reconnects_total", "job=hook-1", "output=rtmp:1")
+	m.want(t, "the dead ingest's errors", positive, "roomcast_output_errors_total", "job=hook-1", "output=rtmp:1")
+	m.want(t, "a queue depth", func(v float64) bool { return v >= 0 }, "roomcast_output_queue_packets", "job=hook-1", "output=recording")
+	m.want(t, "the job's admitted cost", positive, "roomcast_admission_used_cores")
+	m.want(t, "the process's own metrics", positive, "process_resident_memory_bytes")
+	var unauth struct{ Code string }
+	if code := s.call("GET", "/metrics", nil, &unauth, "Authorization", "Bearer wrong"); code != 401 {
+		t.Errorf("/metrics with a wrong token = %d, want 401 (it is public only with --metrics-public)", code)
+	}
+
 	s.call("DELETE", "/v1/jobs/hook-1?wait=true", nil, nil)
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -429,6 +453,20 @@ func TestServeWebhooksAndEvents(t *testing.T) {
 	if !strings.Contains(ty, "recordingStateUpdated") {
 		t.Errorf("webhooks %s lack recordingStateUpdated", ty)
 	}
+
+	// Metrics once it ended: the job's series are gone, the totals stay.
+	m = s.metrics(false)
+	if _, ok := m.value("roomcast_job_frames_total", "job=hook-1"); ok {
+		t.Error("an ended job still has per-job series")
+	}
+	m.want(t, "one stopped job", equals(1), "roomcast_jobs", "state=stopped")
+	m.want(t, "no running job", zero, "roomcast_jobs", "state=running")
+	m.want(t, "the two failed attempts", equals(2), "roomcast_webhook_deliveries_total", "outcome=retried")
+	m.want(t, "every event delivered", equals(float64(len(hooks.types()))), "roomcast_webhook_deliveries_total", "outcome=delivered")
+	m.want(t, "no delivery failed for good", zero, "roomcast_webhook_deliveries_total", "outcome=failed")
+	m.want(t, "an empty outbox", zero, "roomcast_webhook_outbox_depth")
+	m.want(t, "the job's CPU", positive, "roomcast_ended_jobs_cpu_seconds_total")
+	m.want(t, "nothing admitted", zero, "roomcast_admission_used_cores")
 
 	// SSE: the same events in order, and a resume after the second.
 	evs := readSSE(t, s, "hook-1", "", 3)

@@ -18,6 +18,7 @@ import (
 
 	roomcast "github.com/roomcast/roomcast"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/metrics"
 	"github.com/roomcast/roomcast/worker/runner"
 	"github.com/roomcast/roomcast/worker/service"
 	"github.com/roomcast/roomcast/worker/store"
@@ -159,7 +160,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	handler := api.New(api.Options{Service: svc, Tokens: tokens, MetricsPublic: f.metricsPublic, OpenAPI: roomcast.OpenAPI(), Logger: log})
+	handler := api.New(api.Options{
+		Service: svc, Tokens: tokens, OpenAPI: roomcast.OpenAPI(), Logger: log,
+		Metrics: metrics.Handler(svc, log.With("component", "metrics")), MetricsPublic: f.metricsPublic,
+	})
 	srv := &http.Server{
 		Addr:              f.listen,
 		Handler:           handler,

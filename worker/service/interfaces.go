@@ -25,6 +25,7 @@ type Store interface {
 	ConsumeDeliveries(ctx context.Context, handle func(context.Context, store.Delivery) error) error
 	FailedDeliveries(ctx context.Context) ([]store.FailedDelivery, error)
 	Retry(ctx context.Context, id string) error
+	OutboxDepth(ctx context.Context) (uint64, error)
 }
 
 // Runner starts jobs.
@@ -43,6 +44,8 @@ type Run interface {
 	AddRTMP(ctx context.Context, url string) error
 	RemoveRTMP(ctx context.Context, url string) error
 	Done() <-chan struct{}
+	// CPU is the job's CPU time so far.
+	CPU() time.Duration
 	// Final is the job's last state and CPU time, once Done is closed.
 	Final() (worker.State, time.Duration)
 }

@@ -90,7 +90,18 @@ func (s *Service) deliver(ctx context.Context, d store.Delivery) error {
 		s.log.Warn("a delivery for a webhook no longer configured", "delivery", d.ID)
 		return nil
 	}
-	return s.opts.Deliver(ctx, d.ID, url, d.Body)
+	err := s.opts.Deliver(ctx, d.ID, url, d.Body)
+	switch {
+	case err == nil:
+		s.counters.delivered.Add(1)
+	case ctx.Err() != nil:
+		// Cut short by a shutdown: handed back, not an outcome.
+	case d.Last:
+		s.counters.failedN.Add(1)
+	default:
+		s.counters.retried.Add(1)
+	}
+	return err
 }
 
 // deliveryID names the delivery of event seq to the i-th webhook: the

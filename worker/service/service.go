@@ -50,6 +50,7 @@ type Service struct {
 	closing  bool
 	consumer context.CancelFunc
 	wg       sync.WaitGroup // job watchers and the webhook consumer
+	counters counters
 }
 
 // job is a job this process runs.

@@ -99,6 +99,7 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	case s.used+cost > s.opts.Capacity:
 		used := s.used
 		s.mu.Unlock()
+		s.counters.refused.Add(1)
 		return worker.State{}, false, &api.Problem{Code: api.CodeNoCapacity, RetryAfter: 30 * time.Second,
 			Message: fmt.Sprintf("no capacity: the job needs %.2f cores and %.2f of %.2f are in use", cost, used, s.opts.Capacity)}
 	}
@@ -170,6 +171,7 @@ func (s *Service) watch(j *job, release func()) {
 	defer s.wg.Done()
 	<-j.run.Done()
 	final, cpu := j.run.Final()
+	s.counters.endedCPU.Add(int64(cpu))
 	j.events <- jobEvent{"jobStateUpdated", final}
 	close(j.events)
 	<-j.done

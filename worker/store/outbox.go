@@ -37,6 +37,9 @@ type Delivery struct {
 	Body  []byte `json:"body"`
 	// Attempt is 1 on the first try; set by the store, ignored by Enqueue.
 	Attempt int `json:"attempt"`
+	// Last says that no retry follows if this attempt fails; set by the
+	// store.
+	Last bool `json:"-"`
 }
 
 // FailedDelivery is a delivery whose last attempt failed.
@@ -127,6 +130,7 @@ func (s *Store) deliver(ctx context.Context, m jetstream.Msg, handle func(contex
 		Body:    m.Data(),
 		Attempt: int(meta.NumDelivered),
 	}
+	d.Last = d.Attempt > len(s.backoff)
 	log := s.log.With("job", d.JobID, "delivery", d.ID, "attempt", d.Attempt)
 
 	progress, stopProgress := context.WithCancel(ctx)
@@ -307,4 +311,14 @@ func (s *Store) Retry(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
+}
+
+// OutboxDepth is how many deliveries wait in the outbox, counting those
+// being attempted and those waiting for a retry: acked ones leave it.
+func (s *Store) OutboxDepth(ctx context.Context) (uint64, error) {
+	info, err := s.outbox.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store: outbox depth: %w", err)
+	}
+	return info.State.Msgs, nil
 }

@@ -169,7 +169,12 @@ func testFailedAndRetried(t *testing.T, s *Store) {
 	consume(t, s, r)
 	enqueue(t, s, "job", "d1")
 	last := len(testBackoff) + 1
-	r.waitFor(t, "last attempt", func(as []attempt) bool { return len(as) == last })
+	as := r.waitFor(t, "last attempt", func(as []attempt) bool { return len(as) == last })
+	for i, a := range as {
+		if a.Last != (i == last-1) {
+			t.Errorf("attempt %d of %d says Last=%t", i+1, last, a.Last)
+		}
+	}
 
 	var failed []FailedDelivery
 	deadline := time.Now().Add(5 * time.Second)
@@ -201,7 +206,7 @@ func testFailedAndRetried(t *testing.T, s *Store) {
 	if err := s.Retry(ctx, "d1"); err != nil {
 		t.Fatal(err)
 	}
-	as := r.waitFor(t, "retried delivery", succeeded("d1"))
+	as = r.waitFor(t, "retried delivery", succeeded("d1"))
 	if a := as[len(as)-1]; a.Attempt != 1 || string(a.Body) != `{"id":"d1"}` {
 		t.Fatalf("retried attempt %+v, want attempt 1 of d1", a.Delivery)
 	}
@@ -284,10 +289,16 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 func TestEnqueueDeduplicates(t *testing.T) {
 	s := openEmbedded(t, Config{Backoff: testBackoff})
 	enqueue(t, s, "job", "d1", "d1", "d2")
+	if n, err := s.OutboxDepth(testContext(t)); err != nil || n != 2 {
+		t.Fatalf("outbox depth %d (%v) before delivery, want 2", n, err)
+	}
 	r := newReceiver(func(Delivery) bool { return false })
 	consume(t, s, r)
 	as := r.waitFor(t, "deliveries", succeeded("d1", "d2"))
 	time.Sleep(200 * time.Millisecond)
+	if n, err := s.OutboxDepth(testContext(t)); err != nil || n != 0 {
+		t.Errorf("outbox depth %d (%v) once delivered, want 0", n, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.attempts) != 2 {
