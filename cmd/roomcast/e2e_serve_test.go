@@ -588,6 +588,7 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	if err := s.proc.wait(t, 40*time.Second); err != nil {
 		t.Fatalf("serve after SIGTERM: %v\n%s", err, tail(s.proc.stderr.String(), 2000))
 	}
+	checkServeLog(t, s.proc.stderr.String(), "term-1")
 	s.start()
 	if st := s.job("term-1"); st.State != worker.Stopped {
 		t.Errorf("job after SIGTERM: %s (%q), want stopped", st.State, st.Reason)
@@ -629,5 +630,32 @@ func TestServePendingWebhookSurvivesRestart(t *testing.T) {
 	}
 	if len(hooks.got) == 0 || hooks.got[0]["type"] == nil {
 		t.Fatalf("deliveries %v", hooks.got)
+	}
+}
+
+// checkServeLog checks serve's log, its jobs' processes' lines included:
+// slog JSON throughout, and the job's id on every line of a job's work.
+func checkServeLog(t *testing.T, log, job string) {
+	t.Helper()
+	jobLines := 0
+	for i, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil {
+			t.Errorf("log line %d is not slog JSON: %q", i+1, line)
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		id, _ := rec["job"].(string)
+		// Lines only a job's process writes: its outputs and its
+		// compositor.
+		if (msg == "output opened" || strings.HasPrefix(msg, "compositor:")) && id == "" {
+			t.Errorf("a job's log line without its job id: %q", line)
+		}
+		if id == job {
+			jobLines++
+		}
+	}
+	if jobLines < 5 {
+		t.Errorf("%d log lines carry job %s, want its process's lines among them", jobLines, job)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,7 +16,8 @@ import (
 // newJobChildCmd is the child process of `serve`: one job, controlled over
 // stdin and stdout (worker/runner). It is hidden: nobody runs it by hand.
 func newJobChildCmd() *cobra.Command {
-	return &cobra.Command{
+	var level, format string
+	cmd := &cobra.Command{
 		Use:    "job-child",
 		Short:  "Run one job for serve (internal)",
 		Hidden: true,
@@ -29,8 +29,14 @@ func newJobChildCmd() *cobra.Command {
 			// would otherwise kill this process (SIGPIPE on stdout) in
 			// the middle of finalizing the outputs.
 			signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
-			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+			base, err := newLogger(cmd.ErrOrStderr(), level, format, false)
+			if err != nil {
+				return usage("%v", err)
+			}
 			return runner.Serve(context.Background(), os.Stdin, os.Stdout, func(cfg config.Job, out string, onEvent func(string, worker.State)) (runner.Job, error) {
+				// Its lines go to serve's own log as they are: the job
+				// id on each tells the jobs apart.
+				log := base.With("job", cfg.ID)
 				return worker.New(cfg, worker.Options{
 					Out:     out,
 					Open:    roomOpener(""),
@@ -41,4 +47,7 @@ func newJobChildCmd() *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&format, "log-format", "json", "json or text")
+	return cmd
 }

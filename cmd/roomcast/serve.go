@@ -128,6 +128,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			return sender.Send(ctx, webhook.Message{ID: id, URL: url, Body: body})
 		}
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("serve: finding this executable for the jobs' processes: %w", err)
+	}
 	data, err := filepath.Abs(f.data)
 	if err != nil {
 		return usage("--data: %v", err)
@@ -147,8 +151,9 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	svc, err := service.New(ctx, service.Options{
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
-			Stderr: cmd.ErrOrStderr(),
-			Logger: log,
+			Command: []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
+			Stderr:  cmd.ErrOrStderr(),
+			Logger:  log,
 		}},
 		Data:     data,
 		RoomsDir: f.roomsDir,
