@@ -288,7 +288,6 @@ func TestServeRefusals(t *testing.T) {
 		{`{"meetingUrl":"file:/etc/passwd","record":true}`, "meetingUrl"},
 		{`{"meetingUrl":"file:../long.yaml","record":true}`, "meetingUrl"},
 		{`{"id":"a/b","meetingUrl":"demo:","record":true}`, "id"},
-		{`{"meetingUrl":"demo:","hls":true}`, "hls"},
 	} {
 		if code := s.call("POST", "/v1/jobs", tc.body, &p); code != 422 || p.Code != "INVALID_CONFIG" {
 			t.Errorf("POST %s = %d %s, want 422 INVALID_CONFIG", tc.body, code, p.Code)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -33,21 +35,47 @@ func newJobChildCmd() *cobra.Command {
 			if err != nil {
 				return usage("%v", err)
 			}
-			return runner.Serve(context.Background(), os.Stdin, os.Stdout, func(cfg config.Job, out string, onEvent func(string, worker.State)) (runner.Job, error) {
+			stopHTTP := func() {}
+			err = runner.Serve(context.Background(), os.Stdin, os.Stdout, func(spec runner.Spec) (runner.Job, error) {
 				// Its lines go to serve's own log as they are: the job
 				// id on each tells the jobs apart.
-				log := base.With("job", cfg.ID)
-				return worker.New(cfg, worker.Options{
-					Out:     out,
+				log := base.With("job", spec.Config.ID)
+				opts := worker.Options{
+					Out:     spec.Out,
 					Open:    roomOpener(""),
 					Sinks:   sinkFactory(config.Worker{}, log),
 					Logger:  log,
-					OnEvent: onEvent,
-				})
+					OnEvent: spec.OnEvent,
+				}
+				if spec.HTTPSocket != "" {
+					ln, err := listenPrivate(spec.HTTPSocket)
+					if err != nil {
+						return nil, &worker.Error{Code: worker.CodeHLS, Message: "hls: " + err.Error()}
+					}
+					opts.HTTPMux, stopHTTP = serveOn(ln, log)
+					opts.HTTPBase = spec.HTTPBase
+				}
+				return worker.New(spec.Config, opts)
 			})
+			stopHTTP()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&format, "log-format", "json", "json or text")
 	return cmd
+}
+
+// listenPrivate listens on a Unix socket only this user may connect to.
+func listenPrivate(path string) (net.Listener, error) {
+	_ = os.Remove(path) // left by a process that died
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("making %s private: %w", path, err)
+	}
+	return ln, nil
 }

@@ -340,23 +340,28 @@ func newLogger(w io.Writer, level, format string, tty bool) (*slog.Logger, error
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
 }
 
-// serveHTTP starts roomcast's HTTP server (live HLS now, the job API later).
+// serveHTTP starts record's HTTP server for live HLS.
 func serveHTTP(addr string, log *slog.Logger) (*http.ServeMux, string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", nil, err
 	}
+	mux, stop := serveOn(ln, log)
+	return mux, "http://" + ln.Addr().String(), stop, nil
+}
+
+// serveOn serves a new mux on ln until stop is called.
+func serveOn(ln net.Listener, log *slog.Logger) (*http.ServeMux, func()) {
 	mux := http.NewServeMux()
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	base := "http://" + ln.Addr().String()
-	return mux, base, func() {
+	return mux, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
-	}, nil
+		_ = srv.Shutdown(ctx)
+	}
 }

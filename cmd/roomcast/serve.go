@@ -137,6 +137,12 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return usage("--data: %v", err)
 	}
 
+	// Listening first: the jobs' live HLS URLs are under its address.
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return usage("--listen %s: %v", f.listen, err)
+	}
+	defer ln.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log.With("component", "store")}
@@ -151,9 +157,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	svc, err := service.New(ctx, service.Options{
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
-			Command: []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
-			Stderr:  cmd.ErrOrStderr(),
-			Logger:  log,
+			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
+			Stderr:   cmd.ErrOrStderr(),
+			Logger:   log,
+			HTTPBase: "http://" + ln.Addr().String(),
 		}},
 		Data:     data,
 		RoomsDir: f.roomsDir,
@@ -178,10 +185,6 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return usage("--listen %s: %v", f.listen, err)
 	}
 	log.Info("serving", "listen", ln.Addr().String(), "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
 	served := make(chan error, 1)

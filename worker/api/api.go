@@ -68,6 +68,7 @@ func (a *API) Routes() []Route {
 		{"GET", "/v1/jobs/{id}/events", false, a.events},
 		{"GET", "/v1/jobs/{id}/files", false, a.listFiles},
 		{"GET", "/v1/jobs/{id}/files/{path...}", false, a.getFile},
+		{"GET", "/hls/{id}/{path...}", false, a.liveHLS},
 		{"GET", "/v1/rooms/state", false, a.roomState},
 		{"POST", "/v1/rooms/stop", false, a.stopRoom},
 		{"GET", "/v1/webhooks/deliveries", false, a.deliveries},

@@ -178,6 +178,13 @@ func (m *memService) JobFiles(ctx context.Context, id string) (*os.Root, error) 
 	return os.OpenRoot(filepath.Join(m.dir, id))
 }
 
+func (m *memService) LiveHLS(ctx context.Context, id string) (http.Handler, error) {
+	if _, err := m.Job(ctx, id); err != nil {
+		return nil, err
+	}
+	return nil, &Problem{Code: CodeNotFound, Message: "no live HLS"}
+}
+
 func (m *memService) RoomState(_ context.Context, u string) (RoomState, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"time"
 
@@ -30,6 +31,9 @@ type Service interface {
 	// JobFiles opens the job's output folder, confined: nothing outside it
 	// can be reached through the root, symlinks included.
 	JobFiles(ctx context.Context, id string) (*os.Root, error)
+	// LiveHLS returns the handler of a running job's live HLS, which
+	// serves the paths under /hls/ID/.
+	LiveHLS(ctx context.Context, id string) (http.Handler, error)
 	RoomState(ctx context.Context, meetingURL string) (RoomState, error)
 	StopRoom(ctx context.Context, meetingURL string) (JobPage, error)
 	Deliveries(ctx context.Context, failed bool) ([]Delivery, error)

@@ -25,9 +25,20 @@ type Job interface {
 	SetLayout(ctx context.Context, layout string) error
 }
 
-// NewJob makes the child's job from the start request. onEvent must be
-// given to the job so that every state change reaches the parent.
-type NewJob func(cfg config.Job, out string, onEvent func(name string, s worker.State)) (Job, error)
+// Spec is what the child's job is made from: its start request.
+type Spec struct {
+	Config config.Job
+	Out    string
+	// HTTPSocket, when set, is the Unix socket the job serves its HTTP
+	// (live HLS) on, with URLs under HTTPBase in its state.
+	HTTPSocket, HTTPBase string
+	// OnEvent must be given to the job, so that every state change
+	// reaches the parent.
+	OnEvent func(name string, s worker.State)
+}
+
+// NewJob makes the child's job.
+type NewJob func(Spec) (Job, error)
 
 // stopTimeout bounds a stop request, which waits for every output to be
 // finalized.
@@ -48,8 +59,9 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, newJob NewJob) erro
 	if err := json.Unmarshal(sc.Bytes(), &start); err != nil || start.Op != opStart || start.Config == nil {
 		return fmt.Errorf("runner: the first request must be a start with a config (got %.200q)", sc.Bytes())
 	}
-	job, err := newJob(*start.Config, start.Out, func(name string, s worker.State) {
-		w.send(message{Event: name, State: &s})
+	job, err := newJob(Spec{
+		Config: *start.Config, Out: start.Out, HTTPSocket: start.HTTPSocket, HTTPBase: start.HTTPBase,
+		OnEvent: func(name string, s worker.State) { w.send(message{Event: name, State: &s}) },
 	})
 	if err != nil {
 		w.send(message{Reply: start.ID, Error: asError(err)})

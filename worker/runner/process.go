@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,10 @@ type Options struct {
 	// StartTimeout bounds Start, from the exec to the job running. Default
 	// 30 s.
 	StartTimeout time.Duration
+	// HTTPBase is where the parent serves the jobs' HTTP (live HLS): a
+	// job's state gives its HLS URL under it. A job with live HLS serves
+	// it on a Unix socket (HTTPSocket) for the parent to proxy.
+	HTTPBase string
 }
 
 // Process is one job running in a child process. Its methods are safe from
@@ -49,6 +54,8 @@ type Process struct {
 	in   io.WriteCloser
 	opts Options
 	log  *slog.Logger
+	// socket is where the job serves its HTTP, if it does.
+	socket string
 
 	mu       sync.Mutex
 	next     uint64
@@ -107,11 +114,17 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 	} else if stderr, err = cmd.StderrPipe(); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	var socket string
+	if cfg.HLS {
+		if socket, err = socketPath(out, cfg.ID); err != nil {
+			return nil, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("runner: starting the job's process: %w", err)
 	}
 	p := &Process{
-		id: cfg.ID, cmd: cmd, in: in, opts: opts, log: log,
+		id: cfg.ID, cmd: cmd, in: in, opts: opts, log: log, socket: socket,
 		waiting: map[uint64]chan message{},
 		done:    make(chan struct{}),
 	}
@@ -122,7 +135,11 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 
 	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	m, err := p.call(sctx, request{Op: opStart, Config: &cfg, Out: out})
+	start := request{Op: opStart, Config: &cfg, Out: out}
+	if cfg.HLS {
+		start.HTTPSocket, start.HTTPBase = p.socket, opts.HTTPBase
+	}
+	m, err := p.call(sctx, start)
 	if err == nil && m.Error != nil {
 		err = m.Error
 	}
@@ -139,6 +156,10 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 
 // ID returns the job's id.
 func (p *Process) ID() string { return p.id }
+
+// HTTPSocket is the Unix socket the job serves its HTTP (live HLS) on, or
+// "" if it serves none.
+func (p *Process) HTTPSocket() string { return p.socket }
 
 // PID returns the child's process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
@@ -303,6 +324,13 @@ func (p *Process) read(r io.Reader, logsDone <-chan struct{}) {
 }
 
 func (p *Process) finish(final *worker.State, werr error) {
+	if p.socket != "" {
+		// The child's listener removes it, unless the child died.
+		_ = os.Remove(p.socket)
+		if dir := filepath.Dir(p.socket); strings.HasPrefix(filepath.Base(dir), "roomcast-") {
+			_ = os.Remove(dir) // the private folder socketPath made
+		}
+	}
 	var res Result
 	if ps := p.cmd.ProcessState; ps != nil {
 		res.CPU = ps.UserTime() + ps.SystemTime()

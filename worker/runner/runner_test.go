@@ -40,9 +40,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newTestJob(cfg config.Job, out string, onEvent func(string, worker.State)) (Job, error) {
-	j, err := worker.New(cfg, worker.Options{
-		Out: out,
+func newTestJob(spec Spec) (Job, error) {
+	j, err := worker.New(spec.Config, worker.Options{
+		Out: spec.Out,
 		Open: func(_ context.Context, meetingURL string, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
 			_, path, err := config.ParseMeetingURL(meetingURL)
 			if err != nil {
@@ -50,7 +50,7 @@ func newTestJob(cfg config.Job, out string, onEvent func(string, worker.State)) 
 			}
 			return file.Open(path, file.Options{Clock: clk, Logger: log})
 		},
-		OnEvent: onEvent,
+		OnEvent: spec.OnEvent,
 		Logger:  slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 	})
 	if err != nil {

@@ -22,8 +22,13 @@ type request struct {
 	Op     string      `json:"op"`
 	Config *config.Job `json:"config,omitempty"`
 	Out    string      `json:"out,omitempty"`
-	Layout string      `json:"layout,omitempty"`
-	URL    string      `json:"url,omitempty"`
+	// HTTPSocket and HTTPBase come with a start whose job serves HTTP (live
+	// HLS): the child serves on that Unix socket, and its state gives URLs
+	// under HTTPBase, where the parent proxies to it.
+	HTTPSocket string `json:"httpSocket,omitempty"`
+	HTTPBase   string `json:"httpBase,omitempty"`
+	Layout     string `json:"layout,omitempty"`
+	URL        string `json:"url,omitempty"`
 }
 
 // message is what the child says: a reply to request Reply, an event, or

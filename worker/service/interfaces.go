@@ -46,6 +46,8 @@ type Run interface {
 	Done() <-chan struct{}
 	// CPU is the job's CPU time so far.
 	CPU() time.Duration
+	// HTTPSocket is the Unix socket the job serves its live HLS on, or "".
+	HTTPSocket() string
 	// Final is the job's last state and CPU time, once Done is closed.
 	Final() (worker.State, time.Duration)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -59,6 +60,7 @@ type job struct {
 	cfg  config.Job
 	cost Cost
 	run  Run
+	hls  http.Handler // its live HLS, proxied; nil without
 	// events feeds the job's one publisher goroutine, which keeps the
 	// record, the log and the outbox in the order the job said them.
 	events chan jobEvent

@@ -70,11 +70,6 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	if err := cfg.Validate(); err != nil {
 		return worker.State{}, false, err
 	}
-	if cfg.HLS {
-		// A job's process has no HTTP server to serve live HLS from, and
-		// serve does not yet route /hls/<id>/ to it.
-		return worker.State{}, false, &config.Error{Problems: []string{"hls: live HLS is not available through roomcast serve yet; use hlsRecord for an HLS recording, or roomcast record --hls"}}
-	}
 	runURL, err := s.checkRoom(cfg)
 	if err != nil {
 		return worker.State{}, false, err
@@ -158,6 +153,9 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 		return worker.State{}, false, err
 	}
 	j.run = run
+	if sock := run.HTTPSocket(); sock != "" {
+		j.hls = hlsProxy(sock)
+	}
 	s.mu.Lock()
 	s.runs[cfg.ID] = j
 	s.mu.Unlock()
