@@ -98,6 +98,9 @@ func newStartCmd() *cobra.Command {
 			if fl.Changed("record") {
 				j.Record, _ = fl.GetBool("record")
 			}
+			if fl.Changed("hls") {
+				j.HLS, _ = fl.GetBool("hls")
+			}
 			if fl.Changed("hls-record") {
 				j.HLSRecord, _ = fl.GetBool("hls-record")
 			}
@@ -147,6 +150,7 @@ func newStartCmd() *cobra.Command {
 	fl.StringVar(&configFile, "config", "", "job config file (YAML or JSON)")
 	fl.String("room", "", "the room (meetingUrl)")
 	fl.Bool("record", false, "write the archival recording")
+	fl.Bool("hls", false, "serve live HLS (at the state's hlsStreaming.url)")
 	fl.Bool("hls-record", false, "write an HLS recording")
 	fl.StringArray("rtmp", nil, "stream to this RTMP(S) URL (repeat up to 3 times)")
 	fl.String("id", "", "job id (default: the service picks one)")

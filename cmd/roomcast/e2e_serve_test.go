@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -319,6 +320,10 @@ func TestServeRefusals(t *testing.T) {
 			t.Errorf("%s %s without a token = %d (public %v)", r.Method, path, resp.StatusCode, r.Public)
 		}
 	}
+
+	// A client that sends its headers a byte at a time is cut off by the
+	// header timeout (5 s), not kept forever: every read has a deadline.
+	slowloris(t, s.addr)
 
 	// Admission: the first small job fits 0.3 cores, the second does not.
 	small := func(id string) map[string]any {
@@ -657,4 +662,33 @@ func checkServeLog(t *testing.T, log, job string) {
 	if jobLines < 5 {
 		t.Errorf("%d log lines carry job %s, want its process's lines among them", jobLines, job)
 	}
+}
+
+// slowloris holds a connection to addr open with a header that never ends,
+// and fails unless the server closes it within 10 s.
+func slowloris(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /v1/jobs HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		time.Sleep(500 * time.Millisecond)
+		if _, err := c.Write([]byte("X")); err != nil {
+			t.Logf("closed after %v", time.Since(start))
+			return // closed by the server
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		var b [512]byte
+		if n, err := c.Read(b[:]); n > 0 || (err != nil && !errors.Is(err, os.ErrDeadlineExceeded)) {
+			t.Logf("answered after %v: %q %v", time.Since(start), b[:n], err)
+			return // answered (408) or closed
+		}
+	}
+	t.Errorf("a connection sending its headers a byte every 0.5 s was still open after %v", time.Since(start).Round(time.Second))
 }
