@@ -28,11 +28,15 @@ const (
 // p mod cap. The mixer zeroes what it consumes, so whatever a source has not
 // written reads as silence.
 type audioSource struct {
-	muted    bool
-	ring     []float32 // interleaved stereo, 2*capN values
-	capN     int64
-	next     int64 // where the previous chunk ended
-	anchored bool
+	peer  string // whose it is, for the active speaker
+	muted bool
+	// meanSquare is the source's power over the last mixed window, for
+	// the active speaker: silence is 0.
+	meanSquare float64
+	ring       []float32 // interleaved stereo, 2*capN values
+	capN       int64
+	next       int64 // where the previous chunk ended
+	anchored   bool
 }
 
 func newAudioSource(capN int64) *audioSource {
@@ -108,6 +112,7 @@ func (m *mixer) mix(out []float32, sources map[string]*audioSource) {
 	clear(out)
 	n := int64(len(out) / 2)
 	for _, s := range sources {
+		var e float32
 		for p := m.pos; p < m.pos+n; {
 			i := mod(p, m.capN)
 			k := min(m.pos+n-p, m.capN-i)
@@ -116,10 +121,15 @@ func (m *mixer) mix(out []float32, sources map[string]*audioSource) {
 				dst := out[2*(p-m.pos) : 2*(p-m.pos+k)]
 				for j, v := range src {
 					dst[j] += v
+					e += v * v
 				}
 			}
 			clear(src)
 			p += k
+		}
+		s.meanSquare = 0
+		if n > 0 {
+			s.meanSquare = float64(e) / float64(2*n)
 		}
 	}
 	m.pos += n

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/speaker"
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
@@ -57,6 +59,13 @@ type Compositor struct {
 	speakSeq int
 	mixer    mixer
 	stats    Stats
+	// The active speaker: the detector's, from the room's speaker events
+	// once it has sent one (roomLevels), else from each peer's audio.
+	speaker      *speaker.Detector
+	roomSpeakers bool
+	roomLevels   []speaker.Level
+	levels       []speaker.Level // reused each frame
+	active       string
 
 	// Owned by Run's goroutine (and Close once Run is over).
 	n        int64 // next frame
@@ -104,6 +113,7 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 		mixer:    newMixer(cfg.SampleRate, cfg.Latency),
 		mixBuf:   make([]float32, 2*perTick),
 		limiter:  newLimiter(cfg.SampleRate),
+		speaker:  speaker.New(0, 0, 0),
 		version:  1,
 	}
 	c.canvas = astiav.AllocFrame()
@@ -157,6 +167,10 @@ func (c *Compositor) RemovePeer(peerID string) {
 		return
 	}
 	delete(c.peers, peerID)
+	c.speaker.Forget(peerID)
+	if c.active == peerID {
+		c.active = ""
+	}
 	for id, ts := range c.tracks {
 		if ts.info.PeerID == peerID {
 			c.removeTrackLocked(id)
@@ -190,7 +204,7 @@ func (c *Compositor) AddTrack(info room.TrackInfo) {
 		c.video[info.ID] = &videoSource{muted: info.Muted}
 	case room.KindAudio:
 		a := newAudioSource(c.mixer.capN)
-		a.muted = info.Muted
+		a.muted, a.peer = info.Muted, info.PeerID
 		c.audio[info.ID] = a
 	default:
 		c.log.Warn("compositor: track of unknown kind is not shown", "track", info.ID, "kind", info.Kind)
@@ -249,27 +263,47 @@ func (c *Compositor) setMutedLocked(id string, muted bool) {
 	}
 }
 
-// SetActiveSpeakers records the latest active-speaker update.
+// SetActiveSpeakers records the room's latest speaker update. From the
+// first one on, the room's updates, not the decoded audio, say who speaks;
+// the stage still follows them with the detector's hysteresis.
 func (c *Compositor) SetActiveSpeakers(s []room.Speaker) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.speakSeq++
-	for _, p := range c.peers {
-		p.level = 0
-	}
-	loudest, top := "", 0
+	c.roomSpeakers = true
+	c.roomLevels = c.roomLevels[:0]
 	for _, sp := range s {
-		p, ok := c.peers[sp.PeerID]
-		if !ok {
-			continue
-		}
-		p.level = max(p.level, sp.Level)
-		if sp.Level > top {
-			loudest, top = sp.PeerID, sp.Level
+		if sp.Level > 0 {
+			// Levels 1..100 map to -40..0 dBFS, above the detector's
+			// silence.
+			c.roomLevels = append(c.roomLevels, speaker.Level{PeerID: sp.PeerID, DBFS: 20 * math.Log10(float64(sp.Level)/100)})
 		}
 	}
-	if p, ok := c.peers[loudest]; ok {
-		p.lastSpoke = c.speakSeq
+}
+
+// followSpeaker updates the active speaker at output time at, after the
+// frame's audio is mixed. Called with mu held.
+func (c *Compositor) followSpeaker(at time.Duration) {
+	levels := c.roomLevels
+	if !c.roomSpeakers {
+		c.levels = c.levels[:0]
+		for _, a := range c.audio {
+			if !a.muted && a.meanSquare > 0 {
+				c.levels = append(c.levels, speaker.Level{PeerID: a.peer, DBFS: speaker.DBFS(a.meanSquare)})
+			}
+		}
+		levels = c.levels
+	}
+	now := c.speaker.Update(at, levels)
+	if now == c.active {
+		return
+	}
+	c.active = now
+	c.speakSeq++
+	for id, p := range c.peers {
+		p.level = 0
+		if id == now {
+			p.level, p.lastSpoke = 100, c.speakSeq
+		}
 	}
 	if c.layout.Kind == LayoutSpeaker {
 		c.version++
@@ -412,6 +446,7 @@ func (c *Compositor) tick(at time.Duration) error {
 		c.take(t)
 	}
 	c.mixer.mix(audio, c.audio)
+	c.followSpeaker(at)
 	late := behind > c.frameDur
 	if late {
 		c.stats.LateTicks++

@@ -3,6 +3,7 @@ package compositor
 import (
 	"context"
 	"fmt"
+	"math"
 	"image"
 	"strings"
 	"sync"
@@ -397,8 +398,11 @@ func TestOutputErrorStopsRun(t *testing.T) {
 	}
 }
 
+// TestSpeakerLayoutSwitch: the room's speaker updates move the stage, with
+// the detector's hysteresis: C takes it after half a second of speech,
+// keeps it through silence, and a 300 ms cough from B does not take it.
 func TestSpeakerLayoutSwitch(t *testing.T) {
-	r := newRig(t, base())
+	r := newRig(t, base()) // 10 fps
 	cols := map[string]yuv{"A": {150, 60, 200}, "B": {80, 200, 90}, "C": {200, 100, 160}}
 	for _, id := range []string{"A", "B", "C"} {
 		r.peer(id)
@@ -408,22 +412,66 @@ func TestSpeakerLayoutSwitch(t *testing.T) {
 		r.c.SetLayout(Layout{Kind: LayoutSpeaker})
 		r.c.SetActiveSpeakers([]room.Speaker{{PeerID: "C", TrackID: "C-mic", Level: 80}, {PeerID: "A", Level: 10}})
 	}
-	r.out.hooks[5] = func() { r.c.SetActiveSpeakers(nil) }
-	r.run(t, 700*ms)
+	r.out.hooks[12] = func() { r.c.SetActiveSpeakers(nil) }
+	r.out.hooks[30] = func() { r.c.SetActiveSpeakers([]room.Speaker{{PeerID: "B", Level: 90}}) }
+	r.out.hooks[33] = func() { r.c.SetActiveSpeakers(nil) }
+	r.run(t, 4500*ms)
 
-	tiles := cameras(3)
-	tiles[2].Level, tiles[2].LastSpoke = 80, 1
-	tiles[0].Level = 10
-	rects := Layout{Kind: LayoutSpeaker}.Arrange(tiles, cw, ch)
-	for _, n := range []int64{4, 6} { // 6: after a silent update C stays
-		f := r.out.pic(t, n)
+	stage := func(main int) []image.Rectangle {
+		tiles := cameras(3)
+		tiles[main].Level, tiles[main].LastSpoke = 100, 1
+		return Layout{Kind: LayoutSpeaker}.Arrange(tiles, cw, ch)
+	}
+	for _, tc := range []struct {
+		frame int64
+		main  int // whose tile is large
+		why   string
+	}{
+		{6, 0, "C has spoken for 0.2 s: no one holds the stage, the first peer shows large"},
+		{10, 2, "C has spoken for more than 0.5 s"},
+		{25, 2, "silence keeps C"},
+		{34, 2, "a 300 ms cough from B"},
+		{44, 2, "long after the cough"},
+	} {
+		rects := stage(tc.main)
+		if rects[tc.main].Dx() < cw/2 {
+			t.Fatalf("stage tile %v is not the large one", rects[tc.main])
+		}
+		f := r.out.pic(t, tc.frame)
 		for i, id := range []string{"A", "B", "C"} {
 			x, y := centre(rects[i])
-			wantColor(t, fmt.Sprintf("frame %d %s", n, id), f.at(x, y), cols[id])
+			wantColor(t, fmt.Sprintf("frame %d (%s) %s", tc.frame, tc.why, id), f.at(x, y), cols[id])
 		}
 	}
-	if rects[2].Dx() < cw/2 {
-		t.Fatalf("speaker tile %v is not the large one", rects[2])
+}
+
+// TestSpeakerFromAudio: in a room that sends no speaker updates (a file
+// room), the decoded audio decides who speaks.
+func TestSpeakerFromAudio(t *testing.T) {
+	cfg := base()
+	cfg.Layout = Layout{Kind: LayoutSpeaker}
+	r := newRig(t, cfg)
+	cols := map[string]yuv{"A": {150, 60, 200}, "B": {80, 200, 90}}
+	for _, id := range []string{"A", "B"} {
+		r.peer(id)
+		r.c.PushVideo(id+"-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, cols[id]), 0)
+	}
+	// B talks (a 440 Hz tone at -12 dBFS) for 2 s; A is silent.
+	tone := make([]float32, 2*48000*2)
+	for i := range len(tone) / 2 {
+		v := float32(0.25 * math.Sin(2*math.Pi*440*float64(i)/48000))
+		tone[2*i], tone[2*i+1] = v, v
+	}
+	r.c.PushAudio("B-mic", tone, 0)
+	r.run(t, 2*time.Second)
+
+	tiles := cameras(2)
+	tiles[1].Level, tiles[1].LastSpoke = 100, 1
+	rects := Layout{Kind: LayoutSpeaker}.Arrange(tiles, cw, ch)
+	f := r.out.pic(t, 19)
+	for i, id := range []string{"A", "B"} {
+		x, y := centre(rects[i])
+		wantColor(t, "frame 19 "+id, f.at(x, y), cols[id])
 	}
 }
 
