@@ -12,6 +12,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/overlay"
 	"github.com/roomcast/roomcast/compositor/speaker"
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/internal/mediaclock"
@@ -70,6 +71,8 @@ type Compositor struct {
 	// Owned by Run's goroutine (and Close once Run is over).
 	n        int64 // next frame
 	canvas   *astiav.Frame
+	cv       canvasPlanes
+	overlays *overlay.Renderer // nil without overlays
 	tiles    []*tile
 	drawnVer uint64
 	mixBuf   []float32
@@ -123,6 +126,17 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 	if err := c.canvas.AllocBuffer(0); err != nil {
 		c.canvas.Free()
 		return nil, fmt.Errorf("compositor: allocating the %dx%d canvas: %w", cfg.Width, cfg.Height, err)
+	}
+	c.cv.frame = c.canvas
+	if c.cv.planes, c.cv.lines, err = avframe.VideoPlanes(c.canvas); err != nil {
+		c.canvas.Free()
+		return nil, fmt.Errorf("compositor: the canvas' planes: %w", err)
+	}
+	if cfg.Overlays.any() {
+		if c.overlays, err = overlay.NewRenderer(); err != nil {
+			c.canvas.Free()
+			return nil, fmt.Errorf("compositor: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -445,6 +459,7 @@ func (c *Compositor) tick(at time.Duration) error {
 	for _, t := range c.tiles {
 		c.take(t)
 	}
+	c.refreshOverlaysLocked()
 	c.mixer.mix(audio, c.audio)
 	c.followSpeaker(at)
 	late := behind > c.frameDur
@@ -614,7 +629,7 @@ func (c *Compositor) draw(full bool) (shows bool) {
 		if !full && t.drawn && t.drawnSeq == t.seq {
 			continue
 		}
-		err := t.draw(c.canvas)
+		err := c.drawTile(t)
 		if err != nil {
 			c.mu.Lock()
 			c.stats.DrawErrors++
@@ -625,7 +640,7 @@ func (c *Compositor) draw(full bool) (shows bool) {
 			t.failed = true
 			seq := t.seq
 			t.seq = 0
-			_ = t.draw(c.canvas)
+			_ = c.drawTile(t)
 			t.seq = seq
 		} else {
 			t.failed = false

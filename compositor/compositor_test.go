@@ -3,8 +3,8 @@ package compositor
 import (
 	"context"
 	"fmt"
-	"math"
 	"image"
+	"math"
 	"strings"
 	"sync"
 	"testing"

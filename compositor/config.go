@@ -28,7 +28,10 @@ type Config struct {
 	// it. 0 means DefaultLatency.
 	Latency time.Duration
 	Layout  Layout
-	Logger  *slog.Logger
+	// Overlays are drawn over the tiles: names, markers, the speaker's
+	// border. The zero value draws none.
+	Overlays Overlays
+	Logger   *slog.Logger
 	// OnTileSize, if set, is told the size a video track is shown at
 	// whenever that changes, so that a room with simulcast can send the
 	// layer that fits. It is called from Run's goroutine and must not block.

@@ -153,7 +153,8 @@ type tile struct {
 
 	drawnSeq uint64 // what the canvas holds for this tile
 	drawn    bool
-	failed   bool // drawing seq failed; don't log again for it
+	ov       overlayState // what its overlays show
+	failed   bool         // drawing seq failed; don't log again for it
 
 	scaled           *astiav.Frame // the frame scaled to fit, before it is copied in
 	sws              *astiav.SoftwareScaleContext
