@@ -77,7 +77,9 @@ func (t *tile) drawOverlays(canvas canvasPlanes, r *overlay.Renderer, o Overlays
 	rect := t.rect
 	planes, lines := canvas.planes, canvas.lines
 	s := t.ov
-	unit := evenDown(max(16, min(40, rect.Dy()/8)))
+	// Sized by the tile's 16:9 extent, so that tall portrait tiles do not
+	// get labels wider than themselves.
+	unit := labelUnit(rect)
 	margin := evenDown(unit / 4)
 	x := rect.Min.X + margin
 	y := rect.Max.Y - margin - unit
@@ -143,4 +145,9 @@ func (c *Compositor) refreshOverlaysLocked() {
 			t.ov, t.drawn = s, false
 		}
 	}
+}
+
+// labelUnit is the height of a tile's label and marker.
+func labelUnit(r image.Rectangle) int {
+	return evenDown(max(16, min(40, min(r.Dy(), r.Dx()*9/16)/8)))
 }

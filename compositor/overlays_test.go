@@ -32,7 +32,7 @@ func TestOverlays(t *testing.T) {
 	wantColor(t, "a's picture", f.at(ax, ay-a.Dy()/4), col)
 
 	// a's label: a dark box with bright text, bottom left.
-	unit := evenDown(max(16, min(40, a.Dy()/8)))
+	unit := labelUnit(a)
 	margin := evenDown(unit / 4)
 	bright, dark := 0, 0
 	for y := a.Max.Y - margin - unit; y < a.Max.Y-margin; y++ {
