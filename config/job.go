@@ -43,6 +43,9 @@ type Job struct {
 	// RTMPRetryWindow is how long a dropped RTMP URL is retried before it
 	// counts as failed.
 	RTMPRetryWindow Duration `json:"rtmpRetryWindow,omitempty" yaml:"rtmpRetryWindow,omitempty"`
+	// Thumbnails, when set, writes a JPEG of the composite this often to
+	// thumbnails/ (roomcast's extension).
+	Thumbnails Duration `json:"thumbnails,omitempty" yaml:"thumbnails,omitempty"`
 }
 
 // Defaults of the contract.
@@ -154,6 +157,9 @@ func (j *Job) Validate() error {
 	}
 	if j.RTMPConnectTimeout < Duration(100*time.Millisecond) || j.RTMPConnectTimeout > Duration(time.Minute) {
 		add("rtmpConnectTimeout: %s is out of range (allowed: 100ms..1m)", j.RTMPConnectTimeout)
+	}
+	if j.Thumbnails != 0 && (j.Thumbnails < Duration(time.Second) || j.Thumbnails > Duration(24*time.Hour)) {
+		add("thumbnails: %s is out of range (allowed: 1s..24h, or unset for none)", j.Thumbnails)
 	}
 	if j.RTMPRetryWindow < 0 || j.RTMPRetryWindow > Duration(24*time.Hour) {
 		add("rtmpRetryWindow: %s is out of range (allowed: 0..24h; 0 means the default, 60s)", j.RTMPRetryWindow)

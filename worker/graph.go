@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/output"
+	"github.com/roomcast/roomcast/muxer/thumbnail"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
@@ -33,8 +37,10 @@ type graph struct {
 	enc   *muxer.Encoder
 	fan   *muxer.Fanout
 	comp  *compositor.Compositor
-	room  room.Room
-	exact bool // the room's sender clocks are the job clock (room.Timeline)
+	// thumbs takes the composite's thumbnails; nil without.
+	thumbs *thumbnail.Writer
+	room   room.Room
+	exact  bool // the room's sender clocks are the job clock (room.Timeline)
 
 	// ctx is the graph's life: the room, the compositor and every
 	// pipeline run on it, and close cancels it first.
@@ -94,11 +100,22 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		return g, paths, err
 	}
 
+	var out compositor.Output = g.enc
+	if cfg.Thumbnails > 0 {
+		g.thumbs, err = thumbnail.New(thumbnail.Options{
+			Dir: filepath.Join(spec.opts.Out, "thumbnails"), Every: time.Duration(cfg.Thumbnails),
+			Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS, Logger: g.log,
+		})
+		if err != nil {
+			return g, paths, errorf(CodeInternal, "thumbnails: %w", err)
+		}
+		out = thumbnailTee{Output: g.enc, thumbs: g.thumbs}
+	}
 	g.comp, err = compositor.New(compositor.Config{
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
 		SampleRate: 48000, Latency: spec.opts.Latency, Layout: layout, Logger: g.log,
 		OnTileSize: g.tileSized,
-	}, g.clock, g.enc)
+	}, g.clock, out)
 	if err != nil {
 		return g, paths, errorf(CodeInternal, "compositor: %w", err)
 	}
@@ -264,8 +281,23 @@ func (g *graph) close() error {
 		}
 	}
 	g.wg.Wait()
+	if g.thumbs != nil {
+		g.thumbs.Close()
+	}
 	if g.comp != nil {
 		g.comp.Close()
 	}
 	return encErr
+}
+
+// thumbnailTee hands each composite frame to the encoder and the
+// thumbnails.
+type thumbnailTee struct {
+	compositor.Output
+	thumbs *thumbnail.Writer
+}
+
+func (t thumbnailTee) WriteVideo(f *astiav.Frame, pts int64) error {
+	t.thumbs.Frame(f, pts)
+	return t.Output.WriteVideo(f, pts)
 }

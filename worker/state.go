@@ -68,11 +68,13 @@ type State struct {
 	StoppedAt     *time.Time    `json:"stoppedAt"`
 
 	// Extensions.
-	Error  *Error `json:"error,omitempty"`  // why the job failed
-	Reason string `json:"reason,omitempty"` // why it stopped
-	Room   string `json:"room"`             // meetingUrl, without credentials
-	Peers  int    `json:"peers"`
-	Stats  Stats  `json:"stats"`
+	// Thumbnails are the composite's JPEGs, when the job takes them.
+	Thumbnails *Thumbnails `json:"thumbnails,omitempty"`
+	Error      *Error      `json:"error,omitempty"`  // why the job failed
+	Reason     string      `json:"reason,omitempty"` // why it stopped
+	Room       string      `json:"room"`             // meetingUrl, without credentials
+	Peers      int         `json:"peers"`
+	Stats      Stats       `json:"stats"`
 }
 
 // Stats are live figures of a job, for the progress line and status.json.
@@ -112,6 +114,15 @@ type OutputStats struct {
 	QueuedPackets  int   `json:"queuedPackets"`
 }
 
+// Thumbnails is the state of a job's thumbnails.
+type Thumbnails struct {
+	Count int `json:"count"`
+	// Latest is the newest one, relative to the job's folder
+	// (thumbnails/latest.jpg), once there is one.
+	Latest *string `json:"latest"`
+	Error  *Error  `json:"error"`
+}
+
 // Event names of the contract's state-change events.
 const (
 	EventRTMPStreaming = "rtmpStreamingStateUpdated"
@@ -126,5 +137,9 @@ func (s State) clone() State {
 	c := s
 	c.RTMPStreaming.Outputs = append([]RTMPOutput{}, s.RTMPStreaming.Outputs...)
 	c.Stats.Outputs = slices.Clone(s.Stats.Outputs)
+	if s.Thumbnails != nil {
+		t := *s.Thumbnails
+		c.Thumbnails = &t
+	}
 	return c
 }

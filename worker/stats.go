@@ -28,6 +28,18 @@ func (j *Job) refreshStats() {
 	es := g.enc.Stats()
 	st.EncodedBytes = es.VideoBytes + es.AudioBytes
 	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
+	if g.thumbs != nil {
+		n, err := g.thumbs.State()
+		t := &Thumbnails{Count: n}
+		if n > 0 {
+			latest := "thumbnails/latest.jpg"
+			t.Latest = &latest
+		}
+		if err != nil {
+			t.Error = &Error{Code: CodeInternal, Message: err.Error()}
+		}
+		j.state.Thumbnails = t
+	}
 	if g.fan == nil {
 		return
 	}

@@ -45,6 +45,9 @@ func withoutCounters(s State) State {
 	s = s.clone()
 	s.Stats = Stats{}
 	s.Recording.Bytes = 0
+	if s.Thumbnails != nil {
+		s.Thumbnails.Count = 0
+	}
 	for i := range s.RTMPStreaming.Outputs {
 		s.RTMPStreaming.Outputs[i].Bytes = 0
 	}

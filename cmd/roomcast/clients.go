@@ -124,6 +124,14 @@ func newStartCmd() *cobra.Command {
 				}
 				j.Resolution = r
 			}
+			if fl.Changed("thumbnails") {
+				s, _ := fl.GetString("thumbnails")
+				d, err := config.ParseDuration(s)
+				if err != nil {
+					return usage("--thumbnails: %v", err)
+				}
+				j.Thumbnails = d
+			}
 			if fl.Changed("duration") {
 				s, _ := fl.GetString("duration")
 				d, err := config.ParseDuration(s)
@@ -158,6 +166,7 @@ func newStartCmd() *cobra.Command {
 	fl.Int("fps", 0, "output frame rate")
 	fl.String("resolution", "", "output size WxH")
 	fl.String("duration", "", "maximum duration, e.g. 30m")
+	fl.String("thumbnails", "", "a JPEG of the composite this often, e.g. 10s")
 	fl.StringVar(&key, "idempotency-key", "", "the same key within 24 h returns the same job")
 	return cmd
 }

@@ -17,7 +17,7 @@ import (
 func TestServeLiveHLS(t *testing.T) {
 	v := apitest.New(t)
 	s := startServe(t, v, t.TempDir(), loopedRoom(t))
-	job := map[string]any{"id": "live-1", "meetingUrl": "file:long.yaml", "hls": true, "record": true,
+	job := map[string]any{"id": "live-1", "meetingUrl": "file:long.yaml", "hls": true, "record": true, "thumbnails": "1s",
 		"resolution": map[string]int{"width": 320, "height": 180}}
 	if code := s.call("POST", "/v1/jobs", job, nil); code != 201 {
 		t.Fatalf("POST /v1/jobs with hls = %d", code)
@@ -60,6 +60,16 @@ func TestServeLiveHLS(t *testing.T) {
 	}
 	if got := string(out); !strings.Contains(got, "h264,320,180") || !strings.Contains(got, "aac") {
 		t.Errorf("ffprobe of the live HLS found %q, want h264 320x180 and aac", got)
+	}
+
+	// Its thumbnails, through the state and the files API.
+	st = s.waitJob("live-1", "a thumbnail", func(st worker.State) bool { return st.Thumbnails != nil && st.Thumbnails.Count >= 2 })
+	if st.Thumbnails.Latest == nil {
+		t.Fatalf("thumbnails state %+v without latest", st.Thumbnails)
+	}
+	if out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+		s.download("live-1", *st.Thumbnails.Latest)).Output(); err != nil || strings.TrimSpace(string(out)) != "mjpeg,320,180" {
+		t.Errorf("the latest thumbnail: %q %v, want a 320x180 JPEG", out, err)
 	}
 
 	s.call("DELETE", "/v1/jobs/live-1?wait=true", nil, nil)

@@ -67,6 +67,7 @@ settings.`,
 	fl.String("empty-room-timeout", "", "stop this long after the last peer left (default 5m)")
 	fl.String("rtmp-connect-timeout", "", "bound on each RTMP connect, up to the server's confirmation (default 5s)")
 	fl.String("rtmp-retry-window", "", "how long a dropped RTMP URL is retried before it fails (default 60s)")
+	fl.String("thumbnails", "", "write a JPEG of the composite this often, e.g. 10s, to OUT/thumbnails/ (with latest.jpg)")
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
 	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
@@ -145,7 +146,7 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 		}
 	}
 	for flag, dst := range map[string]*config.Duration{"duration": &job.MaxDuration, "empty-room-timeout": &job.EmptyRoomTimeout,
-		"rtmp-connect-timeout": &job.RTMPConnectTimeout, "rtmp-retry-window": &job.RTMPRetryWindow} {
+		"rtmp-connect-timeout": &job.RTMPConnectTimeout, "rtmp-retry-window": &job.RTMPRetryWindow, "thumbnails": &job.Thumbnails} {
 		if v, ok := str(flag); ok {
 			d, err := config.ParseDuration(v)
 			if err != nil {
