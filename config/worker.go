@@ -16,8 +16,11 @@ import (
 // settings come from flags and ROOMCAST_* variables, never from a job file,
 // so its errors name the flag.
 type Worker struct {
-	Out      string // the job's output folder
-	Fast     bool   // file rooms only: run as fast as the CPU allows
+	Out  string // the job's output folder
+	Fast bool   // file rooms only: run as fast as the CPU allows
+	// Trim cuts the spans of a file room in which no peer has media; with
+	// Fast only.
+	Trim     bool
 	HTTPAddr string // roomcast's HTTP server (live HLS)
 	// RTMPCAFile is an extra PEM CA bundle for rtmps ingests.
 	RTMPCAFile string
@@ -83,6 +86,9 @@ func (w *Worker) Validate() error {
 	}
 	if !slices.Contains(HLSVariants(), w.HLSVariant) {
 		add("--hls-variant (ROOMCAST_HLS_VARIANT)", "%q is unknown (allowed: %s)", w.HLSVariant, strings.Join(HLSVariants(), ", "))
+	}
+	if w.Trim && !w.Fast {
+		add("--trim", "trims a post-call composition: give --fast too (it applies to file rooms)")
 	}
 	if w.X264Threads < 0 || w.X264Threads > MaxX264Threads {
 		add("--encoder-threads", "%d is out of range (allowed: 0..%d; 0 lets x264 choose)", w.X264Threads, MaxX264Threads)

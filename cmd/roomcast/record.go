@@ -71,6 +71,7 @@ settings.`,
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
 	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
+	fl.Bool("trim", false, "with --fast, file rooms: cut the spans in which no peer has media (a post-call composition)")
 	fl.String("http", "", "HTTP listen address for live HLS (default "+config.DefaultHTTPAddr+")")
 	fl.String("rtmp-ca-file", "", "extra PEM CA bundle to trust for rtmps:// ingests")
 	fl.String("hls-variant", "", "live HLS variant: lowLatency (default), fmp4 or mpegts")
@@ -117,6 +118,7 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 	boolean("hls", &job.HLS)
 	boolean("hls-record", &job.HLSRecord)
 	boolean("fast", &w.Fast)
+	boolean("trim", &w.Trim)
 	if fl.Changed("rtmp") {
 		job.RTMPURLs, _ = fl.GetStringArray("rtmp")
 	}
@@ -232,7 +234,7 @@ func runRecord(cmd *cobra.Command, f recordFlags) error {
 		Out:         wcfg.Out,
 		Fast:        wcfg.Fast,
 		Logger:      log,
-		Open:        roomOpener(token),
+		Open:        roomOpener(roomOptions{token: token, trim: wcfg.Trim}),
 		Sinks:       sinkFactory(wcfg, log),
 		OnEvent:     func(name string, s worker.State) { logEvent(log, name, s) },
 	}

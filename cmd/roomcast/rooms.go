@@ -17,15 +17,20 @@ import (
 	"github.com/roomcast/roomcast/worker"
 )
 
-// roomOpener picks the connector from the meetingUrl's scheme. token is a
-// ready LiveKit token, if one was given.
-func roomOpener(token string) worker.RoomOpener {
+// roomOptions are the connectors' settings from the command line.
+type roomOptions struct {
+	token string // a ready LiveKit token, if one was given
+	trim  bool   // file rooms: cut the spans without media (--trim)
+}
+
+// roomOpener picks the connector from the meetingUrl's scheme.
+func roomOpener(o roomOptions) worker.RoomOpener {
 	return func(ctx context.Context, meetingURL string, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
-		return openRoom(ctx, meetingURL, token, clk, log)
+		return openRoom(ctx, meetingURL, o, clk, log)
 	}
 }
 
-func openRoom(ctx context.Context, meetingURL, token string, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
+func openRoom(ctx context.Context, meetingURL string, o roomOptions, clk mediaclock.Clock, log *slog.Logger) (room.Room, error) {
 	kind, rest, err := config.ParseMeetingURL(meetingURL)
 	if err != nil {
 		return nil, err
@@ -42,9 +47,9 @@ func openRoom(ctx context.Context, meetingURL, token string, clk mediaclock.Cloc
 		}
 		return &cleanupRoom{Room: r, cleanup: func() { os.RemoveAll(dir) }}, nil
 	case config.RoomFile:
-		return file.Open(rest, file.Options{Clock: clk, Logger: log})
+		return file.Open(rest, file.Options{Clock: clk, Logger: log, Trim: o.trim})
 	case config.RoomLiveKit:
-		return openLiveKit(ctx, rest, token, log)
+		return openLiveKit(ctx, rest, o.token, log)
 	}
 	return nil, fmt.Errorf("meetingUrl: no connector for %q", meetingURL)
 }

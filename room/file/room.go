@@ -22,6 +22,8 @@ type Options struct {
 	Clock  mediaclock.Clock
 	Logger *slog.Logger // nil: discard
 	Impair Impairment
+	// Trim cuts the spans in which no peer has media (Manifest.Trim).
+	Trim bool
 }
 
 // Impairment degrades delivery deterministically, to exercise jitter
@@ -85,6 +87,11 @@ func Open(manifestPath string, opts Options) (*Room, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Trim {
+		for _, c := range m.Trim() {
+			log.Info("file room: trimmed a span without media", "from", c.From, "to", c.To)
+		}
 	}
 	// The room holds the clock from now until its scheduler exits (or
 	// Close, if Start never comes): a virtual clock must not run ahead of
