@@ -42,9 +42,13 @@ type Writer struct {
 	todo chan job
 	done chan struct{}
 
-	mu    sync.Mutex
-	count int
-	err   error
+	mu      sync.Mutex
+	count   int
+	skipped int
+	err     error
+
+	// writeFn is write; a test slows it down.
+	writeFn func(n int, f *astiav.Frame) (string, error)
 }
 
 type job struct {
@@ -78,6 +82,7 @@ func New(opts Options) (*Writer, error) {
 	}
 	t := &Writer{opts: opts, log: opts.Logger, every: every, sws: sws,
 		free: make(chan *astiav.Frame, 2), todo: make(chan job, 2), done: make(chan struct{})}
+	t.writeFn = t.write
 	for i := range t.pic {
 		f := astiav.AllocFrame()
 		f.SetWidth(w)
@@ -107,6 +112,9 @@ func (t *Writer) Frame(f *astiav.Frame, n int64) {
 	select {
 	case dst = <-t.free:
 	default:
+		t.mu.Lock()
+		t.skipped++
+		t.mu.Unlock()
 		t.log.Warn("thumbnail: skipped, the last ones are still being written", "frame", n)
 		return
 	}
@@ -121,14 +129,14 @@ func (t *Writer) Frame(f *astiav.Frame, n int64) {
 func (t *Writer) encodeLoop() {
 	defer close(t.done)
 	for j := range t.todo {
-		path, err := t.write(j.n, j.f)
+		path, err := t.writeFn(j.n, j.f)
 		t.free <- j.f
 		if err != nil {
 			t.fail(err)
 			continue
 		}
 		t.mu.Lock()
-		t.count = j.n
+		t.count++
 		t.err = nil
 		t.mu.Unlock()
 		if t.opts.OnWrite != nil {
@@ -205,8 +213,9 @@ func (t *Writer) fail(err error) {
 	t.mu.Unlock()
 }
 
-// State is the thumbnails so far: how many, and the last error (cleared by
-// the next thumbnail written).
+// State is the thumbnails so far: how many were written (a skipped one
+// leaves a gap in the numbers, which follow output time), and the last
+// error (cleared by the next thumbnail written).
 func (t *Writer) State() (count int, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

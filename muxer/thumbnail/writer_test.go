@@ -116,3 +116,30 @@ func TestNewRefuses(t *testing.T) {
 		t.Error("an unusable folder accepted")
 	}
 }
+
+// A disk slower than the interval costs thumbnails, never a frame: Frame
+// does not wait, and what it cannot hand over is skipped and counted.
+func TestWriterSkipsWhenBehind(t *testing.T) {
+	w, err := New(Options{Dir: t.TempDir(), Every: 100 * time.Millisecond, Width: 320, Height: 180, FPS: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	write := w.writeFn
+	w.writeFn = func(n int, f *astiav.Frame) (string, error) {
+		<-release // a stuck disk
+		return write(n, f)
+	}
+	f := solid(t, 320, 180, 81, 90, 240)
+	for n := int64(1); n <= 6; n++ {
+		w.Frame(f, n) // each is due; none may wait for the stuck one
+	}
+	close(release)
+	w.Close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Two buffers: one with the stuck writer, one queued; the rest skipped.
+	if w.skipped != 4 || w.count != 2 {
+		t.Errorf("skipped %d and wrote %d, want 4 skipped and 2 written", w.skipped, w.count)
+	}
+}
