@@ -706,3 +706,28 @@ func TestOnTileSize(t *testing.T) {
 		t.Errorf("b/v sizes %v, want [{320 360}]", b)
 	}
 }
+
+// TestLiveLayoutChange: a layout set while the job runs shows in the very
+// next frame, whole: no frame in between, no torn one.
+func TestLiveLayoutChange(t *testing.T) {
+	r := newRig(t, base())
+	cols := map[string]yuv{"A": {150, 60, 200}, "B": {80, 200, 90}, "C": {200, 100, 160}}
+	for _, id := range []string{"A", "B", "C"} {
+		r.peer(id)
+		r.c.PushVideo(id+"-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, cols[id]), 0)
+	}
+	r.out.hooks[5] = func() { r.c.SetLayout(Layout{Kind: LayoutSpeaker}) }
+	r.run(t, time.Second)
+	grid := gridRects(3, cw, ch)
+	stage := Layout{Kind: LayoutSpeaker}.Arrange(cameras(3), cw, ch)
+	for _, tc := range []struct {
+		frame int64
+		rects []image.Rectangle
+	}{{5, grid}, {6, stage}, {9, stage}} {
+		f := r.out.pic(t, tc.frame)
+		for i, id := range []string{"A", "B", "C"} {
+			x, y := centre(tc.rects[i])
+			wantColor(t, fmt.Sprintf("frame %d %s", tc.frame, id), f.at(x, y), cols[id])
+		}
+	}
+}
