@@ -6,5 +6,6 @@ import "github.com/spf13/cobra"
 func extraCommands() []*cobra.Command {
 	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd(),
 		newServeCmd(), newJobChildCmd(),
-		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd()}
+		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd(),
+		newLayoutsCmd()}
 }
