@@ -331,6 +331,9 @@ func (e *Engine) fill(r *Region, st *regionState, srcs []Source, w, h, gap int, 
 			}
 		}
 	}
+	// Newcomers take the lowest free cells in the order they joined, whoever
+	// won the places.
+	slices.SortFunc(cands, byJoin(srcs))
 	for _, i := range cands {
 		k := srcs[i].Key
 		if !e.mark[i] {
