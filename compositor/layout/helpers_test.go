@@ -48,6 +48,14 @@ func mustPreset(t testing.TB, name string) *Document {
 // overlap.
 func checkPlacements(t *testing.T, ps []Placement, w, h int) {
 	t.Helper()
+	checkTiles(t, ps, w, h, true)
+}
+
+// checkTiles asserts the engine's promises for any document: shown tiles lie
+// inside the canvas with even coordinates, and no two tiles of one region
+// overlap (nor, with sameZ, any two at the same z).
+func checkTiles(t *testing.T, ps []Placement, w, h int, sameZ bool) {
+	t.Helper()
 	canvas := image.Rect(0, 0, w, h)
 	for i, p := range ps {
 		if !p.Shown {
@@ -65,7 +73,7 @@ func checkPlacements(t *testing.T, ps []Placement, w, h int) {
 		}
 		for j := 0; j < i; j++ {
 			q := ps[j]
-			if q.Shown && q.Z == p.Z && q.Rect.Overlaps(r) {
+			if q.Shown && (q.Region == p.Region || (sameZ && q.Z == p.Z)) && q.Rect.Overlaps(r) {
 				t.Errorf("tiles %d %v and %d %v overlap at z %d", j, q.Rect, i, r, p.Z)
 			}
 		}
