@@ -253,7 +253,12 @@ func (n *node) toYAML() *yaml.Node {
 		}
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: n.s}
 	case kString:
-		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: n.s}
+		y := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: n.s}
+		if strings.Contains(n.s, ":") {
+			// YAML 1.1 readers take an unquoted 16:9 for a number.
+			y.Style = yaml.DoubleQuotedStyle
+		}
+		return y
 	case kArray:
 		y := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 		for _, it := range n.items {
