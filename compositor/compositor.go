@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/compositor/overlay"
 	"github.com/roomcast/roomcast/compositor/speaker"
 	"github.com/roomcast/roomcast/internal/avframe"
@@ -49,7 +52,9 @@ type Compositor struct {
 	closed   bool
 	running  bool
 	version  uint64 // bumped on every scene change
-	layout   Layout
+	engine   *layout.Engine
+	bg       [3]byte         // the layout's background, YUV
+	srcs     []layout.Source // relayout's, reused
 	peers    map[string]*peerState
 	tracks   map[string]*trackState
 	video    map[string]*videoSource
@@ -72,7 +77,9 @@ type Compositor struct {
 	n        int64 // next frame
 	canvas   *astiav.Frame
 	cv       canvasPlanes
-	overlays *overlay.Renderer // nil without overlays
+	canvasBg [3]byte           // the background draw paints, from bg
+	redrawn  []image.Rectangle // draw's, reused
+	overlays *overlay.Renderer
 	tiles    []*tile
 	drawnVer uint64
 	mixBuf   []float32
@@ -107,7 +114,7 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 		// Enough frames to cover the latency at the output rate, so
 		// thinning a full queue never costs a frame the output would show.
 		queueCap: max(minQueue, int(cfg.Latency*time.Duration(cfg.FPS)/time.Second)+3),
-		layout:   cfg.Layout,
+		engine:   layout.NewEngine(cfg.Layout),
 		stats:    Stats{FirstVideoFrame: -1},
 		peers:    map[string]*peerState{},
 		tracks:   map[string]*trackState{},
@@ -132,11 +139,11 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 		c.canvas.Free()
 		return nil, fmt.Errorf("compositor: the canvas' planes: %w", err)
 	}
-	if cfg.Overlays.any() {
-		if c.overlays, err = overlay.NewRenderer(); err != nil {
-			c.canvas.Free()
-			return nil, fmt.Errorf("compositor: %w", err)
-		}
+	c.bg = yuvOf(c.engine.Document().Background)
+	// Any layout document may turn overlays on, also later by SetLayout.
+	if c.overlays, err = overlay.NewRenderer(); err != nil {
+		c.canvas.Free()
+		return nil, fmt.Errorf("compositor: %w", err)
 	}
 	return c, nil
 }
@@ -319,21 +326,17 @@ func (c *Compositor) followSpeaker(at time.Duration) {
 			p.level, p.lastSpoke = 100, c.speakSeq
 		}
 	}
-	if c.layout.Kind == LayoutSpeaker {
-		c.version++
-	}
+	// The stage, the speaker's border and the filmstrips follow.
+	c.version++
 }
 
-// SetLayout switches the layout from the next frame on. An invalid layout is
-// logged and ignored.
-func (c *Compositor) SetLayout(l Layout) {
-	if err := l.validate(); err != nil {
-		c.log.Warn("compositor: keeping the current layout", "error", err)
-		return
-	}
+// SetLayout switches to layout document d (nil: the grid preset) from the
+// next frame on, whole.
+func (c *Compositor) SetLayout(d *layout.Document) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.layout = l
+	c.engine.SetDocument(d)
+	c.bg = yuvOf(c.engine.Document().Background)
 	c.version++
 }
 
@@ -446,8 +449,9 @@ func (c *Compositor) tick(at time.Duration) error {
 	full := false
 	if c.drawnVer != c.version {
 		// The first frame paints the whole canvas, even with no tiles.
-		full = c.relayout() || c.drawnVer == 0
+		full = c.relayout() || c.drawnVer == 0 || c.canvasBg != c.bg
 		c.drawnVer = c.version
+		c.canvasBg = c.bg
 	}
 	for _, v := range c.video {
 		// The frame nearest the output time, not the last one before it:
@@ -459,7 +463,6 @@ func (c *Compositor) tick(at time.Duration) error {
 	for _, t := range c.tiles {
 		c.take(t)
 	}
-	c.refreshOverlaysLocked()
 	c.mixer.mix(audio, c.audio)
 	c.followSpeaker(at)
 	late := behind > c.frameDur
@@ -505,14 +508,14 @@ func (c *Compositor) tick(at time.Duration) error {
 }
 
 // relayout rebuilds the tiles from the scene, keeping the render state of
-// tiles that stay. It reports whether the canvas must be redrawn whole.
-// Called with mu held.
+// tiles that stay, with the layout engine's placements. It reports whether
+// the canvas must be redrawn whole. Called with mu held.
 func (c *Compositor) relayout() bool {
 	type want struct {
 		key, trackID, peerID string
-		info                 TileInfo
 	}
 	var wants []want
+	c.srcs = c.srcs[:0]
 	// The camera: the latest unmuted regular video track, else the latest.
 	camera := map[string]*trackState{}
 	for _, ts := range c.tracks {
@@ -530,23 +533,24 @@ func (c *Compositor) relayout() bool {
 		if p == nil {
 			continue
 		}
-		wants = append(wants, want{key: "t:" + ts.info.ID, trackID: ts.info.ID, peerID: ts.info.PeerID, info: TileInfo{
-			PeerID: ts.info.PeerID, TrackID: ts.info.ID, Screen: ts.info.Source == room.SourceScreen,
-			JoinOrder: p.order, TrackOrder: ts.order, Level: p.level, LastSpoke: p.lastSpoke,
-		}})
+		key := "t:" + ts.info.ID
+		wants = append(wants, want{key: key, trackID: ts.info.ID, peerID: ts.info.PeerID})
+		src := c.sourceOf(key, p)
+		src.TrackID, src.Screen = ts.info.ID, ts.info.Source == room.SourceScreen
+		src.HasVideo, src.MicMuted, src.ActiveSpeaker = !ts.muted, false, false
+		c.srcs = append(c.srcs, src)
 	}
 	for id, p := range c.peers {
-		w := want{key: "p:" + id, peerID: id, info: TileInfo{PeerID: id, JoinOrder: p.order, Level: p.level, LastSpoke: p.lastSpoke}}
+		w := want{key: "p:" + id, peerID: id}
+		src := c.sourceOf(w.key, p)
 		if ts := camera[id]; ts != nil {
 			w.trackID = ts.info.ID
+			src.HasVideo = !ts.muted
 		}
 		wants = append(wants, w)
+		c.srcs = append(c.srcs, src)
 	}
-	infos := make([]TileInfo, len(wants))
-	for i, w := range wants {
-		infos[i] = w.info
-	}
-	rects := c.layout.Arrange(infos, c.cfg.Width, c.cfg.Height)
+	places := c.engine.Arrange(c.srcs, c.cfg.Width, c.cfg.Height)
 
 	old := make(map[string]*tile, len(c.tiles))
 	for _, t := range c.tiles {
@@ -555,6 +559,11 @@ func (c *Compositor) relayout() bool {
 	full := len(wants) != len(c.tiles)
 	tiles := make([]*tile, len(wants))
 	for i, w := range wants {
+		pl := places[i]
+		rect := image.Rectangle{}
+		if pl.Shown {
+			rect = pl.Rect
+		}
 		t, ok := old[w.key]
 		if ok {
 			delete(old, w.key)
@@ -562,34 +571,48 @@ func (c *Compositor) relayout() bool {
 			t = &tile{key: w.key, color: placeholderColor(w.peerID), frame: astiav.AllocFrame()}
 			full = true
 		}
-		if t.rect != rects[i] {
+		if t.rect != rect || t.z != pl.Z || t.radius != pl.Radius || t.fit != pl.Fit {
 			full = true
 		}
-		if t.trackID != w.trackID {
+		if t.trackID != w.trackID || t.overlay != pl.Overlay {
 			t.drawn = false
 		}
-		if w.trackID != "" && (t.trackID != w.trackID || t.rect.Size() != rects[i].Size()) {
-			c.sized = append(c.sized, tileSize{w.trackID, rects[i].Dx(), rects[i].Dy()})
+		if w.trackID != "" && (t.trackID != w.trackID || t.rect.Size() != rect.Size()) {
+			c.sized = append(c.sized, tileSize{w.trackID, rect.Dx(), rect.Dy()})
 		}
-		t.info, t.rect, t.trackID = w.info, rects[i], w.trackID
+		t.peerID, t.rect, t.trackID = w.peerID, rect, w.trackID
+		t.z, t.fit, t.radius, t.overlay = pl.Z, pl.Fit, pl.Radius, pl.Overlay
+		t.name = c.srcs[i].Name
 		tiles[i] = t
 	}
 	for _, t := range old {
 		t.free()
 	}
-	// Map order is random; keep drawing order stable.
+	// Drawn by z (a picture in picture over its stage), then by key: map
+	// order is random.
 	slices.SortFunc(tiles, func(a, b *tile) int {
-		if a.key < b.key {
-			return -1
+		if a.z != b.z {
+			return a.z - b.z
 		}
-		if a.key > b.key {
-			return 1
-		}
-		return 0
+		return strings.Compare(a.key, b.key)
 	})
 	c.tiles = tiles
 	c.stats.Tiles = len(tiles)
 	return full
+}
+
+// sourceOf is what the layout engine knows of a peer's tile. Called with mu
+// held.
+func (c *Compositor) sourceOf(key string, p *peerState) layout.Source {
+	name := p.peer.Name
+	if name == "" {
+		name = p.peer.ID
+	}
+	return layout.Source{
+		Key: key, PeerID: p.peer.ID, Name: name, Role: p.peer.Role, Metadata: p.peer.Metadata,
+		JoinOrder: p.order, MicMuted: c.micMutedLocked(p.peer.ID),
+		ActiveSpeaker: p.peer.ID == c.active, LastSpoke: p.lastSpoke,
+	}
 }
 
 // take points the tile at the frame its source shows now, taking a reference
@@ -620,14 +643,21 @@ func (c *Compositor) take(t *tile) {
 // tile shows a peer's video.
 func (c *Compositor) draw(full bool) (shows bool) {
 	fresh := full // a tile shows a picture it did not show last frame
+	bg := c.canvasBg
 	if full {
-		if err := avframe.Fill(c.canvas, 0, 0, c.cfg.Width, c.cfg.Height, bgY, bgU, bgV); err != nil {
+		if err := avframe.Fill(c.canvas, 0, 0, c.cfg.Width, c.cfg.Height, bg[0], bg[1], bg[2]); err != nil {
 			c.log.Error("compositor: painting the background", "error", err)
 		}
 	}
+	// Tiles come in z order. One drawn over a higher tile's area (a stage
+	// under its picture in picture) makes that one redraw too.
+	c.redrawn = c.redrawn[:0]
 	for _, t := range c.tiles {
-		if !full && t.drawn && t.drawnSeq == t.seq {
+		if !full && t.drawn && t.drawnSeq == t.seq && !overlapsAny(t.rect, c.redrawn) {
 			continue
+		}
+		if !t.rect.Empty() {
+			c.redrawn = append(c.redrawn, t.rect)
 		}
 		err := c.drawTile(t)
 		if err != nil {
@@ -647,7 +677,7 @@ func (c *Compositor) draw(full bool) (shows bool) {
 		}
 		t.drawn, t.drawnSeq = true, t.seq
 		fresh = fresh || t.seq != 0
-		shows = shows || (t.seq != 0 && !t.failed)
+		shows = shows || (t.seq != 0 && !t.failed && !t.rect.Empty())
 	}
 	if !fresh && c.showsVideo() {
 		c.mu.Lock()
@@ -661,7 +691,16 @@ func (c *Compositor) draw(full bool) (shows bool) {
 // placeholder). Run's goroutine only.
 func (c *Compositor) showsVideo() bool {
 	for _, t := range c.tiles {
-		if t.seq != 0 && !t.failed {
+		if t.seq != 0 && !t.failed && !t.rect.Empty() {
+			return true
+		}
+	}
+	return false
+}
+
+func overlapsAny(r image.Rectangle, rs []image.Rectangle) bool {
+	for _, o := range rs {
+		if r.Overlaps(o) {
 			return true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
 )
@@ -23,7 +24,9 @@ const (
 
 // base is a small, slow configuration: frame n at 10 fps shows media time
 // n*100ms - 200ms.
-func base() Config { return Config{Width: cw, Height: ch, FPS: 10, Latency: 200 * ms} }
+func base() Config {
+	return Config{Width: cw, Height: ch, FPS: 10, Latency: 200 * ms, Layout: plainDoc("grid", false)}
+}
 
 func TestComposeTiles(t *testing.T) {
 	r := newRig(t, base())
@@ -47,7 +50,7 @@ func TestComposeTiles(t *testing.T) {
 	r.c.PushVideo("E-screen", d, 0)
 	r.run(t, 500*ms)
 
-	rects := Layout{}.Arrange(append(cameras(4), TileInfo{PeerID: "p3", TrackID: "s", Screen: true, JoinOrder: 4, TrackOrder: 1}), cw, ch)
+	rects := arrange(plainDoc("grid", false), cw, ch, "", "A", "B", "C", "D", "D/E-screen")
 	ids := []string{"A", "B", "C", "D", "D"}
 	f0 := r.out.pic(t, 0)
 	for i, id := range ids {
@@ -409,7 +412,7 @@ func TestSpeakerLayoutSwitch(t *testing.T) {
 		r.c.PushVideo(id+"-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, cols[id]), 0)
 	}
 	r.out.hooks[3] = func() {
-		r.c.SetLayout(Layout{Kind: LayoutSpeaker})
+		r.c.SetLayout(plainDoc("speaker", false))
 		r.c.SetActiveSpeakers([]room.Speaker{{PeerID: "C", TrackID: "C-mic", Level: 80}, {PeerID: "A", Level: 10}})
 	}
 	r.out.hooks[12] = func() { r.c.SetActiveSpeakers(nil) }
@@ -417,10 +420,15 @@ func TestSpeakerLayoutSwitch(t *testing.T) {
 	r.out.hooks[33] = func() { r.c.SetActiveSpeakers(nil) }
 	r.run(t, 4500*ms)
 
+	// The stage as the compositor's engine saw it: first nobody, then C.
+	e := layout.NewEngine(plainDoc("speaker", false))
+	nobody := arrangeOn(e, cw, ch, "", peers(3)...)
+	withC := arrangeOn(e, cw, ch, "C", peers(3)...)
 	stage := func(main int) []image.Rectangle {
-		tiles := cameras(3)
-		tiles[main].Level, tiles[main].LastSpoke = 100, 1
-		return Layout{Kind: LayoutSpeaker}.Arrange(tiles, cw, ch)
+		if main == 2 {
+			return withC
+		}
+		return nobody
 	}
 	for _, tc := range []struct {
 		frame int64
@@ -449,7 +457,7 @@ func TestSpeakerLayoutSwitch(t *testing.T) {
 // room), the decoded audio decides who speaks.
 func TestSpeakerFromAudio(t *testing.T) {
 	cfg := base()
-	cfg.Layout = Layout{Kind: LayoutSpeaker}
+	cfg.Layout = plainDoc("speaker", false)
 	r := newRig(t, cfg)
 	cols := map[string]yuv{"A": {150, 60, 200}, "B": {80, 200, 90}}
 	for _, id := range []string{"A", "B"} {
@@ -465,9 +473,7 @@ func TestSpeakerFromAudio(t *testing.T) {
 	r.c.PushAudio("B-mic", tone, 0)
 	r.run(t, 2*time.Second)
 
-	tiles := cameras(2)
-	tiles[1].Level, tiles[1].LastSpoke = 100, 1
-	rects := Layout{Kind: LayoutSpeaker}.Arrange(tiles, cw, ch)
+	rects := arrange(plainDoc("speaker", false), cw, ch, "B", "A", "B")
 	f := r.out.pic(t, 19)
 	for i, id := range []string{"A", "B"} {
 		x, y := centre(rects[i])
@@ -484,11 +490,10 @@ func TestScreenShareGetsOwnTile(t *testing.T) {
 	r.c.PushVideo("A-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, colA), 0)
 	r.c.PushVideo("B-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, colB), 0)
 	r.c.PushVideo("A-screen", solid(t, 1920, 1080, astiav.PixelFormatYuv420P, colS), 0)
-	r.out.hooks[3] = func() { r.c.SetLayout(Layout{Kind: LayoutScreen}) }
+	r.out.hooks[3] = func() { r.c.SetLayout(plainDoc("screenshare", true)) }
 	r.out.hooks[5] = func() { r.c.RemoveTrack("A-screen") }
 	r.run(t, 700*ms)
 
-	tiles := []TileInfo{{PeerID: "A", JoinOrder: 1}, {PeerID: "A", TrackID: "A-screen", Screen: true, JoinOrder: 1, TrackOrder: 1}, {PeerID: "B", JoinOrder: 2}}
 	check := func(n int64, rects []image.Rectangle, cols []yuv) {
 		t.Helper()
 		f := r.out.pic(t, n)
@@ -497,8 +502,9 @@ func TestScreenShareGetsOwnTile(t *testing.T) {
 			wantColor(t, fmt.Sprintf("frame %d tile %d", n, i), f.at(x, y), c)
 		}
 	}
-	check(3, Layout{}.Arrange(tiles, cw, ch), []yuv{colA, colS, colB})
-	check(4, Layout{Kind: LayoutScreen}.Arrange(tiles, cw, ch), []yuv{colA, colS, colB})
+	tiles := []string{"A", "A/A-screen", "B"}
+	check(3, arrange(plainDoc("grid", false), cw, ch, "", tiles...), []yuv{colA, colS, colB})
+	check(4, arrange(plainDoc("screenshare", true), cw, ch, "", tiles...), []yuv{colA, colS, colB})
 	// Share over: the screen layout falls back to a grid of the cameras.
 	check(6, gridRects(2, cw, ch), []yuv{colA, colB})
 }
@@ -539,7 +545,6 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.FPS = 0 }, "Config.FPS 0"},
 		{func(c *Config) { c.SampleRate = 100 }, "Config.SampleRate 100"},
 		{func(c *Config) { c.Latency = -time.Second }, "Config.Latency -1s"},
-		{func(c *Config) { c.Layout = Layout{Kind: "mosaic"} }, "Config.Layout: layout \"mosaic\" is unknown: use one of grid, speaker, screen"},
 	} {
 		cfg := Config{Width: 1280, Height: 720, FPS: 30}
 		tc.edit(&cfg)
@@ -573,7 +578,7 @@ func TestNoSpillIntoNeighbours(t *testing.T) {
 	for w := 2; w <= 70; w += 2 {
 		canvas := solid(t, 128, 64, astiav.PixelFormatYuv420P, background)
 		tl := &tile{rect: image.Rect(10, 10, 10+w, 40), frame: src, seq: 1}
-		if err := tl.draw(canvas); err != nil {
+		if err := tl.draw(canvas, [3]byte(background)); err != nil {
 			t.Fatal(err)
 		}
 		planes, ls := videoPlanes(t, canvas)
@@ -676,7 +681,7 @@ func TestOnTileSize(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string][]size{}
 	clk := mediaclock.NewVirtual()
-	c, err := New(Config{Width: 640, Height: 360, FPS: 10, SampleRate: 48000, Layout: Layout{Gap: -1},
+	c, err := New(Config{Width: 640, Height: 360, FPS: 10, SampleRate: 48000, Layout: noGap(),
 		OnTileSize: func(id string, w, h int) {
 			mu.Lock()
 			got[id] = append(got[id], size{w, h})
@@ -716,10 +721,10 @@ func TestLiveLayoutChange(t *testing.T) {
 		r.peer(id)
 		r.c.PushVideo(id+"-cam", solid(t, 160, 90, astiav.PixelFormatYuv420P, cols[id]), 0)
 	}
-	r.out.hooks[5] = func() { r.c.SetLayout(Layout{Kind: LayoutSpeaker}) }
+	r.out.hooks[5] = func() { r.c.SetLayout(plainDoc("speaker", false)) }
 	r.run(t, time.Second)
 	grid := gridRects(3, cw, ch)
-	stage := Layout{Kind: LayoutSpeaker}.Arrange(cameras(3), cw, ch)
+	stage := arrange(plainDoc("speaker", false), cw, ch, "", peers(3)...)
 	for _, tc := range []struct {
 		frame int64
 		rects []image.Rectangle
@@ -730,4 +735,13 @@ func TestLiveLayoutChange(t *testing.T) {
 			wantColor(t, fmt.Sprintf("frame %d %s", tc.frame, id), f.at(x, y), cols[id])
 		}
 	}
+}
+
+// noGap is the grid without gaps.
+func noGap() *layout.Document {
+	d, err := layout.Parse([]byte(`{"gap": 0, "fit": "contain", "video_layout": {"grid": {"video_sources": ["*"], "max_columns": 7, "max_rows": 7}}}`), layout.FormatJSON)
+	if err != nil {
+		panic(err)
+	}
+	return d
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/compositor/layout"
 )
 
 // Defaults and bounds of a Config.
@@ -27,11 +29,10 @@ type Config struct {
 	// media time T-Latency, so packets that arrive a little late still make
 	// it. 0 means DefaultLatency.
 	Latency time.Duration
-	Layout  Layout
-	// Overlays are drawn over the tiles: names, markers, the speaker's
-	// border. The zero value draws none.
-	Overlays Overlays
-	Logger   *slog.Logger
+	// Layout is the layout document (nil: the grid preset); its overlays
+	// say what is drawn over the tiles.
+	Layout *layout.Document
+	Logger *slog.Logger
 	// OnTileSize, if set, is told the size a video track is shown at
 	// whenever that changes, so that a room with simulcast can send the
 	// layer that fits. It is called from Run's goroutine and must not block.
@@ -67,9 +68,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Latency < 0 || c.Latency > MaxLatency {
 		return c, fmt.Errorf("compositor: Config.Latency %v is out of range: use 0 (the default %v) up to %v", c.Latency, DefaultLatency, MaxLatency)
-	}
-	if err := c.Layout.validate(); err != nil {
-		return c, fmt.Errorf("compositor: Config.Layout: %w", err)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -3,12 +3,15 @@ package compositor
 import (
 	"context"
 	"image"
+	"image/color"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
@@ -147,8 +150,72 @@ var background = yuv{bgY, bgU, bgV}
 
 func centre(r image.Rectangle) (int, int) { return (r.Min.X + r.Max.X) / 2, (r.Min.Y + r.Max.Y) / 2 }
 
+// plainDoc is a preset as the tests read pictures: letterboxed, on the old
+// grey background, with square corners and no overlays, and (unless share)
+// with screen shares as tiles like any other.
+func plainDoc(name string, share bool) *layout.Document {
+	d, err := layout.Preset(name)
+	if err != nil {
+		panic(err)
+	}
+	c := *d
+	c.Fit = layout.FitContain
+	c.Radius = layout.Length{}
+	c.Overlays = layout.Overlays{}
+	c.Background = color.RGBA{28, 28, 28, 255} // Y 40: the background constant
+	if !share {
+		c.Screenshare = layout.ScreenshareOff
+	}
+	return &c
+}
+
+// arrange is where doc puts the tiles given, in join order of their peers:
+// "A" is peer A's camera, "A/T" its track T (a screen share when T ends in
+// "screen"); active is the active speaker. One rectangle per tile, in the
+// order given.
+func arrange(doc *layout.Document, w, h int, active string, tiles ...string) []image.Rectangle {
+	return arrangeOn(layout.NewEngine(doc), w, h, active, tiles...)
+}
+
+// arrangeOn is arrange on an engine that has a history: layouts that keep
+// tiles in their cells place them by what came before.
+func arrangeOn(e *layout.Engine, w, h int, active string, tiles ...string) []image.Rectangle {
+	order := map[string]int{}
+	var srcs []layout.Source
+	for _, tl := range tiles {
+		peer, track, _ := strings.Cut(tl, "/")
+		if _, ok := order[peer]; !ok {
+			order[peer] = len(order) + 1
+		}
+		s := layout.Source{Key: "p:" + peer, PeerID: peer, Name: peer, JoinOrder: order[peer], HasVideo: true, ActiveSpeaker: peer == active}
+		if track != "" {
+			s.Key, s.TrackID, s.Screen, s.ActiveSpeaker = "t:"+track, track, strings.HasSuffix(track, "screen"), false
+		}
+		srcs = append(srcs, s)
+	}
+	pl := e.Arrange(srcs, w, h)
+	rects := make([]image.Rectangle, len(pl))
+	for i, p := range pl {
+		if p.Shown {
+			rects[i] = p.Rect
+		}
+	}
+	return rects
+}
+
+// peers are n peer ids, "A", "B", ….
+func peers(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = string(rune('A' + i))
+	}
+	return ids
+}
+
 // gridRects is where a grid puts n peers that joined in order.
-func gridRects(n, w, h int) []image.Rectangle { return Layout{}.Arrange(cameras(n), w, h) }
+func gridRects(n, w, h int) []image.Rectangle {
+	return arrange(plainDoc("grid", false), w, h, "", peers(n)...)
+}
 
 type rig struct {
 	c   *Compositor

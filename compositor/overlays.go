@@ -2,64 +2,18 @@ package compositor
 
 import (
 	"image"
+	"image/color"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/compositor/overlay"
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/room"
 )
 
-// Overlays are what is drawn over the tiles. The zero value draws none.
-type Overlays struct {
-	Labels        bool // each tile's peer name, bottom left
-	MutedMarker   bool // a muted-microphone badge beside the name
-	SpeakerBorder bool // a border around whoever speaks now
-	Initials      bool // a peer without video shows their initials
-}
-
-func (o Overlays) any() bool { return o.Labels || o.MutedMarker || o.SpeakerBorder || o.Initials }
-
-// highlight is the speaker border's colour: amber (RGB 255, 200, 0).
-var highlight = overlay.YUV{182, 32, 166}
-
-// overlayState is what a tile's overlays show; a change redraws the tile.
-type overlayState struct {
-	name     string
-	micMuted bool
-	speaking bool
-}
-
-// overlayStateLocked is what tile t's overlays should show now. Called
-// with mu held.
-func (c *Compositor) overlayStateLocked(t *tile) overlayState {
-	o := c.cfg.Overlays
-	var s overlayState
-	p := c.peers[t.info.PeerID]
-	if p == nil {
-		return s
-	}
-	if o.Labels || o.Initials {
-		s.name = p.peer.Name
-		if s.name == "" {
-			s.name = p.peer.ID
-		}
-	}
-	if t.info.TrackID != "" {
-		// A screen share's tile: the name alone.
-		return s
-	}
-	if o.MutedMarker {
-		s.micMuted = c.micMutedLocked(t.info.PeerID)
-	}
-	if o.SpeakerBorder {
-		s.speaking = c.speaker.Speaking(t.info.PeerID)
-	}
-	return s
-}
-
 // micMutedLocked reports whether the peer has a microphone and all of it
-// is muted.
+// is muted. Called with mu held.
 func (c *Compositor) micMutedLocked(peerID string) bool {
 	has, muted := false, true
 	for _, ts := range c.tracks {
@@ -71,43 +25,6 @@ func (c *Compositor) micMutedLocked(peerID string) bool {
 	return has && muted
 }
 
-// drawOverlays paints tile t's overlays over what draw put in its
-// rectangle: rows copied from cached images, and the border's four bars.
-func (t *tile) drawOverlays(canvas canvasPlanes, r *overlay.Renderer, o Overlays) error {
-	rect := t.rect
-	planes, lines := canvas.planes, canvas.lines
-	s := t.ov
-	// Sized by the tile's 16:9 extent, so that tall portrait tiles do not
-	// get labels wider than themselves.
-	unit := labelUnit(rect)
-	margin := evenDown(unit / 4)
-	x := rect.Min.X + margin
-	y := rect.Max.Y - margin - unit
-	if o.Labels && s.name != "" {
-		if img := r.Label(s.name, unit, rect.Dx()-2*margin-unit); img != nil && y >= rect.Min.Y {
-			overlay.Blit(planes, lines, rect.Max.X, rect.Max.Y, img, x, y)
-			x += img.W + margin
-		}
-	}
-	if s.micMuted && y >= rect.Min.Y && x+unit <= rect.Max.X {
-		overlay.Blit(planes, lines, rect.Max.X, rect.Max.Y, r.MutedMic(unit), x, y)
-	}
-	if s.speaking {
-		th := evenDown(max(2, min(rect.Dx(), rect.Dy())/60))
-		for _, b := range [4]image.Rectangle{
-			image.Rect(rect.Min.X, rect.Min.Y, rect.Max.X, rect.Min.Y+th),
-			image.Rect(rect.Min.X, rect.Max.Y-th, rect.Max.X, rect.Max.Y),
-			image.Rect(rect.Min.X, rect.Min.Y+th, rect.Min.X+th, rect.Max.Y-th),
-			image.Rect(rect.Max.X-th, rect.Min.Y+th, rect.Max.X, rect.Max.Y-th),
-		} {
-			if err := avframe.Fill(canvas.frame, b.Min.X, b.Min.Y, b.Dx(), b.Dy(), highlight[0], highlight[1], highlight[2]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // canvasPlanes is the canvas with its planes, looked up once.
 type canvasPlanes struct {
 	frame  *astiav.Frame
@@ -115,39 +32,107 @@ type canvasPlanes struct {
 	lines  [3]int
 }
 
-// drawTile draws tile t's picture or placeholder, then its overlays. Run's
+// drawTile draws tile t's picture or placeholder (with initials, when its
+// placement says so), its rounded corners, then its overlays. Run's
 // goroutine only.
 func (c *Compositor) drawTile(t *tile) error {
-	o := c.cfg.Overlays
 	if t.rect.Empty() {
 		return nil
 	}
-	if t.seq == 0 && o.Initials && t.ov.name != "" {
-		img := c.overlays.Initials(t.ov.name, t.rect.Dx(), t.rect.Dy(), overlay.YUV(t.color))
+	ov := t.overlay
+	if t.seq == 0 && ov.Initials && t.name != "" {
+		img := c.overlays.Initials(t.name, t.rect.Dx(), t.rect.Dy(), overlay.YUV(t.color), ov.InitialsSize)
 		overlay.Blit(c.cv.planes, c.cv.lines, t.rect.Max.X, t.rect.Max.Y, img, t.rect.Min.X, t.rect.Min.Y)
-	} else if err := t.draw(c.canvas); err != nil {
+	} else if err := t.draw(c.canvas, c.canvasBg); err != nil {
 		return err
 	}
-	if !o.any() {
-		return nil
+	if err := t.roundCorners(c.canvas, c.canvasBg); err != nil {
+		return err
 	}
-	return t.drawOverlays(c.cv, c.overlays, o)
+	return t.drawOverlays(c.cv, c.overlays)
 }
 
-// refreshOverlaysLocked marks for redrawing the tiles whose overlays
-// changed (a name, a mute, who speaks). Called with mu held.
-func (c *Compositor) refreshOverlaysLocked() {
-	if !c.cfg.Overlays.any() {
-		return
+// drawOverlays paints tile t's name label, muted marker and speaker border
+// over what draw put in its rectangle: rows copied from cached images, and
+// the border's four bars.
+func (t *tile) drawOverlays(canvas canvasPlanes, r *overlay.Renderer) error {
+	rect := t.rect
+	ov := t.overlay
+	planes, lines := canvas.planes, canvas.lines
+	// Badges keep clear of the border and the rounded corner.
+	inset := evenDown(max(ov.BorderWidth, t.radius/2, min(rect.Dx(), rect.Dy())/40) + 2)
+	var label *overlay.Image
+	if ov.NameLabel.Show && t.name != "" {
+		h := evenDown(min(max(ov.NameLabel.Size, 16), 64))
+		label = r.Label(t.name, h, rect.Dx()-2*inset)
 	}
-	for _, t := range c.tiles {
-		if s := c.overlayStateLocked(t); s != t.ov {
-			t.ov, t.drawn = s, false
+	var mic *overlay.Image
+	if ov.MutedMic.Show {
+		mic = r.MutedMic(evenDown(min(max(ov.MutedMic.Size, 16), 64)))
+	}
+	// A marker at the label's corner sits beside it.
+	if label != nil {
+		x, y := badgeAt(ov.NameLabel.Position, rect, label.W, label.H, inset)
+		overlay.Blit(planes, lines, rect.Max.X, rect.Max.Y, label, x, y)
+		if mic != nil && ov.MutedMic.Position == ov.NameLabel.Position {
+			if x+label.W+inset/2+mic.W <= rect.Max.X-inset {
+				overlay.Blit(planes, lines, rect.Max.X, rect.Max.Y, mic, x+label.W+inset/2, y+(label.H-mic.H)/2)
+			}
+			mic = nil
 		}
 	}
+	if mic != nil {
+		x, y := badgeAt(ov.MutedMic.Position, rect, mic.W, mic.H, inset)
+		overlay.Blit(planes, lines, rect.Max.X, rect.Max.Y, mic, x, y)
+	}
+	if ov.Highlight && ov.BorderWidth > 0 {
+		th := max(2, evenDown(ov.BorderWidth))
+		col := yuvOf(ov.BorderColor)
+		for _, b := range [4]image.Rectangle{
+			image.Rect(rect.Min.X, rect.Min.Y, rect.Max.X, rect.Min.Y+th),
+			image.Rect(rect.Min.X, rect.Max.Y-th, rect.Max.X, rect.Max.Y),
+			image.Rect(rect.Min.X, rect.Min.Y+th, rect.Min.X+th, rect.Max.Y-th),
+			image.Rect(rect.Max.X-th, rect.Min.Y+th, rect.Max.X, rect.Max.Y-th),
+		} {
+			if b.Empty() {
+				continue
+			}
+			if err := avframe.Fill(canvas.frame, b.Min.X, b.Min.Y, b.Dx(), b.Dy(), col[0], col[1], col[2]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-// labelUnit is the height of a tile's label and marker.
-func labelUnit(r image.Rectangle) int {
-	return evenDown(max(16, min(40, min(r.Dy(), r.Dx()*9/16)/8)))
+// badgeAt is where a w x h badge goes in rect at position p, inset from
+// its edges.
+func badgeAt(p layout.Position, rect image.Rectangle, w, h, inset int) (int, int) {
+	left, right := rect.Min.X+inset, rect.Max.X-inset-w
+	top, bottom := rect.Min.Y+inset, rect.Max.Y-inset-h
+	centre := rect.Min.X + (rect.Dx()-w)/2
+	switch p {
+	case layout.TopLeft:
+		return left, top
+	case layout.TopRight:
+		return right, top
+	case layout.BottomRight:
+		return right, bottom
+	case layout.Top:
+		return centre, top
+	case layout.Bottom:
+		return centre, bottom
+	}
+	return left, bottom
+}
+
+// yuvOf converts an sRGB colour to the canvas' limited-range BT.601 YUV.
+func yuvOf(c color.RGBA) [3]byte {
+	r, g, b := float64(c.R), float64(c.G), float64(c.B)
+	clamp := func(v float64) byte { return byte(max(0, min(255, v+0.5))) }
+	return [3]byte{
+		clamp(16 + 0.257*r + 0.504*g + 0.098*b),
+		clamp(128 - 0.148*r - 0.291*g + 0.439*b),
+		clamp(128 + 0.439*r - 0.368*g - 0.071*b),
+	}
 }

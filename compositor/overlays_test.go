@@ -1,42 +1,53 @@
 package compositor
 
 import (
+	"image/color"
 	"testing"
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/room"
 )
 
-// TestOverlays: names bottom left on every tile, the muted marker beside
-// a muted peer's name, initials on a peer without video, and a border
-// around whoever speaks; the picture itself is untouched elsewhere.
+// TestOverlays draws the grid preset as shipped: names bottom left, the
+// muted marker top right of a muted peer, initials on a peer without video,
+// a border around the active speaker, rounded corners on the preset's
+// background, and the picture itself cropped to cover its tile.
 func TestOverlays(t *testing.T) {
+	grid, err := layout.Preset("grid")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := base()
-	cfg.Width, cfg.Height = 640, 360
-	cfg.Overlays = Overlays{Labels: true, MutedMarker: true, SpeakerBorder: true, Initials: true}
+	cfg.Layout = grid
 	r := newRig(t, cfg)
 	r.c.AddPeer(room.Peer{ID: "a", Name: "Ada Lovelace"})
 	r.c.AddTrack(room.TrackInfo{ID: "a-cam", PeerID: "a", Kind: room.KindVideo, Source: room.SourceRegular})
 	r.c.AddTrack(room.TrackInfo{ID: "a-mic", PeerID: "a", Kind: room.KindAudio, Source: room.SourceRegular, Muted: true})
 	r.c.AddPeer(room.Peer{ID: "b", Name: "Bob Kahn"}) // no video
 	col := yuv{150, 60, 200}
-	r.c.PushVideo("a-cam", solid(t, 320, 180, astiav.PixelFormatYuv420P, col), 0)
+	r.c.PushVideo("a-cam", solid(t, 320, 240, astiav.PixelFormatYuv420P, col), 0) // 4:3 into a 16:9 tile
 	r.out.hooks[2] = func() { r.c.SetActiveSpeakers([]room.Speaker{{PeerID: "b", Level: 90}}) }
 	r.run(t, 1500*ms)
 
-	rects := gridRects(2, cfg.Width, cfg.Height)
+	doc := *grid
+	rects := arrange(&doc, cw, ch, "", "a", "b")
 	a, b := rects[0], rects[1]
 	f := r.out.pic(t, 14)
+	bg := yuv(yuvOf(grid.Background))
+
+	// Cover: the 4:3 picture fills the 16:9 tile's width, cropped top and
+	// bottom, so a point near its left edge is picture, not bar.
 	ax, ay := centre(a)
-	wantColor(t, "a's picture", f.at(ax, ay-a.Dy()/4), col)
+	wantColor(t, "a's picture at its centre", f.at(ax, ay), col)
+	wantColor(t, "a's picture near its left edge (cover)", f.at(a.Min.X+12, ay), col)
+	wantColor(t, "a's rounded corner", f.at(a.Min.X, a.Min.Y), bg)
 
 	// a's label: a dark box with bright text, bottom left.
-	unit := labelUnit(a)
-	margin := evenDown(unit / 4)
 	bright, dark := 0, 0
-	for y := a.Max.Y - margin - unit; y < a.Max.Y-margin; y++ {
-		for x := a.Min.X + margin; x < a.Min.X+margin+5*unit; x++ {
+	for y := a.Max.Y - a.Dy()/4; y < a.Max.Y; y++ {
+		for x := a.Min.X; x < a.Min.X+a.Dx()/2; x++ {
 			switch v := f.at(x, y)[0]; {
 			case v > 200:
 				bright++
@@ -45,22 +56,24 @@ func TestOverlays(t *testing.T) {
 			}
 		}
 	}
-	if bright < 40 || dark < 5*unit*unit/2 {
+	if bright < 40 || dark < 300 {
 		t.Errorf("a's label area: %d bright and %d dark pixels: no label", bright, dark)
 	}
-	// The muted marker is red, somewhere right of the label on that row.
+	// The muted marker: red, top right.
 	red := 0
-	for x := a.Min.X; x < a.Max.X; x++ {
-		if p := f.at(x, a.Max.Y-margin-unit/2); p[2] > 200 && p[1] < 120 {
-			red++
+	for y := a.Min.Y; y < a.Min.Y+a.Dy()/4; y++ {
+		for x := a.Max.X - a.Dx()/4; x < a.Max.X; x++ {
+			if p := f.at(x, y); p[2] > 200 && p[1] < 120 {
+				red++
+			}
 		}
 	}
-	if red < unit/3 {
-		t.Errorf("%d red pixels on the label row: no muted marker", red)
+	if red < 20 {
+		t.Errorf("%d red pixels top right of a: no muted marker", red)
 	}
 
 	// b has no video: white initials at its centre on its own colour; it
-	// speaks, so its edge is amber.
+	// holds the stage, so its edge has the preset's border colour.
 	bx, by := centre(b)
 	white := 0
 	for y := by - b.Dy()/6; y < by+b.Dy()/6; y++ {
@@ -73,13 +86,20 @@ func TestOverlays(t *testing.T) {
 	if white < 100 {
 		t.Errorf("%d white pixels at b's centre: no initials", white)
 	}
-	wantColor(t, "b's speaking border", f.at(bx, b.Min.Y), yuv{highlight[0], highlight[1], highlight[2]})
-	// a does not speak: no border.
-	if p := f.at(ax, a.Min.Y); near(p, yuv{highlight[0], highlight[1], highlight[2]}, 20) {
-		t.Errorf("a has a speaking border %v", p)
+	border := yuv(yuvOf(color.RGBA{0x3d, 0xdc, 0x84, 0xff}))
+	wantColor(t, "b's speaker border", f.at(bx, b.Min.Y+1), border)
+	if p := f.at(ax, a.Min.Y+1); near(p, border, 20) {
+		t.Errorf("a has a speaker border %v", p)
 	}
-	// Before b spoke, no border on it.
-	if p := r.out.pic(t, 1).at(bx, b.Min.Y); near(p, yuv{highlight[0], highlight[1], highlight[2]}, 20) {
+	if p := r.out.pic(t, 1).at(bx, b.Min.Y+1); near(p, border, 20) {
 		t.Errorf("b had a border before speaking: %v", p)
 	}
+
+	// The same scene without the preset's overlays shows none of them.
+	plain := *grid
+	plain.Overlays = layout.Overlays{}
+	r2 := newRig(t, Config{Width: cw, Height: ch, FPS: 10, Latency: 200 * ms, Layout: &plain})
+	r2.c.AddPeer(room.Peer{ID: "b", Name: "Bob Kahn"})
+	r2.run(t, 300*ms)
+	wantColor(t, "b's placeholder without initials", r2.out.pic(t, 2).at(bx, by), yuv(placeholderColor("b")))
 }

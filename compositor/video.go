@@ -9,6 +9,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/internal/avframe"
 )
 
@@ -143,18 +144,24 @@ func placeholderColor(peerID string) [3]byte {
 // tile is the render state of one tile. Run's goroutine owns it.
 type tile struct {
 	key     string
-	info    TileInfo
-	rect    image.Rectangle
-	trackID string // the video track shown; "" for none
+	peerID  string
+	name    string
+	rect    image.Rectangle // empty: not shown
+	trackID string          // the video track shown; "" for none
 	color   [3]byte
+	// From the layout's placement.
+	z       int
+	fit     layout.Fit
+	radius  int
+	overlay layout.TileOverlay
 
 	frame *astiav.Frame // our own reference to the frame on show
 	seq   uint64        // seq of frame; 0 shows the placeholder
 
 	drawnSeq uint64 // what the canvas holds for this tile
 	drawn    bool
-	ov       overlayState // what its overlays show
-	failed   bool         // drawing seq failed; don't log again for it
+	failed   bool          // drawing seq failed; don't log again for it
+	view     *astiav.Frame // frame cropped, for a cover fit
 
 	scaled           *astiav.Frame // the frame scaled to fit, before it is copied in
 	sws              *astiav.SoftwareScaleContext
@@ -175,6 +182,10 @@ func (t *tile) free() {
 	if t.scaled != nil {
 		t.scaled.Free()
 		t.scaled = nil
+	}
+	if t.view != nil {
+		t.view.Free()
+		t.view = nil
 	}
 }
 
@@ -252,15 +263,16 @@ func scaleSourceFormat(src *astiav.Frame) astiav.PixelFormat {
 	return pf
 }
 
-// draw paints the tile into canvas: its frame letterboxed on the background,
-// or its placeholder colour.
+// draw paints the tile into canvas: its frame fitted (letterboxed on bg, or
+// cropped to cover the tile), or its placeholder colour; then its rounded
+// corners.
 //
 // swscale does not scale straight into the canvas: its SIMD output writes
 // whole blocks, up to 14 pixels past the destination width (measured with
 // FFmpeg 5.1 for widths that are not multiples of 32), which is harmless in a
 // padded line but would paint over the gap and the next tile here. It scales
 // into the tile's own padded frame, whose rows are then copied in.
-func (t *tile) draw(canvas *astiav.Frame) error {
+func (t *tile) draw(canvas *astiav.Frame, bg [3]byte) error {
 	r := t.rect
 	if r.Empty() {
 		return nil
@@ -268,7 +280,16 @@ func (t *tile) draw(canvas *astiav.Frame) error {
 	if t.seq == 0 {
 		return avframe.Fill(canvas, r.Min.X, r.Min.Y, r.Dx(), r.Dy(), t.color[0], t.color[1], t.color[2])
 	}
-	in := fit(t.frame.Width(), t.frame.Height(), t.frame.SampleAspectRatio(), r)
+	src, in := t.frame, r
+	if t.fit == layout.FitCover {
+		if v, ok := t.cover(); ok {
+			src = v
+		} else {
+			in = fit(t.frame.Width(), t.frame.Height(), t.frame.SampleAspectRatio(), r)
+		}
+	} else {
+		in = fit(t.frame.Width(), t.frame.Height(), t.frame.SampleAspectRatio(), r)
+	}
 	for _, bar := range [4]image.Rectangle{
 		image.Rect(r.Min.X, r.Min.Y, r.Max.X, in.Min.Y),
 		image.Rect(r.Min.X, in.Max.Y, r.Max.X, r.Max.Y),
@@ -276,19 +297,83 @@ func (t *tile) draw(canvas *astiav.Frame) error {
 		image.Rect(in.Max.X, in.Min.Y, r.Max.X, in.Max.Y),
 	} {
 		if !bar.Empty() {
-			if err := avframe.Fill(canvas, bar.Min.X, bar.Min.Y, bar.Dx(), bar.Dy(), bgY, bgU, bgV); err != nil {
+			if err := avframe.Fill(canvas, bar.Min.X, bar.Min.Y, bar.Dx(), bar.Dy(), bg[0], bg[1], bg[2]); err != nil {
 				return err
 			}
 		}
 	}
-	s, err := t.scaler(t.frame, in.Dx(), in.Dy())
+	s, err := t.scaler(src, in.Dx(), in.Dy())
 	if err != nil {
 		return err
 	}
-	if err := s.ScaleFrame(t.frame, t.scaled); err != nil {
-		return fmt.Errorf("scaling %dx%d %s to %dx%d: %w", t.frame.Width(), t.frame.Height(), t.frame.PixelFormat(), in.Dx(), in.Dy(), err)
+	if err := s.ScaleFrame(src, t.scaled); err != nil {
+		return fmt.Errorf("scaling %dx%d %s to %dx%d: %w", src.Width(), src.Height(), src.PixelFormat(), in.Dx(), in.Dy(), err)
 	}
 	return blit(canvas, t.scaled, in.Min)
+}
+
+// cover returns a view of the tile's frame cropped, centred, to the tile's
+// aspect ratio, so that scaling it fills the tile. It reports false when the
+// frame cannot be cropped (a packed pixel format); the caller letterboxes.
+func (t *tile) cover() (*astiav.Frame, bool) {
+	fw, fh := t.frame.Width(), t.frame.Height()
+	tw, th := t.rect.Dx(), t.rect.Dy()
+	num, den := 1, 1
+	if sar := t.frame.SampleAspectRatio(); sar.Num() > 0 && sar.Den() > 0 {
+		num, den = sar.Num(), sar.Den()
+	}
+	// The crop's display aspect is the tile's: cw*num/den / ch = tw/th.
+	cw, ch := fw, fh
+	if int64(fw)*int64(num)*int64(th) > int64(fh)*int64(den)*int64(tw) {
+		cw = int(int64(fh) * int64(den) * int64(tw) / (int64(num) * int64(th)))
+	} else {
+		ch = int(int64(fw) * int64(num) * int64(th) / (int64(den) * int64(tw)))
+	}
+	cw, ch = max(2, cw&^1), max(2, ch&^1)
+	if cw == fw && ch == fh {
+		return t.frame, true
+	}
+	if t.view == nil {
+		t.view = astiav.AllocFrame()
+	}
+	t.view.Unref()
+	if err := t.view.Ref(t.frame); err != nil {
+		return nil, false
+	}
+	x, y := ((fw-cw)/2)&^1, ((fh-ch)/2)&^1
+	if err := avframe.Crop(t.view, x, y, cw, ch); err != nil {
+		t.view.Unref()
+		return nil, false
+	}
+	return t.view, true
+}
+
+// roundCorners paints the tile's corners outside a radius t.radius arc in
+// bg: a span per row, never a pixel at a time.
+func (t *tile) roundCorners(canvas *astiav.Frame, bg [3]byte) error {
+	rad := evenDown(t.radius)
+	r := t.rect
+	if rad < 2 || r.Dx() < 2*rad || r.Dy() < 2*rad {
+		return nil
+	}
+	// Rows in pairs, columns even: the chroma grid of 4:2:0.
+	for dy := 0; dy < rad; dy += 2 {
+		// Distance of this row pair's centre from the arc's centre.
+		yc := float64(rad) - float64(dy) - 1
+		in := float64(rad) - math.Sqrt(max(0, float64(rad*rad)-yc*yc))
+		w := evenDown(int(math.Round(in)))
+		if w <= 0 {
+			continue
+		}
+		for _, row := range [2]int{r.Min.Y + dy, r.Max.Y - dy - 2} {
+			for _, x := range [2]int{r.Min.X, r.Max.X - w} {
+				if err := avframe.Fill(canvas, x, row, w, 2, bg[0], bg[1], bg[2]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // blit copies src, a yuv420p frame, into dst at p (even), row by row.
@@ -317,3 +402,5 @@ func blit(dst, src *astiav.Frame, p image.Point) error {
 	}
 	return nil
 }
+
+func evenDown(x int) int { return x &^ 1 }

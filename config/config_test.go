@@ -29,7 +29,7 @@ func TestValidate(t *testing.T) {
 		{"large", func(j *Job) { j.Resolution = Resolution{3842, 2160} }, []string{"resolution", "too large"}},
 		{"wide and tall", func(j *Job) { j.Resolution = Resolution{2400, 2400} }, []string{"too large"}},
 		{"fps", func(j *Job) { j.FPS = 61 }, []string{"fps", "61", "1..60"}},
-		{"layout", func(j *Job) { j.Layout = "mosaic" }, []string{"layout", "mosaic", "grid, speaker, screen"}},
+		{"layout", func(j *Job) { j.Layout = "mosaic" }, []string{"layout", "mosaic", "grid, pip, screenshare, single, speaker"}},
 		{"nothing", func(j *Job) { j.Record = false }, []string{"nothing to do"}},
 		{"no room", func(j *Job) { j.MeetingURL = "" }, []string{"meetingUrl is required", "file:PATH.yaml"}},
 		{"bad scheme", func(j *Job) { j.MeetingURL = "zoom://x" }, []string{"unknown scheme", "livekit://"}},

@@ -74,7 +74,7 @@ func envVars() []envVar {
 			j.FPS = n
 			return nil
 		}},
-		{"ROOMCAST_LAYOUT", "grid, speaker or screen", str(func(j *Job, _ *Worker) *string { return &j.Layout })},
+		{"ROOMCAST_LAYOUT", "a preset (grid, speaker, single, screenshare, pip)", str(func(j *Job, _ *Worker) *string { return (*string)(&j.Layout) })},
 		{"ROOMCAST_VIDEO_BITRATE", "video bits per second", bitrate(func(j *Job) *Bitrate { return &j.VideoBitrate })},
 		{"ROOMCAST_AUDIO_BITRATE", "audio bits per second", bitrate(func(j *Job) *Bitrate { return &j.AudioBitrate })},
 		{"ROOMCAST_MAX_DURATION", "the job ends by itself after this", duration(func(j *Job) *Duration { return &j.MaxDuration })},

@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/roomcast/roomcast/compositor/layout"
 )
 
 // Limits of the job contract and of roomcast.
@@ -29,7 +30,7 @@ type Job struct {
 	Resolution Resolution `json:"resolution" yaml:"resolution"`
 
 	FPS          int     `json:"fps,omitempty" yaml:"fps,omitempty"`
-	Layout       string  `json:"layout,omitempty" yaml:"layout,omitempty"`
+	Layout       Layout  `json:"layout,omitempty" yaml:"layout,omitempty"`
 	VideoBitrate Bitrate `json:"videoBitrate,omitempty" yaml:"videoBitrate,omitempty"`
 	AudioBitrate Bitrate `json:"audioBitrate,omitempty" yaml:"audioBitrate,omitempty"`
 	// MaxDuration ends the job by itself (the contract's maximum duration;
@@ -61,8 +62,8 @@ const (
 	DefaultRTMPRetryWindow  = 60 * time.Second
 )
 
-// Layouts returns the layouts the compositor knows.
-func Layouts() []string { return []string{"grid", "speaker", "screen"} }
+// Layouts returns the layout presets.
+func Layouts() []string { return layout.PresetNames() }
 
 // ApplyDefaults fills what is unset.
 func (j *Job) ApplyDefaults() {
@@ -140,8 +141,12 @@ func (j *Job) Validate() error {
 	if j.FPS < 1 || j.FPS > MaxFPS {
 		add("fps: %d is out of range (allowed: 1..%d)", j.FPS, MaxFPS)
 	}
-	if !slices.Contains(Layouts(), j.Layout) {
-		add("layout: %q is unknown (allowed: %s)", j.Layout, strings.Join(Layouts(), ", "))
+	if _, err := j.Layout.Resolve(); err != nil {
+		if layout.IsUnknown(err) {
+			add("layout: %q is unknown (allowed: %s, or a layout document)", string(j.Layout), strings.Join(Layouts(), ", "))
+		} else {
+			add("%v", err)
+		}
 	}
 	if j.VideoBitrate < 100_000 || j.VideoBitrate > 50_000_000 {
 		add("videoBitrate: %s is out of range (allowed: 100k..50M bits per second)", j.VideoBitrate)

@@ -11,6 +11,7 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
@@ -80,9 +81,9 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	var paths outputPaths
 
-	layout, err := compositor.ParseLayout(cfg.Layout)
+	doc, err := cfg.Layout.Resolve()
 	if err != nil {
-		return g, paths, errorf(CodeInvalidConfig, "layout: %w", err)
+		return g, paths, errorf(CodeInvalidConfig, "%w", err)
 	}
 	// The encoder's packets go to g.fan, which is set just below: packets
 	// come only from frames the compositor writes, and it runs later.
@@ -113,7 +114,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 	}
 	g.comp, err = compositor.New(compositor.Config{
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
-		SampleRate: 48000, Latency: spec.opts.Latency, Layout: layout, Logger: g.log,
+		SampleRate: 48000, Latency: spec.opts.Latency, Layout: doc, Logger: g.log,
 		OnTileSize: g.tileSized,
 	}, g.clock, out)
 	if err != nil {
@@ -227,7 +228,7 @@ func (g *graph) addTrack(tr room.Track) {
 
 func (g *graph) setMuted(trackID string, muted bool) { g.comp.SetMuted(trackID, muted) }
 func (g *graph) setActiveSpeakers(s []room.Speaker)  { g.comp.SetActiveSpeakers(s) }
-func (g *graph) setLayout(l compositor.Layout)       { g.comp.SetLayout(l) }
+func (g *graph) setLayout(d *layout.Document)        { g.comp.SetLayout(d) }
 
 // tileSized passes a video track's shown size to rooms that can send a
 // fitting simulcast layer. It runs on the compositor's goroutine, so the

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
@@ -46,7 +45,7 @@ type loopState struct {
 	rtmpURLs  []string          // with keys; state.RTMPStreaming.Outputs has them masked
 	rtmpNames []string          // fan-out name of each of rtmpURLs
 	rtmpSeq   int
-	layout    string
+	layout    config.Layout
 	peers     map[string]room.Peer
 	emptyAt   time.Duration // job time the room became empty; -1 while peers are present
 	rate      rateMeter
@@ -341,14 +340,14 @@ func (j *Job) compositorEnded() {
 
 // setLayout switches the compositor's layout.
 func (j *Job) setLayout(layout string) error {
-	l, err := compositor.ParseLayout(layout)
+	l, err := config.Layout(layout).Resolve()
 	if err != nil {
-		return errorf(CodeInvalidConfig, "layout: %w", err)
+		return errorf(CodeInvalidConfig, "%w", err)
 	}
 	if j.stage != stageRunning {
 		return errorf(CodeInvalidConfig, "the job is %s: the layout can be changed only while it runs", j.state.State)
 	}
 	j.g.setLayout(l)
-	j.layout = layout
+	j.layout = config.Layout(layout)
 	return nil
 }

@@ -111,7 +111,16 @@ func newStartCmd() *cobra.Command {
 				j.ID, _ = fl.GetString("id")
 			}
 			if fl.Changed("layout") {
-				j.Layout, _ = fl.GetString("layout")
+				s, _ := fl.GetString("layout")
+				j.Layout = config.Layout(s)
+			}
+			if fl.Changed("layout-file") {
+				s, _ := fl.GetString("layout-file")
+				l, err := layoutFromFile(s)
+				if err != nil {
+					return usage("--layout-file: %v", err)
+				}
+				j.Layout = l
 			}
 			if fl.Changed("fps") {
 				j.FPS, _ = fl.GetInt("fps")
@@ -162,7 +171,8 @@ func newStartCmd() *cobra.Command {
 	fl.Bool("hls-record", false, "write an HLS recording")
 	fl.StringArray("rtmp", nil, "stream to this RTMP(S) URL (repeat up to 3 times)")
 	fl.String("id", "", "job id (default: the service picks one)")
-	fl.String("layout", "", "grid, speaker or screen")
+	fl.String("layout", "", "a layout preset: grid, speaker, single, screenshare or pip")
+	fl.String("layout-file", "", "a layout document, JSON or YAML (docs/layouts.md)")
 	fl.Int("fps", 0, "output frame rate")
 	fl.String("resolution", "", "output size WxH")
 	fl.String("duration", "", "maximum duration, e.g. 30m")

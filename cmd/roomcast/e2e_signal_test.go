@@ -93,7 +93,7 @@ func TestBadInputs(t *testing.T) {
 		{"unknown scheme", []string{"--room", "zoom://x", "--record"}, []string{"unknown scheme"}},
 		{"bad fps", []string{"--room", "demo:", "--record", "--fps", "120"}, []string{"fps", "1..60"}},
 		{"bad duration", []string{"--room", "demo:", "--record", "--duration", "ten"}, []string{"--duration", "not a duration"}},
-		{"bad layout", []string{"--room", "demo:", "--record", "--layout", "mosaic"}, []string{"layout", "grid, speaker, screen"}},
+		{"bad layout", []string{"--room", "demo:", "--record", "--layout", "mosaic"}, []string{"layout", "grid, pip, screenshare, single, speaker"}},
 		{"fast live", []string{"--room", "livekit://127.0.0.1:7880/x", "--record", "--fast"}, []string{"--fast", "file"}},
 		{"missing manifest", []string{"--room", "file:nope/room.yaml", "--record"}, []string{"nope/room.yaml"}},
 		{"unknown flag", []string{"--room", "demo:", "--recrod"}, []string{"unknown flag", "--recrod"}},

@@ -9,13 +9,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/preview"
 )
 
 func newPreviewCmd() *cobra.Command {
-	var layout, resolution, out string
+	var layoutName, layoutFile, resolution, out string
 	var peers int
 	var screen, noOverlays bool
 	cmd := &cobra.Command{
@@ -38,19 +38,27 @@ writes the picture as a PNG. Use it to see a layout before a job runs.`,
 			if err != nil {
 				return usage("--resolution: %v", err)
 			}
-			l, err := compositor.ParseLayout(layout)
-			if err != nil {
+			var doc *layout.Document
+			if layoutFile != "" {
+				if cmd.Flags().Changed("layout") {
+					return usage("--layout and --layout-file: give one of them")
+				}
+				if doc, err = layout.LoadFile(layoutFile); err != nil {
+					return usage("--layout-file: %v", err)
+				}
+			} else if doc, err = layout.Resolve(layoutName); err != nil {
 				return usage("--layout: %v", err)
 			}
 			if peers < 1 || peers > preview.MaxPeers {
 				return usage("--peers %d: out of range (1..%d)", peers, preview.MaxPeers)
 			}
-			ov := compositor.Overlays{Labels: true, MutedMarker: true, SpeakerBorder: true, Initials: true}
 			if noOverlays {
-				ov = compositor.Overlays{}
+				d := *doc
+				d.Overlays = layout.Overlays{}
+				doc = &d
 			}
 			img, err := preview.Render(cmd.Context(), preview.Options{
-				Width: res.Width, Height: res.Height, Layout: l, Overlays: ov, Peers: peers, Screen: screen,
+				Width: res.Width, Height: res.Height, Layout: doc, Peers: peers, Screen: screen,
 			})
 			if err != nil {
 				return fmt.Errorf("preview: %w", err)
@@ -71,7 +79,8 @@ writes the picture as a PNG. Use it to see a layout before a job runs.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&layout, "layout", "grid", "the layout: "+strings.Join(config.Layouts(), ", "))
+	fl.StringVar(&layoutName, "layout", "grid", "a preset: "+strings.Join(config.Layouts(), ", "))
+	fl.StringVar(&layoutFile, "layout-file", "", "a layout document, JSON or YAML (docs/layouts.md)")
 	fl.StringVar(&resolution, "resolution", "1280x720", "the canvas, WIDTHxHEIGHT")
 	fl.IntVar(&peers, "peers", 4, fmt.Sprintf("sample peers, 1..%d", preview.MaxPeers))
 	fl.BoolVar(&screen, "screen", false, "add a screen share by the first peer")

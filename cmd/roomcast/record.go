@@ -60,7 +60,8 @@ settings.`,
 	fl.Bool("hls-record", false, "write an HLS recording to OUT/hls/")
 	fl.String("resolution", "", "output size WxH (default 1280x720; portrait like 720x1280 is fine)")
 	fl.Int("fps", 0, "output frame rate (default 30)")
-	fl.String("layout", "", "layout: grid, speaker or screen (default grid)")
+	fl.String("layout", "", "a layout preset: grid (default), speaker, single, screenshare or pip (roomcast layouts lists them)")
+	fl.String("layout-file", "", "a layout document, JSON or YAML, Twilio's video_layout included (docs/layouts.md)")
 	fl.String("video-bitrate", "", "video bitrate, e.g. 2500k or 2.5M (default scales with resolution)")
 	fl.String("audio-bitrate", "", "audio bitrate (default 128k)")
 	fl.String("duration", "", "stop after this long, e.g. 10s or 1h (default 4h, the maximum duration)")
@@ -136,7 +137,16 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 		}
 	}
 	if v, ok := str("layout"); ok {
-		job.Layout = v
+		job.Layout = config.Layout(v)
+	}
+	if v, ok := str("layout-file"); ok {
+		if fl.Changed("layout") {
+			bad("layout-file", fmt.Errorf("give --layout or --layout-file, not both"))
+		} else if l, err := layoutFromFile(v); err != nil {
+			bad("layout-file", err)
+		} else {
+			job.Layout = l
+		}
 	}
 	for flag, dst := range map[string]*config.Bitrate{"video-bitrate": &job.VideoBitrate, "audio-bitrate": &job.AudioBitrate} {
 		if v, ok := str(flag); ok {

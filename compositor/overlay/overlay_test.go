@@ -146,7 +146,7 @@ func TestLabelShape(t *testing.T) {
 func TestInitialsAndMarker(t *testing.T) {
 	r := newTestRenderer(t)
 	bg := YUV{120, 90, 170}
-	img := r.Initials("Ada Lovelace", 320, 180, bg)
+	img := r.Initials("Ada Lovelace", 320, 180, bg, 0)
 	if img.W != 320 || img.H != 180 {
 		t.Fatalf("initials %dx%d", img.W, img.H)
 	}

@@ -41,6 +41,7 @@ type cacheKey struct {
 	kind   byte
 	text   string
 	w, h   int
+	size   int
 	fg, bg YUV
 }
 
@@ -73,15 +74,19 @@ func (r *Renderer) Label(text string, height, maxW int) *Image {
 	})
 }
 
-// Initials renders name's initials, centred and large, on a w x h field of
-// bg: the tile of a peer without video.
-func (r *Renderer) Initials(name string, w, h int, bg YUV) *Image {
+// Initials renders name's initials, centred, size pixels tall (0: two
+// fifths of the field), on a w x h field of bg: the tile of a peer without
+// video.
+func (r *Renderer) Initials(name string, w, h int, bg YUV, size int) *Image {
 	if w < 8 || h < 8 {
 		return nil
 	}
+	if size <= 0 {
+		size = min(h*2/5, w*2/5)
+	}
+	size = min(size, h*4/5, w/2)
 	in := Initials(name)
-	return r.cached(cacheKey{kind: 'i', text: in, w: w, h: h, fg: LabelText, bg: bg}, func() *Image {
-		size := min(h*2/5, w*2/5)
+	return r.cached(cacheKey{kind: 'i', text: in, w: w, h: h, size: size, fg: LabelText, bg: bg}, func() *Image {
 		if in == "" || size < 6 {
 			img := newImage(w, h)
 			fillPlanes(img, bg)

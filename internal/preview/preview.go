@@ -10,6 +10,7 @@ import (
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/compositor/layout"
 	"github.com/roomcast/roomcast/internal/avframe"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
@@ -21,8 +22,8 @@ const MaxPeers = 49
 // Options say what to render.
 type Options struct {
 	Width, Height int
-	Layout        compositor.Layout
-	Overlays      compositor.Overlays
+	// Layout is the document (nil: grid); its overlays are drawn.
+	Layout *layout.Document
 	// Peers is the number of sample peers, 1..MaxPeers. The second one
 	// speaks, so a speaker layout shows who has the stage.
 	Peers int
@@ -57,7 +58,7 @@ func Render(ctx context.Context, opts Options) (*image.RGBA, error) {
 	defer grab.close()
 	clk := mediaclock.NewVirtual()
 	c, err := compositor.New(compositor.Config{
-		Width: opts.Width, Height: opts.Height, FPS: fps, Layout: opts.Layout, Overlays: opts.Overlays,
+		Width: opts.Width, Height: opts.Height, FPS: fps, Layout: opts.Layout,
 		Latency: 100 * time.Millisecond,
 	}, clk, grab)
 	if err != nil {

@@ -5,7 +5,7 @@ import (
 	"image"
 	"testing"
 
-	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/compositor/layout"
 )
 
 // rgbOf is a canvas colour in RGB (BT.601, limited range), as swscale
@@ -23,6 +23,10 @@ func near(img *image.RGBA, x, y int, want [3]int) bool {
 }
 
 func TestRender(t *testing.T) {
+	speaker, err := layout.Preset("speaker")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		opts   Options
@@ -37,7 +41,7 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name:   "speaker: the second peer speaks and takes the stage",
-			opts:   Options{Width: 640, Height: 360, Peers: 3, Layout: compositor.Layout{Kind: compositor.LayoutSpeaker}},
+			opts:   Options{Width: 640, Height: 360, Peers: 3, Layout: speaker},
 			checks: map[image.Point]int{{320, 140}: 1},
 		},
 	} {

@@ -35,7 +35,7 @@ func TestClient(t *testing.T) {
 	if err != nil || len(page.Jobs) != 1 {
 		t.Fatalf("Jobs = %+v, %v", page, err)
 	}
-	layout := "speaker"
+	layout := config.Layout("speaker")
 	if _, err := cl.Patch(ctx, "j1", Patch{Layout: &layout}); err != nil {
 		t.Fatal(err)
 	}

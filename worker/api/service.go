@@ -58,9 +58,10 @@ type JobPage struct {
 
 // Patch changes a running job.
 type Patch struct {
-	Layout         *string  `json:"layout,omitempty"`
-	AddRTMPURLs    []string `json:"addRtmpUrls,omitempty"`
-	RemoveRTMPURLs []string `json:"removeRtmpUrls,omitempty"`
+	// Layout is a preset's name or a layout document (an object).
+	Layout         *config.Layout `json:"layout,omitempty"`
+	AddRTMPURLs    []string       `json:"addRtmpUrls,omitempty"`
+	RemoveRTMPURLs []string       `json:"removeRtmpUrls,omitempty"`
 }
 
 // Event is one entry of a job's event log. Data is the job's state.

@@ -59,7 +59,7 @@ func (s *Service) PatchJob(ctx context.Context, id string, p api.Patch) (worker.
 		return worker.State{}, &api.Problem{Code: api.CodeNotRunning, Message: "job " + id + " is not running"}
 	}
 	if p.Layout != nil {
-		if err := j.run.SetLayout(ctx, *p.Layout); err != nil {
+		if err := j.run.SetLayout(ctx, string(*p.Layout)); err != nil {
 			return worker.State{}, err
 		}
 	}
