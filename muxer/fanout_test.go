@@ -464,7 +464,7 @@ func TestFanoutOpenAndReports(t *testing.T) {
 	if st := f.States()["rtmp"]; st.Errors != 2 {
 		t.Errorf("errors counted %d after two outages, want 2", st.Errors)
 	}
-	feedWithin(t, &sy, f, 2*time.Second)                    // bytes change, no event
+	feedWithin(t, &sy, f, 2*time.Second) // bytes change, no event
 	closeFanout(t, f)
 
 	type ev4 struct {
