@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -60,6 +61,21 @@ func TestServeLiveHLS(t *testing.T) {
 	}
 	if got := string(out); !strings.Contains(got, "h264,320,180") || !strings.Contains(got, "aac") {
 		t.Errorf("ffprobe of the live HLS found %q, want h264 320x180 and aac", got)
+	}
+
+	// A live layout change, as a document, and one with a mistake.
+	doc := map[string]any{"layout": map[string]any{"video_layout": map[string]any{
+		"main": map[string]any{"x_pos": 0, "y_pos": 0, "width": "50%", "video_sources": []string{"*"}}}}}
+	if code := s.call("PATCH", "/v1/jobs/live-1", doc, nil); code != 200 {
+		t.Errorf("PATCH with a layout document = %d, want 200", code)
+	}
+	var p422 struct {
+		Code   string
+		Fields []struct{ Field, Message string }
+	}
+	bad := map[string]any{"layout": map[string]any{"video_layout": map[string]any{"main": map[string]any{"x_poss": 0}}}}
+	if code := s.call("PATCH", "/v1/jobs/live-1", bad, &p422); code != 422 || p422.Code != "INVALID_CONFIG" || !strings.Contains(fmt.Sprint(p422.Fields), "x_poss") {
+		t.Errorf("PATCH with a bad layout document = %d %+v, want 422 naming x_poss", code, p422)
 	}
 
 	// Its thumbnails, through the state and the files API.

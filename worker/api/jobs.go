@@ -197,6 +197,13 @@ func (a *API) patchJob(w http.ResponseWriter, r *http.Request) {
 			Message: "nothing to change: give layout, addRtmpUrls or removeRtmpUrls"})
 		return
 	}
+	if patch.Layout != nil {
+		if _, err := patch.Layout.Resolve(); err != nil {
+			writeProblem(w, &Problem{Status: http.StatusUnprocessableEntity, Code: CodeInvalidConfig,
+				Message: err.Error(), Fields: []FieldProblem{{Field: "layout", Message: err.Error()}}})
+			return
+		}
+	}
 	s, err := a.opts.Service.PatchJob(r.Context(), id, patch)
 	if err != nil {
 		a.writeError(w, r, err)
