@@ -83,6 +83,8 @@ type Stats struct {
 	// FirstVideoSeconds is the output time (since startedAt) of the first
 	// frame that showed a peer's video: the job's start latency.
 	FirstVideoSeconds *float64 `json:"firstVideoSeconds"`
+	// Peers has each peer's received video layers (worker/peerstats.go).
+	Peers []PeerStats `json:"peers,omitempty"`
 }
 
 // Event names of the contract's state-change events.

@@ -23,6 +23,7 @@ func (j *Job) refreshStats() {
 	es := g.enc.Stats()
 	st.EncodedBytes = es.VideoBytes + es.AudioBytes
 	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
+	j.refreshPeerStats()
 	if g.fan != nil {
 		for name, s := range g.fan.States() {
 			switch {
