@@ -82,11 +82,17 @@ func (p *Page) CloseTab(ctx context.Context) error {
 
 // Layer is one simulcast layer the camera sends, from its sender's stats.
 type Layer struct {
-	RID    string `json:"rid"`
-	SSRC   uint32 `json:"ssrc"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
-	Frames int    `json:"frames"`
+	RID    string  `json:"rid"`
+	SSRC   uint32  `json:"ssrc"`
+	Width  int     `json:"width"`
+	Height int     `json:"height"`
+	Frames int     `json:"frames"`
+	FPS    float64 `json:"fps"`
+	// Active is false for a layer the SFU paused (dynacast: no subscriber
+	// wants it); Limitation is WebRTC's qualityLimitationReason (cpu,
+	// bandwidth, none).
+	Active     bool   `json:"active"`
+	Limitation string `json:"limitation"`
 }
 
 // SenderLayers reports the camera's layers as the browser sends them.

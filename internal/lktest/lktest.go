@@ -135,8 +135,12 @@ func freeUDP() (int, error) {
 // Start runs the server (again, after Kill, on the same ports) and waits
 // until it answers HTTP.
 func (s *Server) Start() error {
-	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: info\n",
-		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate)
+	level := "info"
+	if l := os.Getenv("LIVEKIT_LOG_LEVEL"); l != "" {
+		level = l // debug, when a test needs the server's view
+	}
+	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: %s\n",
+		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate, level)
 	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
 	cmd.Dir = s.Dir
 	w := &lockedWriter{}

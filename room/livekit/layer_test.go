@@ -86,3 +86,20 @@ func TestRTPPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerWatchAllocs: see runs on Read's per-packet path.
+func TestLayerWatchAllocs(t *testing.T) {
+	var w layerWatch
+	sizes := [][]byte{
+		{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01}, // 640x360
+		{0x10, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xb4, 0x00}, // 320x180
+		{0x00, 0x51, 0x01, 0x00},                                           // not a keyframe
+	}
+	i := 0
+	if n := testing.AllocsPerRun(200, func() { w.see(sizes[i%len(sizes)]); i++ }); n != 0 {
+		t.Errorf("see allocates %.1f times per packet, want 0", n)
+	}
+	if v := w.size.Load(); v>>16 == 0 || w.changes.Load() == 0 {
+		t.Errorf("size %x, %d changes: the keyframes were not seen", v, w.changes.Load())
+	}
+}

@@ -69,7 +69,7 @@
     const stats = await t.sender.getStats();
     stats.forEach((s) => {
       if (s.type === 'outbound-rtp') {
-        out.push({ rid: s.rid || '', ssrc: s.ssrc, width: s.frameWidth || 0, height: s.frameHeight || 0, frames: s.framesEncoded || 0 });
+        out.push({ rid: s.rid || '', ssrc: s.ssrc, width: s.frameWidth || 0, height: s.frameHeight || 0, frames: s.framesEncoded || 0, fps: s.framesPerSecond || 0, active: s.active !== false, limitation: s.qualityLimitationReason || '' });
       }
     });
     return out;
