@@ -134,8 +134,8 @@ func runBrowserLipSync(t *testing.T, ctx context.Context, lk *lktest.Server, med
 	}
 	pairs := analyzeInSegments(t, ctx, filepath.Join(out, "recording.mp4"), dur, 1000)
 	r, ok := matchSyncPairs(pairs, src.Pairs)
-	if !ok || r.pairs < 3 {
-		t.Errorf("run %d: only %d flashes of the recording matched the page's, want 3 or more (recording %+v, page %+v)", run, r.pairs, pairs, src.Pairs)
+	if !ok || r.pairs < 2 {
+		t.Errorf("run %d: only %d flashes of the recording matched the page's, want 2 or more (recording %+v, page %+v)", run, r.pairs, pairs, src.Pairs)
 		return r, false
 	}
 	t.Logf("run %d: recorded %+.1f ms, source %+.1f ms, added %+.1f ms (over %d flashes seen in both; added per flash within ±%.1f ms of its mean)",
@@ -245,7 +245,7 @@ func TestBrowserLipSync(t *testing.T) {
 		}
 		runs = n
 	}
-	dur := 12 * time.Second
+	dur := 16 * time.Second
 	if s := os.Getenv("ROOMCAST_LIPSYNC_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 6 {
@@ -496,9 +496,9 @@ func TestBrowserPublishers(t *testing.T) {
 	}
 	mark["red shares"] = time.Now()
 	// The share's track reaches roomcast: status.json lists a second video
-	// of red's (the camera and the screen).
+	// of red's (the camera and the screen) once its first keyframe came.
 	var shared bool
-	for deadline := time.Now().Add(1900 * time.Millisecond); screen && time.Now().Before(deadline) && !shared; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(3900 * time.Millisecond); screen && time.Now().Before(deadline) && !shared; time.Sleep(100 * time.Millisecond) {
 		if st, ok := tryStatus(out); ok {
 			shared = slices.ContainsFunc(st.Stats.Peers, func(p worker.PeerStats) bool { return p.ID == "red" && len(p.Video) == 2 })
 		}
@@ -572,7 +572,7 @@ func TestBrowserPublishers(t *testing.T) {
 	if !screen {
 		t.Errorf("headless Chromium published no screen share")
 	} else if !shared {
-		t.Errorf("2 s after red shared its screen, status.json did not list the share among red's video; roomcast's log:\n%s",
+		t.Errorf("4 s after red shared its screen, status.json did not list the share among red's video; roomcast's log:\n%s",
 			grepLines(rec.stderr.String(), "track added", "video layer"))
 	}
 	// The closed tab: blue's tile goes once the server lets it go.
