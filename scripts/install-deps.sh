@@ -3,7 +3,9 @@
 #   scripts/install-deps.sh build   FFmpeg 5.1 -dev packages, pkg-config, the ffmpeg CLI
 #   scripts/install-deps.sh test    build + the real components the tests run:
 #                                   nginx with the RTMP module, stunnel (rtmps front),
-#                                   chromium, hls.js (npm), livekit-server v1.8.4,
+#                                   chromium, hls.js (npm), livekit-server v1.9.11 and
+#                                   v1.8.4, playwright-core + livekit-client (npm; the
+#                                   browser harness drives Debian's chromium, never a download),
 #                                   staticcheck (the linter make test runs),
 #                                   nats-server v2.15.2 (the store's external-cluster tests)
 set -euo pipefail
@@ -41,10 +43,14 @@ command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; ex
 
 if [[ $mode == test ]]; then
   gobin=$(go env GOPATH)/bin
-  if ! "$gobin/server" --version 2>/dev/null | grep -q "1.8.4"; then
-    echo "installing livekit-server v1.8.4"
-    GOFLAGS= go install github.com/livekit/livekit-server/cmd/server@v1.8.4
-  fi
+  # Both versions `go install` as "server", so each gets its own GOBIN
+  # (internal/lktest looks there; an older $gobin/server v1.8.4 still counts).
+  for v in 1.9.11 1.8.4; do
+    if ! "$gobin/livekit-v$v/server" --version 2>/dev/null | grep -qx "livekit-server version $v"; then
+      echo "installing livekit-server v$v"
+      GOFLAGS= GOBIN="$gobin/livekit-v$v" go install "github.com/livekit/livekit-server/cmd/server@v$v"
+    fi
+  done
   if ! "$gobin/nats-server" --version 2>/dev/null | grep -q "v2.15.2"; then
     echo "installing nats-server v2.15.2"
     GOFLAGS= go install github.com/nats-io/nats-server/v2@v2.15.2
@@ -56,6 +62,11 @@ if [[ $mode == test ]]; then
   if [[ -f muxer/hls/testdata/player/package.json && ! -d muxer/hls/testdata/player/node_modules/hls.js ]]; then
     echo "installing hls.js"
     (cd muxer/hls/testdata/player && npm install --no-audit --no-fund --silent)
+  fi
+  if [[ -f internal/browser/page/package-lock.json && ( ! -d internal/browser/page/node_modules/playwright-core ||
+        ! -d internal/browser/page/node_modules/livekit-client ) ]]; then
+    echo "installing playwright-core and livekit-client"
+    (cd internal/browser/page && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi
 fi
 echo "dependencies ready ($mode)"

@@ -98,6 +98,8 @@ type Stats struct {
 	// job was given (at start, then by PATCH), which it keeps while it
 	// streams there.
 	Outputs []OutputStats `json:"outputs,omitempty"`
+	// Peers has each peer's received video layers (worker/peerstats.go).
+	Peers []PeerStats `json:"peers,omitempty"`
 }
 
 // OutputStats are one output's figures.

@@ -28,6 +28,7 @@ func (j *Job) refreshStats() {
 	es := g.enc.Stats()
 	st.EncodedBytes = es.VideoBytes + es.AudioBytes
 	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)
+	j.refreshPeerStats()
 	if g.thumbs != nil {
 		n, err := g.thumbs.State()
 		t := &Thumbnails{Count: n}

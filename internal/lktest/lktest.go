@@ -1,6 +1,6 @@
-// Package lktest runs a real livekit-server (v1.8.4, in --dev mode) on free
-// loopback ports for tests: the connector's own, and the end-to-end tests
-// that record LiveKit rooms.
+// Package lktest runs a real livekit-server (v1.9.11 by default, v1.8.4 on
+// request; in --dev mode) on free loopback ports for tests: the connector's
+// own, and the end-to-end tests that record LiveKit rooms.
 package lktest
 
 import (
@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livekit/protocol/auth"
 	lkproto "github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
 )
@@ -26,9 +27,20 @@ const (
 	DevSecret = "secret"
 )
 
+// The livekit-server versions the tests run. scripts/install-deps.sh installs
+// each as $(go env GOPATH)/bin/livekit-vVERSION/server.
+const (
+	// Version is the default: what current browser SDKs work with
+	// (livekit-client 2.18.8 and later time out publishing on 1.8.4).
+	Version = "1.9.11"
+	// OldVersion is kept for one smoke test of the connector.
+	OldVersion = "1.8.4"
+)
+
 // Server is a real livekit-server on free loopback ports.
 type Server struct {
 	Bin                    string
+	Version                string
 	Port, TCPPort, UDPPort int
 	AutoCreate             bool
 	Dir                    string
@@ -39,39 +51,58 @@ type Server struct {
 	waited chan struct{}
 }
 
-// FindBin finds livekit-server: $LIVEKIT_SERVER_BIN, then livekit-server on
-// PATH, then $(go env GOPATH)/bin/server (what `go install
-// github.com/livekit/livekit-server/cmd/server@v1.8.4` leaves).
-func FindBin() (string, error) {
+// FindBin finds livekit-server of the given version: $LIVEKIT_SERVER_BIN
+// when it reports that version, then $(go env GOPATH)/bin/livekit-vVERSION/server
+// (where scripts/install-deps.sh puts it), then livekit-server on PATH and,
+// for v1.8.4, $(go env GOPATH)/bin/server (where an older install left it),
+// if they report that version.
+func FindBin(version string) (string, error) {
+	var cands []string
 	if p := os.Getenv("LIVEKIT_SERVER_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return "", fmt.Errorf("LIVEKIT_SERVER_BIN: %w", err)
 		}
-		return p, nil
+		cands = append(cands, p)
+	}
+	var gopaths []string
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		gopaths = filepath.SplitList(strings.TrimSpace(string(out)))
+	}
+	for _, gp := range gopaths {
+		cands = append(cands, filepath.Join(gp, "bin", "livekit-v"+version, "server"))
 	}
 	if p, err := exec.LookPath("livekit-server"); err == nil {
-		return p, nil
+		cands = append(cands, p)
 	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, gp := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(gp, "bin", "server")
-			if _, err := os.Stat(p); err == nil {
-				return p, nil
-			}
+	for _, gp := range gopaths {
+		cands = append(cands, filepath.Join(gp, "bin", "server"))
+	}
+	for _, p := range cands {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if out, err := exec.Command(p, "--version").Output(); err == nil && strings.TrimSpace(string(out)) == "livekit-server version "+version {
+			return p, nil
 		}
 	}
-	return "", fmt.Errorf("livekit-server not found: set LIVEKIT_SERVER_BIN, put livekit-server on PATH, " +
-		"or run `go install github.com/livekit/livekit-server/cmd/server@v1.8.4` (make test-deps does)")
+	return "", fmt.Errorf("livekit-server v%s not found: run scripts/install-deps.sh test (it does "+
+		"`GOBIN=$(go env GOPATH)/bin/livekit-v%s go install github.com/livekit/livekit-server/cmd/server@v%s`), "+
+		"or set LIVEKIT_SERVER_BIN to a v%s binary", version, version, version, version)
 }
 
-// New prepares a server in dir on free ports; Start runs it. Without
-// autoCreate, rooms exist only once CreateRoom made them.
+// New prepares a server of the default Version in dir on free ports; Start
+// runs it. Without autoCreate, rooms exist only once CreateRoom made them.
 func New(dir string, autoCreate bool) (*Server, error) {
-	bin, err := FindBin()
+	return NewVersion(dir, autoCreate, Version)
+}
+
+// NewVersion is New for a given livekit-server version.
+func NewVersion(dir string, autoCreate bool, version string) (*Server, error) {
+	bin, err := FindBin(version)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Bin: bin, Dir: dir, AutoCreate: autoCreate}
+	s := &Server{Bin: bin, Version: version, Dir: dir, AutoCreate: autoCreate}
 	if s.Port, err = freeTCP(); err == nil {
 		if s.TCPPort, err = freeTCP(); err == nil {
 			s.UDPPort, err = freeUDP()
@@ -104,8 +135,12 @@ func freeUDP() (int, error) {
 // Start runs the server (again, after Kill, on the same ports) and waits
 // until it answers HTTP.
 func (s *Server) Start() error {
-	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: info\n",
-		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate)
+	level := "info"
+	if l := os.Getenv("LIVEKIT_LOG_LEVEL"); l != "" {
+		level = l // debug, when a test needs the server's view
+	}
+	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: %s\n",
+		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate, level)
 	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
 	cmd.Dir = s.Dir
 	w := &lockedWriter{}
@@ -163,6 +198,24 @@ func (s *Server) Logs() string {
 // URL is roomcast's meetingUrl for a room on this server.
 func (s *Server) URL(room string) string {
 	return fmt.Sprintf("livekit://127.0.0.1:%d/%s", s.Port, room)
+}
+
+// WSURL is the signalling address a client SDK connects to.
+func (s *Server) WSURL() string {
+	return fmt.Sprintf("ws://127.0.0.1:%d", s.Port)
+}
+
+// Token mints a participant's token for room with the dev keys: it may
+// publish and subscribe, and is valid for an hour.
+func (s *Server) Token(room, identity string) (string, error) {
+	at := auth.NewAccessToken(DevKey, DevSecret)
+	at.SetIdentity(identity).SetName(identity).SetValidFor(time.Hour).
+		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room})
+	tok, err := at.ToJWT()
+	if err != nil {
+		return "", fmt.Errorf("lktest: token for %s in %s: %w", identity, room, err)
+	}
+	return tok, nil
 }
 
 // API is a room service client with the dev keys.

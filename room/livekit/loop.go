@@ -60,6 +60,7 @@ func (r *Room) poll() {
 		return
 	}
 	r.pollNames()
+	r.logLayers()
 }
 
 func (r *Room) isFinished() bool {

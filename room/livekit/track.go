@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type track struct {
 
 	rtcp chan rtcp.Packet
 
+	added  time.Time
+	layers *layerWatch // VP8 video only
+
 	endOnce sync.Once
 	done    chan struct{}
 }
@@ -72,6 +76,10 @@ func newTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp 
 		rp:     rp,
 		rtcp:   make(chan rtcp.Packet, rtcpQueue),
 		done:   make(chan struct{}),
+		added:  time.Now(),
+	}
+	if t.info.Kind == room.KindVideo && t.info.Codec.MimeType == "video/VP8" {
+		t.layers = &layerWatch{}
 	}
 	// The SDK already runs the receiver's RTCP reader (the interceptors need
 	// it drained) and hands each packet to this callback; reading the
@@ -98,6 +106,9 @@ func (t *track) Read(b []byte) (int, error) {
 		n, _, err := t.rtp.Read(b)
 		switch {
 		case err == nil:
+			if t.layers != nil {
+				t.layers.see(rtpPayload(b[:n]))
+			}
 			return n, nil
 		case t.ended() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || isTimeout(err):
 			t.end()
@@ -111,6 +122,25 @@ func (t *track) Read(b []byte) (int, error) {
 			return 0, fmt.Errorf("livekit: track %s: %d reads in a row failed, last: %w", t.info.ID, errs+1, err)
 		}
 	}
+}
+
+// rtpPayload is the payload of a raw RTP packet, or nil if it is too short
+// for its header.
+func rtpPayload(b []byte) []byte {
+	if len(b) < 12 {
+		return nil
+	}
+	i := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 { // header extension
+		if len(b) < i+4 {
+			return nil
+		}
+		i += 4 + 4*int(binary.BigEndian.Uint16(b[i+2:i+4]))
+	}
+	if len(b) < i {
+		return nil
+	}
+	return b[i:]
 }
 
 // isTimeout reports whether err is a deadline's timeout. It walks the chain

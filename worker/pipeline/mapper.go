@@ -39,9 +39,18 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 // sender report it anchors the first packet at its arrival; from the first
 // report on, RTP time goes to NTP through the latest report and NTP to job
 // time through the peer's Sync. Everything but setSR runs on Run's goroutine.
+//
+// An audio track's move from arrival times to its report pins the peer's
+// Sync where the audio already plays (Sync.pin): the compositor keeps a
+// source's audio continuous through small changes of its timestamps, so
+// audio that jumped by a few ms at its first report would not move, while
+// the video, whose frames are placed one by one, would. Seen with browser
+// publishers: a recorded offset that changed by up to 20 ms from run to
+// run, and stayed put within each.
 type trackMapper struct {
-	sync *Sync
-	rate int64 // RTP clock rate, Hz
+	sync  *Sync
+	rate  int64 // RTP clock rate, Hz
+	audio bool
 
 	mu      sync.Mutex
 	pending senderReport
@@ -58,7 +67,8 @@ type trackMapper struct {
 }
 
 func newTrackMapper(s *Sync, rate uint32) *trackMapper {
-	return &trackMapper{sync: s, rate: int64(rate)}
+	// Every RTP video payload format has a 90 kHz clock; no audio one does.
+	return &trackMapper{sync: s, rate: int64(rate), audio: rate != 90000}
 }
 
 // setSR hands over a sender report; the RTCP goroutine calls it.
@@ -88,7 +98,11 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 	}
 	m.mu.Unlock()
 	if ok && sr.ssrc == ssrc {
+		first := !m.haveSR
 		m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
+		if first && m.audio {
+			m.sync.pin(m, m.ntpOf(ext), m.firstArrival+ticks(ext-m.firstExt, m.rate))
+		}
 	}
 	if m.haveSR {
 		m.sync.observe(m.ntpOf(ext), arrival)

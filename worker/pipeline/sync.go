@@ -14,6 +14,13 @@ import (
 // 500 ppm is several times the drift of real crystal clocks.
 const slewPPM = 500
 
+// repinStep is how far the estimated offset may move away from a pinned one
+// before the pinned offset follows it. It is above the compositor's audio
+// snap tolerance (10 ms), which keeps a source's audio continuous through
+// smaller changes of its timestamps: a step the audio ignores but the video
+// takes would put them out of step by that much for the rest of the room.
+const repinStep = 15 * time.Millisecond
+
 // ntpUnixOffset is the number of seconds from the NTP epoch (1900) to the Unix
 // epoch (1970).
 const ntpUnixOffset = 2208988800
@@ -29,6 +36,13 @@ type Sync struct {
 	have   bool
 	offset time.Duration // job time − sender NTP time (NTP taken relative to epoch)
 	last   time.Duration // latest arrival seen, for the slew
+	// Once an audio track has moved from arrival times to its sender
+	// reports, the offset is pinned where that track's audio already
+	// plays, and moves only in steps of more than repinStep; est is then
+	// the estimate the offset follows.
+	pinned bool
+	owner  *trackMapper
+	est    time.Duration
 }
 
 // NewSync returns a Sync for one peer. With exact, the room's NTP clock is the
@@ -57,7 +71,7 @@ func (s *Sync) observe(ntp, arrival time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.have {
-		s.have, s.offset, s.last = true, sample, arrival
+		s.have, s.offset, s.est, s.last = true, sample, sample, arrival
 		return
 	}
 	elapsed := arrival - s.last
@@ -66,11 +80,34 @@ func (s *Sync) observe(ntp, arrival time.Duration) {
 	}
 	elapsed = min(max(elapsed, 0), time.Hour) // keeps the product below in range
 	switch {
-	case sample < s.offset:
-		s.offset = sample
-	case sample > s.offset:
+	case sample < s.est:
+		s.est = sample
+	case sample > s.est:
 		up := elapsed * slewPPM / 1e6
-		s.offset += min(sample-s.offset, up)
+		s.est += min(sample-s.est, up)
+	}
+	if !s.pinned || s.est-s.offset > repinStep || s.offset-s.est > repinStep {
+		s.offset = s.est
+	}
+}
+
+// pin makes ntp map to job time at, where m's audio already plays: m is
+// an audio track that was timed by its packets' arrival until its first
+// sender report (or a new SSRC's) came. The peer's first such track owns
+// the pin; another's would move the owner's audio.
+func (s *Sync) pin(m *trackMapper, ntp, at time.Duration) {
+	if s.exact {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owner != nil && s.owner != m {
+		return
+	}
+	s.owner, s.pinned = m, true
+	s.offset = at - ntp
+	if !s.have {
+		s.have, s.est = true, s.offset
 	}
 }
 

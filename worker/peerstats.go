@@ -1,0 +1,56 @@
+package worker
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// PeerStats are one peer's live figures in status.json's stats: for now,
+// the simulcast layer each of its video tracks is received at.
+type PeerStats struct {
+	ID    string       `json:"id"`
+	Video []VideoStats `json:"video,omitempty"`
+}
+
+// VideoStats is one video track as it is received.
+type VideoStats struct {
+	TrackID string `json:"trackId"`
+	// Layer is the simulcast layer the size matches among those the
+	// publisher sends (low, medium, high), empty if it matches none.
+	Layer string `json:"layer,omitempty"`
+	// TopLayer says it is the largest layer the publisher sends.
+	TopLayer bool `json:"topLayer"`
+	Width    int  `json:"width"`
+	Height   int  `json:"height"`
+	// LayerChanges counts the switches since the first keyframe.
+	LayerChanges int `json:"layerChanges"`
+}
+
+// layerReporter is implemented by rooms that know which layer each video
+// track is received at (the LiveKit connector, from the keyframes' sizes).
+type layerReporter interface {
+	ReportVideoLayers(fn func(peerID, trackID, quality string, top bool, width, height int, since time.Time, changes int))
+}
+
+// refreshPeerStats fills stats.peers from the room. It builds a new slice
+// each time: states handed out earlier share the old one. Loop only.
+func (j *Job) refreshPeerStats() {
+	lr, ok := j.g.room.(layerReporter)
+	if !ok {
+		return
+	}
+	var peers []PeerStats
+	lr.ReportVideoLayers(func(peerID, trackID, quality string, top bool, width, height int, _ time.Time, changes int) {
+		v := VideoStats{TrackID: trackID, Layer: quality, TopLayer: top, Width: width, Height: height, LayerChanges: changes}
+		for i := range peers {
+			if peers[i].ID == peerID {
+				peers[i].Video = append(peers[i].Video, v)
+				return
+			}
+		}
+		peers = append(peers, PeerStats{ID: peerID, Video: []VideoStats{v}})
+	})
+	slices.SortFunc(peers, func(a, b PeerStats) int { return strings.Compare(a.ID, b.ID) })
+	j.state.Stats.Peers = peers
+}
