@@ -196,13 +196,6 @@ func (s *session) send(ctx context.Context, h id, body map[string]any, j *jsep) 
 	return v, m.JSEP, nil
 }
 
-// trickleDone tells Janus that no more candidates come for handle h: the
-// connector sends every candidate in its SDP.
-func (s *session) trickleDone(ctx context.Context, h id) error {
-	_, err := s.post(ctx, s.path()+"/"+string(h), map[string]any{"janus": "trickle", "candidate": map[string]any{"completed": true}})
-	return err
-}
-
 // poll runs the long poll and the keepalives until ctx ends or the session
 // is lost, and returns why it was lost (nil when ctx ended it).
 func (s *session) poll(ctx context.Context, onEvent func(message)) error {

@@ -19,7 +19,6 @@ import (
 // audioLevelURI is RFC 6464's header extension.
 const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
-//
 // A publisher offers one payload type per codec: VideoRoom answers with
 // the first of a codec's that it finds, and pion sends a track only on the
 // exact one it was made for.
