@@ -262,4 +262,3 @@ func TestJanusRestart(t *testing.T) {
 		t.Logf("stderr:\n%s", tail(rec.stderr.String(), 2000))
 	}
 }
-
