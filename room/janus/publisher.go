@@ -52,6 +52,7 @@ type Publisher struct {
 	pc      *webrtc.PeerConnection
 	files   []*pubFile
 	id      id
+	handle  id
 	err     error
 	started bool
 	pumping bool
@@ -214,7 +215,9 @@ func (p *Publisher) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.id = v.ID
+	p.mu.Lock()
+	p.id, p.handle = v.ID, h
+	p.mu.Unlock()
 	api, err := newAPI(true)
 	if err != nil {
 		return err
@@ -401,8 +404,27 @@ func (p *Publisher) pump(ctx context.Context, f *pubFile) error {
 	}
 }
 
+// Unpublish stops publishing but stays in the room, as a browser does when
+// the user stops the camera and microphone.
+func (p *Publisher) Unpublish(ctx context.Context) error {
+	p.mu.Lock()
+	sess, h := p.sess, p.handle
+	p.mu.Unlock()
+	if sess == nil {
+		return errors.New("janus: Unpublish before Start")
+	}
+	if _, _, err := sess.send(ctx, h, map[string]any{"request": "unpublish"}, nil); err != nil {
+		return p.red.error(err)
+	}
+	return nil
+}
+
 // ID is the participant id Janus gave the publisher ("" before Start).
-func (p *Publisher) ID() string { return string(p.id) }
+func (p *Publisher) ID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return string(p.id)
+}
 
 // PLIs counts the keyframe requests (PLI, FIR) Janus sent.
 func (p *Publisher) PLIs() int64 { return p.plis.Load() }
