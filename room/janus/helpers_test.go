@@ -42,6 +42,7 @@ func startJanus(t *testing.T) *janustest.Server {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("janus log:\n%s", tail(s.Logs(), 3000))
+			os.WriteFile("/tmp/janus-last.log", []byte(s.Logs()), 0o644)
 		}
 		s.Close()
 	})

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,10 @@ type PublisherOptions struct {
 	// Opus). Screen, if set, is published as a screen share, described
 	// "screen" (the connector's convention). At least one is required.
 	Media, Screen string
+	// Simulcast, if set, holds three video-only files of one camera, the
+	// high, middle and low layers (rids "h", "m", "l"), sent as simulcast
+	// in place of Media's video. Media may then hold the audio only.
+	Simulcast []string
 	// Loop replays the files forever.
 	Loop       bool
 	Logger     *slog.Logger
@@ -71,6 +77,7 @@ type pubFile struct {
 	video, audio *mediafile.Stream
 	vt, at       *webrtc.TrackLocalStaticSample
 	vMid, aMid   string
+	rid          string // a simulcast layer's
 }
 
 // The fmtp lines pion's default codecs register for H.264 and VP9; a track
@@ -90,7 +97,10 @@ func NewPublisher(opts PublisherOptions) (*Publisher, error) {
 	if opts.Display == "" {
 		return nil, errors.New("janus: PublisherOptions.Display is required (--identity)")
 	}
-	if opts.Media == "" && opts.Screen == "" {
+	if len(opts.Simulcast) != 0 && len(opts.Simulcast) != 3 {
+		return nil, errors.New("janus: PublisherOptions.Simulcast needs three files: high, middle and low")
+	}
+	if opts.Media == "" && opts.Screen == "" && len(opts.Simulcast) == 0 {
 		return nil, errors.New("janus: PublisherOptions.Media or PublisherOptions.Screen is required (--media, --screen)")
 	}
 	p := &Publisher{opts: opts, log: opts.Logger, red: newRedactor(opts.PIN, opts.Token), base: base, roomID: roomID, hc: opts.HTTPClient, done: make(chan struct{})}
@@ -112,8 +122,24 @@ func NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		}
 		p.files = append(p.files, pf)
 	}
+	for i, path := range opts.Simulcast {
+		pf, err := openPubFile(path, "camera")
+		if err != nil || pf.video == nil {
+			if err == nil {
+				err = fmt.Errorf("janus: %s has no video", path)
+				pf.r.Close()
+			}
+			p.closeFiles()
+			return nil, err
+		}
+		pf.rid = simulcastRIDs[i]
+		p.files = append(p.files, pf)
+	}
 	return p, nil
 }
+
+// simulcastRIDs name the layers, highest first, as browsers send them.
+var simulcastRIDs = []string{"h", "m", "l"}
 
 func openPubFile(path, desc string) (*pubFile, error) {
 	r, err := mediafile.Open(path)
@@ -235,18 +261,34 @@ func (p *Publisher) start(ctx context.Context) error {
 		tr    *webrtc.RTPTransceiver
 	}
 	var trs []added
+	var simulcast *webrtc.RTPTransceiver
 	for _, f := range p.files {
 		for _, s := range []*mediafile.Stream{f.video, f.audio} {
 			if s == nil {
 				continue
 			}
-			t, err := webrtc.NewTrackLocalStaticSample(capabilityOf(s), fmt.Sprintf("%s-%s", f.desc, s.Kind), "roomcast-"+f.desc)
+			var topts []func(*webrtc.TrackLocalStaticRTP)
+			if f.rid != "" {
+				topts = append(topts, webrtc.WithRTPStreamID(f.rid))
+			}
+			t, err := webrtc.NewTrackLocalStaticSample(capabilityOf(s), fmt.Sprintf("%s-%s", f.desc, s.Kind), "roomcast-"+f.desc, topts...)
 			if err != nil {
 				return fmt.Errorf("janus: %s: %w", f.path, err)
+			}
+			if f.rid != "" && simulcast != nil {
+				// A lower layer: another encoding of the same sender.
+				if err := simulcast.Sender().AddEncoding(t); err != nil {
+					return fmt.Errorf("janus: %s: simulcast layer %s: %w", f.path, f.rid, err)
+				}
+				f.vt = t
+				continue
 			}
 			tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 			if err != nil {
 				return fmt.Errorf("janus: %s: %w", f.path, err)
+			}
+			if f.rid != "" {
+				simulcast = tr
 			}
 			// Janus answers with the room's favourite codec among those
 			// offered, so offer only the track's own.
@@ -288,7 +330,7 @@ func (p *Publisher) start(ctx context.Context) error {
 			a.f.aMid = a.tr.Mid()
 		}
 	}
-	_, answer, err := sess.send(ctx, h, map[string]any{"request": "publish", "descriptions": descs}, &jsep{Type: "offer", SDP: pc.LocalDescription().SDP})
+	_, answer, err := sess.send(ctx, h, map[string]any{"request": "publish", "descriptions": descs}, &jsep{Type: "offer", SDP: ssrcSimulcast(pc.LocalDescription().SDP)})
 	if err != nil {
 		return err
 	}
@@ -486,4 +528,49 @@ func (p *Publisher) closeFiles() {
 		f.r.Close()
 	}
 	p.files = nil
+}
+
+// ssrcSimulcast rewrites a simulcast m-section from rids to SSRCs: pion
+// lists each layer's SSRC but does not put the rtp-stream-id extension on
+// its packets, so Janus, told of rids, could not tell the layers apart.
+// An "a=ssrc-group:SIM" of the SSRCs, lowest layer first (as Chrome's
+// legacy simulcast has it), tells it by SSRC instead; the rid lines go.
+func ssrcSimulcast(sdp string) string {
+	lines := strings.SplitAfter(sdp, "\n")
+	var out strings.Builder
+	var section []string
+	flush := func() {
+		simulcast := false
+		var ssrcs []string
+		for _, l := range section {
+			if strings.HasPrefix(l, "a=simulcast:") {
+				simulcast = true
+			}
+			if strings.HasPrefix(l, "a=ssrc:") {
+				f := strings.Fields(strings.TrimPrefix(l, "a=ssrc:"))
+				if len(f) > 0 && !slices.Contains(ssrcs, f[0]) {
+					ssrcs = append(ssrcs, f[0])
+				}
+			}
+		}
+		for _, l := range section {
+			if simulcast && (strings.HasPrefix(l, "a=rid:") || strings.HasPrefix(l, "a=simulcast:")) {
+				continue
+			}
+			if simulcast && strings.HasPrefix(l, "a=sendonly") {
+				slices.Reverse(ssrcs) // pion lists them highest first
+				out.WriteString("a=ssrc-group:SIM " + strings.Join(ssrcs, " ") + "\r\n")
+			}
+			out.WriteString(l)
+		}
+		section = section[:0]
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "m=") {
+			flush()
+		}
+		section = append(section, l)
+	}
+	flush()
+	return out.String()
 }

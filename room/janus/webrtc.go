@@ -29,6 +29,12 @@ func newAPI(publisher bool) (*webrtc.API, error) {
 			return nil, fmt.Errorf("janus: codecs: %w", err)
 		}
 	} else {
+		// Simulcast layers are told apart by these.
+		for _, uri := range []string{"urn:ietf:params:rtp-hdrext:sdes:mid", "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, fmt.Errorf("janus: %s: %w", uri, err)
+			}
+		}
 		for _, c := range publisherCodecs {
 			if err := m.RegisterCodec(c.p, c.kind); err != nil {
 				return nil, fmt.Errorf("janus: codecs: %w", err)
