@@ -36,6 +36,10 @@ type PublisherOptions struct {
 	// high, middle and low layers (rids "h", "m", "l"), sent as simulcast
 	// in place of Media's video. Media may then hold the audio only.
 	Simulcast []string
+	// AudioLevel, if set, is the RFC 6464 level (-dBov, 0 the loudest,
+	// 127 silence) stamped on every audio packet: the recorder finds the
+	// active speaker from it. A test script; SetAudioLevel changes it.
+	AudioLevel *uint8
 	// Loop replays the files forever.
 	Loop       bool
 	Logger     *slog.Logger
@@ -67,6 +71,7 @@ type Publisher struct {
 	wg      sync.WaitGroup
 	done    chan struct{}
 	plis    atomic.Int64
+	level   atomic.Int32
 }
 
 // pubFile is one file and the tracks its streams go out on.
@@ -108,6 +113,10 @@ func NewPublisher(opts PublisherOptions) (*Publisher, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.log = p.log.With("room", string(roomID), "display", opts.Display)
+	p.level.Store(-1)
+	if opts.AudioLevel != nil {
+		p.level.Store(int32(min(*opts.AudioLevel, 127)))
+	}
 	if p.hc == nil {
 		p.hc = &http.Client{}
 	}
@@ -244,7 +253,7 @@ func (p *Publisher) start(ctx context.Context) error {
 	p.mu.Lock()
 	p.id, p.handle = v.ID, h
 	p.mu.Unlock()
-	api, err := newAPI(true)
+	api, err := newAPI(true, levelStamperFactory{&p.level})
 	if err != nil {
 		return err
 	}
@@ -460,6 +469,10 @@ func (p *Publisher) Unpublish(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SetAudioLevel changes the level stamped on the audio (see
+// PublisherOptions.AudioLevel); a negative one stops the stamping.
+func (p *Publisher) SetAudioLevel(level int) { p.level.Store(int32(min(level, 127))) }
 
 // ID is the participant id Janus gave the publisher ("" before Start).
 func (p *Publisher) ID() string {

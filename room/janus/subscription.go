@@ -426,13 +426,13 @@ func cmpID(a, b string) int {
 	return 0
 }
 
-// sameSpeakers compares who speaks, not how loud.
+// sameSpeakers compares who speaks, not how loud nor in which order.
 func sameSpeakers(a, b []room.Speaker) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		if a[i].PeerID != b[i].PeerID {
+	for _, x := range a {
+		if !slices.ContainsFunc(b, func(y room.Speaker) bool { return y.PeerID == x.PeerID }) {
 			return false
 		}
 	}

@@ -22,7 +22,7 @@ const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 // A publisher offers one payload type per codec: VideoRoom answers with
 // the first of a codec's that it finds, and pion sends a track only on the
 // exact one it was made for.
-func newAPI(publisher bool) (*webrtc.API, error) {
+func newAPI(publisher bool, extra ...interceptor.Factory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if !publisher {
 		if err := m.RegisterDefaultCodecs(); err != nil {
@@ -45,6 +45,9 @@ func newAPI(publisher bool) (*webrtc.API, error) {
 		return nil, fmt.Errorf("janus: audio level extension: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	for _, f := range extra {
+		ir.Add(f)
+	}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("janus: interceptors: %w", err)
 	}
