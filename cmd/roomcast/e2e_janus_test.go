@@ -155,7 +155,11 @@ func TestJanusRoom(t *testing.T) {
 	if strings.Contains(st.Room, "pin") {
 		t.Errorf("state shows the room as %q", st.Room)
 	}
-	t.Logf("recorder:\n%s", tail(rec.stderr.String(), 4000))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("recorder:\n%s", tail(rec.stderr.String(), 4000))
+		}
+	})
 	mp4 := filepath.Join(out, "recording.mp4")
 	red, blue, cyan := [3]int{255, 0, 0}, [3]int{0, 0, 255}, [3]int{0, 255, 255}
 	type want struct {

@@ -20,8 +20,11 @@
 //     connector never reads the participants' "unpublished" events (which
 //     Janus sends twice): a track ends when the subscription's stream list
 //     no longer carries it, which happens once;
-//   - a stream Janus marks inactive while still in the list counts as muted
-//     (TrackMuted, TrackUnmuted when it comes back);
+//   - a stopped stream counts as muted (TrackMuted, then TrackUnmuted when
+//     it comes back): one Janus marks inactive while keeping it in the
+//     list, and a video stream that sent nothing for 2 s, since a publisher
+//     that stops relaying a stream (configure "send": false) or turns its
+//     camera off tells subscribers nothing;
 //   - screen shares follow a convention, since VideoRoom has no track
 //     source: a publisher stream whose description starts with "screen"
 //     ("screen", "Screen share") is SourceScreen. Publisher describes its

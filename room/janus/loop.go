@@ -37,6 +37,7 @@ func (r *Room) run() {
 			}
 		case <-meter.C:
 			r.meterSpeakers()
+			r.checkSilence()
 		case <-r.ctx.Done():
 			r.log.Info("leaving the janus room: the context ended", "cause", context.Cause(r.ctx))
 			r.finish(fmt.Errorf("janus: room %s: %w", r.roomID, r.ctx.Err()))

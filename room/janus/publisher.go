@@ -470,6 +470,32 @@ func (p *Publisher) Unpublish(ctx context.Context) error {
 	return nil
 }
 
+// SetSending stops or resumes relaying the camera file's stream of that
+// kind, with configure's per-stream "send": what a client does when the user
+// stops the camera without unpublishing. The recorder sees it muted.
+func (p *Publisher) SetSending(ctx context.Context, kind room.Kind, send bool) error {
+	p.mu.Lock()
+	sess, h := p.sess, p.handle
+	mid := ""
+	for _, f := range p.files {
+		if f.desc == "camera" && f.rid == "" {
+			mid = f.aMid
+			if kind == room.KindVideo {
+				mid = f.vMid
+			}
+		}
+	}
+	p.mu.Unlock()
+	if sess == nil || mid == "" {
+		return fmt.Errorf("janus: no published camera %s stream", kind)
+	}
+	body := map[string]any{"request": "configure", "streams": []any{map[string]any{"mid": mid, "send": send}}}
+	if _, _, err := sess.send(ctx, h, body, nil); err != nil {
+		return p.red.error(err)
+	}
+	return nil
+}
+
 // SetAudioLevel changes the level stamped on the audio (see
 // PublisherOptions.AudioLevel); a negative one stops the stamping.
 func (p *Publisher) SetAudioLevel(level int) { p.level.Store(int32(min(level, 127))) }

@@ -277,13 +277,9 @@ func (r *Room) applyStreams(list []subStream) {
 		switch {
 		case !ok || st.FeedID != t.feed || st.FeedMid != t.feedMid:
 			r.removeTrack(t)
-		case !st.active() && !t.muted:
-			t.muted = true
-			r.emit(room.Event{Type: room.TrackMuted, Peer: r.peerOf(t.feed), TrackID: t.info.ID})
-		case st.active() && t.muted:
-			t.muted = false
-			r.emit(room.Event{Type: room.TrackUnmuted, Peer: r.peerOf(t.feed), TrackID: t.info.ID})
-			_ = t.RequestKeyframe()
+		default:
+			t.inactive = !st.active()
+			r.announceMute(t)
 		}
 	}
 	r.streams = next
@@ -375,6 +371,42 @@ func (r *Room) setSubstream(t *track, sub int) {
 	}
 	r.log.Debug("simulcast substream", "track", t.info.ID, "substream", sub)
 	t.substream = sub
+}
+
+// silentAfter is how long a video track may go without a packet before it
+// counts as muted: a publisher that stops sending a stream (configure
+// "send": false, a camera turned off) tells subscribers nothing.
+const silentAfter = 2 * time.Second
+
+// checkSilence mutes video tracks that stopped flowing and unmutes those
+// that flow again.
+func (r *Room) checkSilence() {
+	now := time.Now().UnixNano()
+	for _, t := range r.byMid {
+		if t.info.Kind != room.KindVideo {
+			continue
+		}
+		t.silent = time.Duration(now-t.lastPacket.Load()) > silentAfter
+		r.announceMute(t)
+	}
+}
+
+// announceMute sends TrackMuted or TrackUnmuted when a track's state
+// changed.
+func (r *Room) announceMute(t *track) {
+	muted := t.inactive || t.silent
+	if muted == t.muted {
+		return
+	}
+	t.muted = muted
+	typ := room.TrackUnmuted
+	if muted {
+		typ = room.TrackMuted
+	}
+	r.emit(room.Event{Type: typ, Peer: r.peerOf(t.feed), TrackID: t.info.ID})
+	if !muted {
+		_ = t.RequestKeyframe()
+	}
 }
 
 // meterSpeakers turns the audio levels of the last half second into

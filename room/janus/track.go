@@ -30,7 +30,10 @@ type track struct {
 	receiver *webrtc.RTPReceiver
 	pc       *webrtc.PeerConnection
 	levelID  uint8 // the audio-level extension's id; 0 when not negotiated
-	muted    bool  // owned by the loop
+	// The loop owns these: inactive is Janus marking the stream so, silent
+	// a video stream that stopped sending; muted is what was announced.
+	inactive, silent, muted bool
+	lastPacket              atomic.Int64 // unix nanoseconds
 	// substream is the simulcast layer asked for with configure (-1: none
 	// yet); owned by the loop.
 	substream int
@@ -83,6 +86,7 @@ func newTrack(st subStream, remote *webrtc.TrackRemote, receiver *webrtc.RTPRece
 			}
 		}
 	}
+	t.lastPacket.Store(time.Now().UnixNano())
 	go t.readRTCP()
 	return t
 }
@@ -115,6 +119,7 @@ func (t *track) Read(b []byte) (int, error) {
 		n, _, err := t.remote.Read(b)
 		switch {
 		case err == nil:
+			t.lastPacket.Store(time.Now().UnixNano())
 			if t.levelID != 0 {
 				if l, ok := audioLevel(b[:n], t.levelID); ok {
 					t.levelSum.Add(uint64(127 - l))
