@@ -121,6 +121,11 @@ func TestJanusRoom(t *testing.T) {
 	out := t.TempDir()
 	recStart := time.Now()
 	rec := nsRoomcast(t, s, "record", "--room", url, "--record", "--resolution", "640x360", "--duration", "14s", "--out", out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("recorder:\n%s", tail(rec.stderr.String(), 6000))
+		}
+	})
 	time.Sleep(4 * time.Second)
 	vicAt := time.Since(recStart).Seconds()
 	janusPublish(t, s, url, "vic", filepath.Join(peers, "codec-vp9.webm"))
@@ -155,11 +160,6 @@ func TestJanusRoom(t *testing.T) {
 	if strings.Contains(st.Room, "pin") {
 		t.Errorf("state shows the room as %q", st.Room)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("recorder:\n%s", tail(rec.stderr.String(), 4000))
-		}
-	})
 	mp4 := filepath.Join(out, "recording.mp4")
 	red, blue, cyan := [3]int{255, 0, 0}, [3]int{0, 0, 255}, [3]int{0, 255, 255}
 	type want struct {

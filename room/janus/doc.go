@@ -12,7 +12,9 @@
 //   - peers come from listparticipants, asked every PollInterval on a
 //     handle that never joins: PeerJoined, PeerLeft, and PeerUpdated when a
 //     display name changes. A peer's ID is its Janus id, its Name the
-//     display;
+//     display. Janus does not say who joined first, so peers first seen
+//     together are announced by display name (the layout places peers in
+//     join order);
 //   - every publisher's streams are taken on one multistream subscription:
 //     a "join" for the first, a "subscribe" for each new publisher, and the
 //     offer Janus sends with "attached" or "updated" (also when it drops a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -46,7 +47,19 @@ func (r *Room) pollParticipants() {
 // syncPeers turns the participant list into PeerJoined, PeerUpdated and
 // PeerLeft. The recorder is never in it: VideoRoom lists publishers and
 // would-be publishers, never subscribers.
+//
+// Janus lists participants in no particular order and says nothing of when
+// they joined, so peers first seen together (those already in the room when
+// the recorder joins, say) are announced by display name, then id: the
+// layout, which places peers in join order, is then the same every time.
 func (r *Room) syncPeers(ps []participant) {
+	ps = slices.Clone(ps)
+	slices.SortStableFunc(ps, func(a, b participant) int {
+		if a.Display != b.Display {
+			return strings.Compare(a.Display, b.Display)
+		}
+		return cmpID(string(a.ID), string(b.ID))
+	})
 	seen := make(map[id]bool, len(ps))
 	for _, p := range ps {
 		if p.ID == "" {
