@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,7 +109,8 @@ func regionShare(img []byte, w, x0, y0, x1, y1 int, rgb [3]int) float64 {
 // TestJanusRoom records a Janus VideoRoom room: alice (VP8, red) and carol
 // (H.264, blue) publish before the recorder joins, vic (VP9, cyan) joins
 // late and carol leaves early. Each shows in the tile the grid gives it, in
-// join order; the recorder stays out of listparticipants.
+// join order (alice before carol: peers already there when the recorder
+// joins go by name); the recorder stays out of listparticipants.
 func TestJanusRoom(t *testing.T) {
 	s := startJanusServer(t)
 	url := janusRoom(t, s, janustest.Room{ID: 4242, Description: "e2e"})
@@ -264,5 +266,46 @@ func TestJanusRestart(t *testing.T) {
 	}
 	if !strings.Contains(rec.stderr.String(), "reconnected") {
 		t.Logf("stderr:\n%s", tail(rec.stderr.String(), 2000))
+	}
+}
+
+// TestJanusSimulcastTile: a publisher sends three simulcast layers, each
+// its own colour (high red, middle green, low blue). Recorded small, its
+// tile gets the low layer; recorded large, the high one: the worker tells
+// the connector each tile's size, which picks the substream.
+func TestJanusSimulcastTile(t *testing.T) {
+	s := startJanusServer(t)
+	url := janusRoom(t, s, janustest.Room{ID: 31, VideoCodec: "vp8"})
+	dir := t.TempDir()
+	var layers []string
+	for _, l := range []struct{ name, size, colour string }{{"h", "640x360", "red"}, {"m", "320x180", "lime"}, {"l", "160x90", "blue"}} {
+		p := filepath.Join(dir, l.name+".webm")
+		cmd := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c="+l.colour+":size="+l.size+":rate=15:duration=4",
+			"-c:v", "libvpx", "-g", "15", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "200k", p)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v\n%s", err, b)
+		}
+		layers = append(layers, p)
+	}
+	nsRoomcast(t, s, "publish", "--room", url, "--identity", "sim", "--simulcast", strings.Join(layers, ","), "--loop")
+	time.Sleep(time.Second)
+	for _, tc := range []struct {
+		size string
+		w, h int
+		rgb  [3]int
+		what string
+	}{
+		{"320x180", 320, 180, [3]int{0, 0, 255}, "the low layer"},
+		{"1280x720", 1280, 720, [3]int{255, 0, 0}, "the high layer"},
+	} {
+		out := t.TempDir()
+		rec := nsRoomcast(t, s, "record", "--room", url, "--record", "--resolution", tc.size, "--duration", "6s", "--out", out)
+		if err := rec.wait(t, 60*time.Second); err != nil {
+			t.Fatalf("record: %v\n%s", err, tail(rec.stderr.String(), 3000))
+		}
+		img := frameRGB(t, filepath.Join(out, "recording.mp4"), 5, tc.w, tc.h)
+		if sh := colourShare(img, tc.rgb, 60); sh < 0.3 {
+			t.Errorf("recorded at %s, the tile shows %.0f%% of %s's colour %v, want most of the frame\n%s", tc.size, sh*100, tc.what, tc.rgb, tail(rec.stderr.String(), 2000))
+		}
 	}
 }

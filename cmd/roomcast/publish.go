@@ -29,8 +29,9 @@ type publisher interface {
 // as the tests' sender.
 func newPublishCmd() *cobra.Command {
 	var (
-		opts   livekit.PublisherOptions
-		muteAt time.Duration
+		opts      livekit.PublisherOptions
+		muteAt    time.Duration
+		simulcast []string
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --room livekit://HOST:PORT/ROOM --identity NAME --media FILE",
@@ -61,11 +62,17 @@ with --loop) or until interrupted.`,
 				if muteAt > 0 {
 					return errors.New("--mute-video-at is for LiveKit rooms only")
 				}
+				if len(simulcast) != 0 && len(simulcast) != 3 {
+					return errors.New("--simulcast takes three video files, high, middle and low: --simulcast H.webm,M.webm,L.webm")
+				}
 				p, err = janus.NewPublisher(janus.PublisherOptions{
 					URL: opts.URL, PIN: os.Getenv(envJanusPIN), Token: os.Getenv(envJanusToken),
-					Display: displayName(opts), Media: opts.Media, Screen: opts.Screen, Loop: opts.Loop, Logger: opts.Logger,
+					Display: displayName(opts), Media: opts.Media, Screen: opts.Screen, Simulcast: simulcast, Loop: opts.Loop, Logger: opts.Logger,
 				})
 			} else {
+				if len(simulcast) > 0 {
+					return errors.New("--simulcast is for Janus rooms only")
+				}
 				if opts.Token == "" {
 					opts.Token = os.Getenv("LIVEKIT_TOKEN")
 				}
@@ -101,6 +108,7 @@ with --loop) or until interrupted.`,
 	fl.StringVar(&opts.Name, "name", "", "display name (default: the identity)")
 	fl.StringVar(&opts.Media, "media", "", "file to publish as camera and microphone")
 	fl.StringVar(&opts.Screen, "screen", "", "file to publish as a screen share")
+	fl.StringSliceVar(&simulcast, "simulcast", nil, "Janus: three video files of one camera, high, middle and low, sent as simulcast layers")
 	fl.BoolVar(&opts.Loop, "loop", false, "replay the files forever")
 	fl.StringVar(&opts.Token, "token", "", "a ready LiveKit access token (or LIVEKIT_TOKEN)")
 	fl.Var(envFlag(envJanusPIN), "janus-pin", "the Janus room's PIN (or "+envJanusPIN+")")
