@@ -42,3 +42,18 @@ func TestRecordsPublishers(t *testing.T) {
 		return w.count(room.PeerLeft, carol.ID()) == 1 && len(w.liveTracks()) == 2
 	})
 }
+
+// TestAV1: an AV1 publisher's video arrives as video/AV1.
+func TestAV1(t *testing.T) {
+	s := startJanus(t)
+	id := newRoom(t, s, janustest.Room{VideoCodec: "av1"})
+	url := s.URL(id)
+	p := startPublisher(t, url, "ada", peerFile(t, "codec-av1.webm"))
+	w := watch(startRoom(t, Options{URL: url}))
+	w.wait(t, 10*time.Second, "ada's AV1 flowing", func(w *watcher) bool { return w.packets[p.ID()+"/0"] > 10 })
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c := w.liveTracks()[p.ID()+"/0"].Codec.MimeType; c != "video/AV1" {
+		t.Errorf("codec %q, want video/AV1", c)
+	}
+}
