@@ -16,12 +16,13 @@ const (
 	RoomLiveKit RoomKind = "livekit"
 	RoomFile    RoomKind = "file"
 	RoomDemo    RoomKind = "demo"
+	RoomJanus   RoomKind = "janus"
 )
 
 // ParseMeetingURL returns the kind of room and what follows the scheme: the
-// manifest path for file rooms, the URL itself for LiveKit.
+// manifest path for file rooms, the URL itself for LiveKit and Janus.
 func ParseMeetingURL(s string) (RoomKind, string, error) {
-	const allowed = "allowed: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, livekit+wss://HOST/ROOM, file:PATH.yaml, demo:"
+	const allowed = "allowed: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, livekit+wss://HOST/ROOM, janus://HOST:PORT/ROOM, janus+https://HOST/PATH/ROOM, file:PATH.yaml, demo:"
 	switch {
 	case s == "":
 		return "", "", fmt.Errorf("meetingUrl is required (%s)", allowed)
@@ -49,8 +50,33 @@ func ParseMeetingURL(s string) (RoomKind, string, error) {
 			return "", "", fmt.Errorf("meetingUrl %q must name exactly one room after the host (%s)", s, allowed)
 		}
 		return RoomLiveKit, s, nil
+	case strings.HasPrefix(s, "janus://"), strings.HasPrefix(s, "janus+https://"), strings.HasPrefix(s, "janus+http://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return "", "", fmt.Errorf("meetingUrl: not a valid URL (%s)", allowed)
+		}
+		switch {
+		case u.Host == "":
+			return "", "", fmt.Errorf("meetingUrl %q has no host (%s)", RedactJanusURL(s), allowed)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			return "", "", fmt.Errorf("meetingUrl %q: a Janus URL carries no credentials, query or fragment: give the PIN and token with --janus-pin/JANUS_ROOM_PIN and --janus-token/JANUS_TOKEN", RedactJanusURL(s))
+		case strings.Trim(u.Path, "/") == "":
+			return "", "", fmt.Errorf("meetingUrl %q must name a room after the host (%s)", s, allowed)
+		}
+		return RoomJanus, s, nil
 	}
 	return "", "", fmt.Errorf("meetingUrl %q has an unknown scheme (%s)", s, allowed)
+}
+
+// RedactJanusURL drops what a Janus URL must not carry (userinfo, query,
+// fragment) so that an error can name the URL without leaking a secret.
+func RedactJanusURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "janus://…"
+	}
+	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+	return u.String()
 }
 
 // ValidateRTMPURL checks an ingest URL's shape: rtmp or rtmps, a host, an

@@ -7,14 +7,16 @@
 #                                   v1.8.4, playwright-core + livekit-client (npm; the
 #                                   browser harness drives Debian's chromium, never a download),
 #                                   staticcheck (the linter make test runs),
-#                                   nats-server v2.15.2 (the store's external-cluster tests)
+#                                   nats-server v2.15.2 (the store's external-cluster tests),
+#                                   janus 1.1.2 (Debian's; the Janus connector's tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-build}
 build_pkgs=(pkg-config ffmpeg libavcodec-dev libavformat-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev libavutil-dev libpostproc-dev gcc)
-test_pkgs=(nginx libnginx-mod-rtmp libnginx-mod-stream stunnel4 chromium openssl ca-certificates nodejs npm)
+test_pkgs=(nginx libnginx-mod-rtmp libnginx-mod-stream stunnel4 chromium openssl ca-certificates nodejs npm
+  janus iproute2)
 
 need=()
 pkgs=("${build_pkgs[@]}")
@@ -37,6 +39,11 @@ fi
 # nginx from Debian starts itself; the tests run their own instances.
 if [[ $mode == test ]] && command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
+fi
+# Debian's janus starts a system instance too; the tests run their own, in a
+# network namespace of their own.
+if [[ $mode == test ]] && command -v systemctl >/dev/null && systemctl is-active --quiet janus 2>/dev/null; then
+  systemctl disable --now janus || true
 fi
 
 command -v go >/dev/null || { echo "Go 1.26 is required (https://go.dev/dl)"; exit 1; }

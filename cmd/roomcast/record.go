@@ -53,7 +53,7 @@ settings.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.configFile, "config", "", "job config file (YAML or JSON)")
-	fl.String("room", "", "the room: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, file:PATH.yaml or demo:")
+	fl.String("room", "", "the room: livekit://HOST:PORT/ROOM, livekit+https://HOST/ROOM, janus://HOST:PORT/ROOM, janus+https://HOST/PATH/ROOM, file:PATH.yaml or demo:")
 	fl.Bool("record", false, "write the archival recording (crash-safe MP4) to OUT/recording.mp4")
 	fl.StringArray("rtmp", nil, "stream to this RTMP(S) URL, stream key included (repeat up to 3 times)")
 	fl.Bool("hls", false, "serve a live HLS stream on --http")
@@ -77,6 +77,8 @@ settings.`,
 	fl.String("rtmp-ca-file", "", "extra PEM CA bundle to trust for rtmps:// ingests")
 	fl.String("hls-variant", "", "live HLS variant: lowLatency (default), fmp4 or mpegts")
 	fl.String("token", "", "a ready LiveKit access token (or LIVEKIT_TOKEN; else one is minted from LIVEKIT_API_KEY and LIVEKIT_API_SECRET)")
+	fl.Var(envFlag(envJanusPIN), "janus-pin", "the Janus room's PIN (or "+envJanusPIN+")")
+	fl.Var(envFlag(envJanusToken), "janus-token", "the Janus API token (or "+envJanusToken+")")
 	fl.Int("encoder-threads", 0, "libx264 threads (0: x264 chooses); the benchmark uses 1")
 	fl.String("cpu-profile", "", "write a Go CPU profile to this file (for developers)")
 	_ = fl.MarkHidden("cpu-profile")

@@ -14,6 +14,7 @@ import (
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/file"
+	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/worker"
 )
 
@@ -50,6 +51,16 @@ func openRoom(ctx context.Context, meetingURL string, o roomOptions, clk mediacl
 		return file.Open(rest, file.Options{Clock: clk, Logger: log, Trim: o.trim})
 	case config.RoomLiveKit:
 		return openLiveKit(ctx, rest, o.token, log)
+	case config.RoomJanus:
+		return janus.New(janus.Options{
+			URL:    rest,
+			PIN:    os.Getenv(envJanusPIN),
+			Token:  os.Getenv(envJanusToken),
+			Logger: log,
+			// As for LiveKit: the output keeps flowing while Janus is
+			// retried for this long; then the job stops with the reason.
+			ReconnectTimeout: 60 * time.Second,
+		})
 	}
 	return nil, fmt.Errorf("meetingUrl: no connector for %q", meetingURL)
 }
@@ -99,4 +110,22 @@ func (c *cleanupRoom) Close() error {
 // NTP-to-job-time mapping is still used.
 func (c *cleanupRoom) Epoch() time.Time {
 	return c.Room.(room.Timeline).Epoch()
+}
+
+// The Janus secrets' environment variables. --janus-pin and --janus-token
+// set them, so that they reach the connector the way the environment does,
+// in this process and in the job processes serve starts.
+const (
+	envJanusPIN   = "JANUS_ROOM_PIN"
+	envJanusToken = "JANUS_TOKEN"
+)
+
+// envFlag is a flag that sets an environment variable. It never prints its
+// value: the flag's default in --help stays empty.
+type envFlag string
+
+func (e envFlag) String() string { return "" }
+func (e envFlag) Type() string   { return "string" }
+func (e envFlag) Set(v string) error {
+	return os.Setenv(string(e), v)
 }
