@@ -1,12 +1,16 @@
 package compositor
 
 import (
+	"context"
+	"fmt"
 	"image/color"
 	"testing"
+	"time"
 
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/compositor/layout"
+	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
 )
 
@@ -102,4 +106,66 @@ func TestOverlays(t *testing.T) {
 	r2.c.AddPeer(room.Peer{ID: "b", Name: "Bob Kahn"})
 	r2.run(t, 300*ms)
 	wantColor(t, "b's placeholder without initials", r2.out.pic(t, 2).at(bx, by), yuv(placeholderColor("b")))
+}
+
+// feeder is an Output that, after each frame, gives every source a new
+// picture for the next one, as live video does: every tile redraws every
+// frame.
+type feeder struct {
+	c      *Compositor
+	ids    []string
+	frames [2]*astiav.Frame
+	fps    int
+	lat    time.Duration
+}
+
+func (f *feeder) WriteVideo(_ *astiav.Frame, pts int64) error {
+	at := time.Duration(pts+1)*time.Second/time.Duration(f.fps) - f.lat
+	for _, id := range f.ids {
+		f.c.PushVideo(id, f.frames[pts%2], at)
+	}
+	return nil
+}
+func (f *feeder) WriteAudio([]float32, int64) error { return nil }
+
+// BenchmarkCompose49 composes 49 live tiles at 1080p30 with the grid
+// preset's overlays (a name on every tile, a muted marker on every fourth,
+// the speaker's border) and without them: the difference is what overlays
+// cost per frame.
+func BenchmarkCompose49(b *testing.B) {
+	grid, err := layout.Preset("grid")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := *grid
+	plain.Overlays = layout.Overlays{}
+	for _, tc := range []struct {
+		name string
+		doc  *layout.Document
+	}{{"plain", &plain}, {"overlays", grid}} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := &feeder{fps: 30, lat: 200 * ms}
+			t := &testing.T{}
+			f.frames = [2]*astiav.Frame{solid(t, 320, 180, astiav.PixelFormatYuv420P, yuv{150, 60, 200}), solid(t, 320, 180, astiav.PixelFormatYuv420P, yuv{80, 200, 90})}
+			c, err := New(Config{Width: 1920, Height: 1080, FPS: 30, Latency: f.lat, Layout: tc.doc}, mediaclock.NewVirtual(), f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			f.c = c
+			for i := range 49 {
+				id := fmt.Sprintf("p%02d", i)
+				c.AddPeer(room.Peer{ID: id, Name: fmt.Sprintf("Participant %d", i+1)})
+				c.AddTrack(room.TrackInfo{ID: id + "-cam", PeerID: id, Kind: room.KindVideo, Source: room.SourceRegular})
+				c.AddTrack(room.TrackInfo{ID: id + "-mic", PeerID: id, Kind: room.KindAudio, Source: room.SourceRegular, Muted: i%4 == 3})
+				f.ids = append(f.ids, id+"-cam")
+			}
+			c.SetActiveSpeakers([]room.Speaker{{PeerID: "p01", Level: 90}})
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := c.Run(context.Background(), time.Duration(b.N)*time.Second/30); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }
