@@ -1,0 +1,146 @@
+package tracks
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/roomcast/roomcast/room"
+)
+
+// manifestPeer is one peer of the file-room manifest (room/file's format):
+// its camera (or, without one, its microphone) as media, its microphone as
+// audio, its screen share as screen, each with the job time its file starts
+// at when that is not the peer's join.
+type manifestPeer struct {
+	Name        string `yaml:"name"`
+	ID          string `yaml:"id"`
+	Join        string `yaml:"join"`
+	Media       string `yaml:"media"`
+	MediaStart  string `yaml:"mediaStart,omitempty"`
+	Audio       string `yaml:"audio,omitempty"`
+	AudioStart  string `yaml:"audioStart,omitempty"`
+	Screen      string `yaml:"screen,omitempty"`
+	ScreenStart string `yaml:"screenStart,omitempty"`
+}
+
+// manifest builds the file room that re-composes the meeting from files. A
+// peer joins at its first file's start. A track published again (a second
+// file of the same kind and source) is listed in the state but not here: a
+// file-room peer has one file of each.
+func manifest(files []File) []byte {
+	type peerFiles struct {
+		id, name         string
+		cam, mic, screen *File
+	}
+	var order []*peerFiles
+	byID := map[string]*peerFiles{}
+	for i := range files {
+		f := &files[i]
+		p := byID[f.PeerID]
+		if p == nil {
+			p = &peerFiles{id: f.PeerID, name: f.PeerName}
+			byID[f.PeerID] = p
+			order = append(order, p)
+		}
+		slot := &p.cam
+		switch {
+		case f.Source == room.SourceScreen:
+			if f.Kind != room.KindVideo {
+				continue // a screen's audio: the file room has no such track
+			}
+			slot = &p.screen
+		case f.Kind == room.KindAudio:
+			slot = &p.mic
+		}
+		if *slot == nil {
+			*slot = f
+		}
+	}
+	var doc struct {
+		Peers []manifestPeer `yaml:"peers"`
+	}
+	names := map[string]bool{}
+	for _, p := range order {
+		media, other := p.cam, p.mic
+		if media == nil {
+			media, other = p.mic, nil
+		}
+		if media == nil {
+			continue // a screen alone: the file room needs a media file
+		}
+		join := media.Start
+		for _, f := range []*File{other, p.screen} {
+			if f != nil {
+				join = min(join, f.Start)
+			}
+		}
+		name := strings.Map(func(r rune) rune {
+			if r == '/' || r < ' ' {
+				return '_'
+			}
+			return r
+		}, p.name)
+		if name == "" {
+			name = p.id
+		}
+		for i, base := 2, name; names[name]; i++ {
+			name = fmt.Sprintf("%s (%d)", base, i)
+		}
+		names[name] = true
+		id := p.id
+		if strings.ContainsAny(id, "/\x00\n\r\t ") {
+			id = safeName(id)
+		}
+		mp := manifestPeer{Name: name, ID: id, Join: dur(join), Media: path.Base(media.Path), MediaStart: start(media, join)}
+		if other != nil {
+			mp.Audio, mp.AudioStart = path.Base(other.Path), start(other, join)
+		}
+		if p.screen != nil {
+			mp.Screen, mp.ScreenStart = path.Base(p.screen.Path), start(p.screen, join)
+		}
+		doc.Peers = append(doc.Peers, mp)
+	}
+	b, err := yaml.Marshal(&doc)
+	if err != nil {
+		// Strings only: Marshal cannot fail on them.
+		panic(fmt.Sprintf("tracks: manifest: %v", err))
+	}
+	return append([]byte("# Written by roomcast --tracks: re-composes the meeting from its track files.\n"), b...)
+}
+
+func dur(d time.Duration) string { return d.String() }
+
+func start(f *File, join time.Duration) string {
+	if f.Start == join {
+		return ""
+	}
+	return dur(f.Start)
+}
+
+// writeManifest replaces room.yaml atomically: a reader sees the old one or
+// the new one, never half of one.
+func (r *Recorder) writeManifest(files []File) error {
+	final := filepath.Join(r.dir, Manifest)
+	tmp, err := os.CreateTemp(r.dir, ".room-*.yaml")
+	if err != nil {
+		return fmt.Errorf("tracks: manifest: %w", err)
+	}
+	_, err = tmp.Write(manifest(files))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), final)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("tracks: manifest %s: %w", final, err)
+	}
+	return nil
+}

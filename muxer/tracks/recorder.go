@@ -1,0 +1,173 @@
+package tracks
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/room"
+)
+
+// Dir is the recordings' folder in the job's folder, and Manifest the
+// manifest's name in it.
+const (
+	Dir      = "tracks"
+	Manifest = "room.yaml"
+)
+
+// File is one track's recording.
+type File struct {
+	PeerID   string
+	PeerName string
+	TrackID  string
+	Kind     room.Kind
+	Source   room.Source
+	Codec    string // the track's MIME type
+	Path     string // relative to the job's folder: tracks/NAME
+	Start    time.Duration
+}
+
+// Options configure a Recorder.
+type Options struct {
+	// JobDir is the job's folder; the files go to JobDir/tracks.
+	JobDir string
+	Logger *slog.Logger
+	// OnChange is called, on the goroutine of the track whose file opened,
+	// after each new file; it must not block.
+	OnChange func([]File)
+}
+
+// Recorder makes a job's track Writers and keeps their list and the
+// manifest. Its methods are safe from any goroutine.
+type Recorder struct {
+	dir      string
+	log      *slog.Logger
+	onChange func([]File)
+
+	mu    sync.Mutex
+	names map[string]string // peer id → name
+	used  map[string]bool   // file names taken
+	files []File
+}
+
+// New creates the recordings' folder.
+func New(opts Options) (*Recorder, error) {
+	dir := filepath.Join(opts.JobDir, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("tracks: creating %s: %w", dir, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, names: map[string]string{}, used: map[string]bool{}}, nil
+}
+
+// AddPeer records the peer's name, which names its files.
+func (r *Recorder) AddPeer(p room.Peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p.Name != "" {
+		r.names[p.ID] = p.Name
+	}
+}
+
+// Writer returns the writer of one track. Its file is named
+// PEER-SOURCE-TRACK (cam, mic or screen), each part reduced to letters,
+// digits, '_' and '-', with a number added if a file had that name.
+func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
+	c, err := codecOf(info.Codec.MimeType)
+	if err != nil {
+		return nil, fmt.Errorf("tracks: track %s: %w", info.ID, err)
+	}
+	r.mu.Lock()
+	peer := r.names[info.PeerID]
+	if peer == "" {
+		peer = info.PeerID
+	}
+	base := safeName(peer) + "-" + sourceName(info) + "-" + safeName(info.ID)
+	name := base + c.ext
+	for i := 2; r.used[name]; i++ {
+		name = fmt.Sprintf("%s-%d%s", base, i, c.ext)
+	}
+	r.used[name] = true
+	r.mu.Unlock()
+	f := File{PeerID: info.PeerID, PeerName: peer, TrackID: info.ID, Kind: info.Kind, Source: info.Source,
+		Codec: info.Codec.MimeType, Path: Dir + "/" + name}
+	w := &Writer{
+		path:  filepath.Join(r.dir, name),
+		codec: c,
+		log:   r.log.With("track", info.ID, "file", f.Path),
+	}
+	w.opened = func(start time.Duration) {
+		f.Start = start
+		r.add(f)
+	}
+	return w, nil
+}
+
+func (r *Recorder) add(f File) {
+	r.mu.Lock()
+	r.files = append(r.files, f)
+	files := slices.Clone(r.files)
+	err := r.writeManifest(files)
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Warn("track manifest not written", "err", err)
+	}
+	if r.onChange != nil {
+		r.onChange(files)
+	}
+}
+
+// Files lists the files opened so far, in the order they opened.
+func (r *Recorder) Files() []File {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.files)
+}
+
+// Close writes the manifest a last time. The Writers are their
+// pipelines' to close.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.files) == 0 {
+		return nil
+	}
+	return r.writeManifest(r.files)
+}
+
+func sourceName(info room.TrackInfo) string {
+	switch {
+	case info.Source == room.SourceScreen:
+		return "screen"
+	case info.Kind == room.KindAudio:
+		return "mic"
+	}
+	return "cam"
+}
+
+// safeName keeps letters, digits, '_' and '-' (the characters of job ids),
+// and turns anything else into '_'.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	out := strings.Trim(string(b), "_")
+	if out == "" {
+		return "track"
+	}
+	if len(out) > 64 {
+		out = out[:64]
+	}
+	return out
+}
