@@ -16,6 +16,7 @@ import (
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/thumbnail"
+	"github.com/roomcast/roomcast/muxer/tracks"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
@@ -39,6 +40,8 @@ type graph struct {
 	comp  *compositor.Compositor
 	// thumbs takes the composite's thumbnails; nil without.
 	thumbs *thumbnail.Writer
+	// tracks records each track to its own file; nil without.
+	tracks *tracks.Recorder
 	room   room.Room
 	exact  bool // the room's sender clocks are the job clock (room.Timeline)
 
@@ -111,6 +114,11 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		}
 		out = thumbnailTee{Output: g.enc, thumbs: g.thumbs}
 	}
+	if cfg.Tracks {
+		if g.tracks, err = tracks.New(tracks.Options{JobDir: spec.opts.Out, Logger: g.log}); err != nil {
+			return g, paths, errorf(CodeInternal, "%w", err)
+		}
+	}
 	g.comp, err = compositor.New(compositor.Config{
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
 		SampleRate: 48000, Latency: spec.opts.Latency, Layout: layout, Logger: g.log,
@@ -171,12 +179,21 @@ func (g *graph) spawn(f func(ctx context.Context)) {
 
 // Scene changes, from room events. Loop only.
 
-func (g *graph) addPeer(p room.Peer)    { g.comp.AddPeer(p) }
+func (g *graph) addPeer(p room.Peer) {
+	if g.tracks != nil {
+		g.tracks.AddPeer(p, g.clock.Now())
+	}
+	g.comp.AddPeer(p)
+}
+
 func (g *graph) updatePeer(p room.Peer) { g.comp.UpdatePeer(p) }
 
 // removePeer frees what the peer held at once: its tiles and tracks in the
 // compositor, its lip-sync state here.
 func (g *graph) removePeer(id string) {
+	if g.tracks != nil {
+		g.tracks.RemovePeer(id, g.clock.Now())
+	}
 	g.comp.RemovePeer(id)
 	delete(g.syncs, id)
 }
@@ -200,9 +217,19 @@ func (g *graph) addTrack(tr room.Track) {
 		s = pipeline.NewSync(g.clock, g.exact)
 		g.syncs[info.PeerID] = s
 	}
-	p, err := pipeline.New(pipeline.Config{
+	pc := pipeline.Config{
 		Track: tr, Sync: s, Clock: g.clock, Sink: g.comp, Logger: g.log.With("track", info.ID),
-	})
+	}
+	var file *tracks.Writer
+	if g.tracks != nil {
+		var err error
+		if file, err = g.tracks.Writer(info); err != nil {
+			g.log.Warn("track not recorded", "track", info.ID, "err", err)
+		} else {
+			pc.Tap = file
+		}
+	}
+	p, err := pipeline.New(pc)
 	if err != nil {
 		g.log.Warn("track not shown", "track", info.ID, "err", err)
 		// Keep reading so that the room (and a virtual clock) is not held up.
@@ -217,8 +244,16 @@ func (g *graph) addTrack(tr room.Track) {
 		return
 	}
 	g.spawn(func(ctx context.Context) {
-		// The pipeline is freed as soon as its track ends, not with the job.
+		// The pipeline (and its track's file) is freed as soon as its track
+		// ends, not with the job.
 		defer p.Close()
+		if file != nil {
+			defer func() {
+				if err := file.Close(); err != nil {
+					g.log.Warn("track recording", "track", info.ID, "err", err)
+				}
+			}()
+		}
 		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			g.log.Warn("track pipeline ended", "track", info.ID, "err", err)
 		}
@@ -255,7 +290,8 @@ func (g *graph) tileSized(trackID string, w, h int) {
 //     finalizes (an MP4's index, an HLS playlist), within 15 s.
 //  5. Close the room: every track's Read returns io.EOF.
 //  6. Wait for every goroutine of the graph: each pipeline frees its
-//     decoder as it ends.
+//     decoder as it ends, and finalizes its track file; then the track
+//     manifest is written a last time.
 //  7. Close the compositor: its frames and scalers are freed.
 //
 // It returns the encoder's error, if flushing failed.
@@ -281,6 +317,11 @@ func (g *graph) close() error {
 		}
 	}
 	g.wg.Wait()
+	if g.tracks != nil {
+		if err := g.tracks.Close(); err != nil {
+			g.log.Warn("track manifest", "err", err)
+		}
+	}
 	if g.thumbs != nil {
 		g.thumbs.Close()
 	}

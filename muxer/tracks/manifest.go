@@ -21,6 +21,7 @@ type manifestPeer struct {
 	Name        string `yaml:"name"`
 	ID          string `yaml:"id"`
 	Join        string `yaml:"join"`
+	Leave       string `yaml:"leave,omitempty"`
 	Media       string `yaml:"media"`
 	MediaStart  string `yaml:"mediaStart,omitempty"`
 	Audio       string `yaml:"audio,omitempty"`
@@ -29,21 +30,29 @@ type manifestPeer struct {
 	ScreenStart string `yaml:"screenStart,omitempty"`
 }
 
-// manifest builds the file room that re-composes the meeting from files. A
-// peer joins at its first file's start. A track published again (a second
-// file of the same kind and source) is listed in the state but not here: a
-// file-room peer has one file of each.
-func manifest(files []File) []byte {
+// manifest builds the file room that re-composes the meeting from files:
+// peers in the order they joined, each joining when it did (or at its first
+// file's start, if earlier) and leaving when it left. A track published
+// again (a second file of the same kind and source) is listed in the state
+// but not here: a file-room peer has one file of each.
+func (r *Recorder) manifest() []byte {
+	files := r.files
 	type peerFiles struct {
 		id, name         string
 		cam, mic, screen *File
 	}
 	var order []*peerFiles
 	byID := map[string]*peerFiles{}
+	for _, id := range r.order {
+		p := &peerFiles{id: id, name: r.peers[id].name}
+		byID[id] = p
+		order = append(order, p)
+	}
 	for i := range files {
 		f := &files[i]
 		p := byID[f.PeerID]
 		if p == nil {
+			// A track before (or without) its peer's join event.
 			p = &peerFiles{id: f.PeerID, name: f.PeerName}
 			byID[f.PeerID] = p
 			order = append(order, p)
@@ -80,6 +89,13 @@ func manifest(files []File) []byte {
 				join = min(join, f.Start)
 			}
 		}
+		var leave time.Duration
+		if ps := r.peers[p.id]; ps != nil {
+			join = min(join, ps.join)
+			if ps.left && ps.leave > join {
+				leave = ps.leave
+			}
+		}
 		name := strings.Map(func(r rune) rune {
 			if r == '/' || r < ' ' {
 				return '_'
@@ -98,6 +114,9 @@ func manifest(files []File) []byte {
 			id = safeName(id)
 		}
 		mp := manifestPeer{Name: name, ID: id, Join: dur(join), Media: path.Base(media.Path), MediaStart: start(media, join)}
+		if leave > 0 {
+			mp.Leave = dur(leave)
+		}
 		if other != nil {
 			mp.Audio, mp.AudioStart = path.Base(other.Path), start(other, join)
 		}
@@ -125,13 +144,16 @@ func start(f *File, join time.Duration) string {
 
 // writeManifest replaces room.yaml atomically: a reader sees the old one or
 // the new one, never half of one.
-func (r *Recorder) writeManifest(files []File) error {
+func (r *Recorder) writeManifest() error {
 	final := filepath.Join(r.dir, Manifest)
 	tmp, err := os.CreateTemp(r.dir, ".room-*.yaml")
 	if err != nil {
 		return fmt.Errorf("tracks: manifest: %w", err)
 	}
-	_, err = tmp.Write(manifest(files))
+	_, err = tmp.Write(r.manifest())
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

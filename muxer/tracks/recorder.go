@@ -50,9 +50,17 @@ type Recorder struct {
 	onChange func([]File)
 
 	mu    sync.Mutex
-	names map[string]string // peer id → name
-	used  map[string]bool   // file names taken
+	peers map[string]*peer // by id
+	order []string         // peer ids, in the order they joined
+	used  map[string]bool  // file names taken
 	files []File
+}
+
+// peer is what the manifest keeps of a peer besides its files.
+type peer struct {
+	name        string
+	join, leave time.Duration
+	left        bool
 }
 
 // New creates the recordings' folder.
@@ -65,15 +73,31 @@ func New(opts Options) (*Recorder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, names: map[string]string{}, used: map[string]bool{}}, nil
+	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, peers: map[string]*peer{}, used: map[string]bool{}}, nil
 }
 
-// AddPeer records the peer's name, which names its files.
-func (r *Recorder) AddPeer(p room.Peer) {
+// AddPeer records that the peer joined at job time at: its name names its
+// files, and the manifest lists peers in the order they joined (the order
+// of their tiles) with their join times.
+func (r *Recorder) AddPeer(p room.Peer, at time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if p.Name != "" {
-		r.names[p.ID] = p.Name
+	if ps := r.peers[p.ID]; ps != nil {
+		// Back after leaving: the manifest's peer stays until its last
+		// leave.
+		ps.left = false
+		return
+	}
+	r.peers[p.ID] = &peer{name: p.Name, join: at}
+	r.order = append(r.order, p.ID)
+}
+
+// RemovePeer records that the peer left at job time at.
+func (r *Recorder) RemovePeer(id string, at time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ps := r.peers[id]; ps != nil {
+		ps.left, ps.leave = true, at
 	}
 }
 
@@ -86,18 +110,22 @@ func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
 		return nil, fmt.Errorf("tracks: track %s: %w", info.ID, err)
 	}
 	r.mu.Lock()
-	peer := r.names[info.PeerID]
-	if peer == "" {
-		peer = info.PeerID
+	var name string
+	if ps := r.peers[info.PeerID]; ps != nil {
+		name = ps.name
 	}
-	base := safeName(peer) + "-" + sourceName(info) + "-" + safeName(info.ID)
-	name := base + c.ext
+	if name == "" {
+		name = info.PeerID
+	}
+	peerName := name
+	base := safeName(name) + "-" + sourceName(info) + "-" + safeName(info.ID)
+	name = base + c.ext
 	for i := 2; r.used[name]; i++ {
 		name = fmt.Sprintf("%s-%d%s", base, i, c.ext)
 	}
 	r.used[name] = true
 	r.mu.Unlock()
-	f := File{PeerID: info.PeerID, PeerName: peer, TrackID: info.ID, Kind: info.Kind, Source: info.Source,
+	f := File{PeerID: info.PeerID, PeerName: peerName, TrackID: info.ID, Kind: info.Kind, Source: info.Source,
 		Codec: info.Codec.MimeType, Path: Dir + "/" + name}
 	w := &Writer{
 		path:  filepath.Join(r.dir, name),
@@ -115,7 +143,7 @@ func (r *Recorder) add(f File) {
 	r.mu.Lock()
 	r.files = append(r.files, f)
 	files := slices.Clone(r.files)
-	err := r.writeManifest(files)
+	err := r.writeManifest()
 	r.mu.Unlock()
 	if err != nil {
 		r.log.Warn("track manifest not written", "err", err)
@@ -140,7 +168,7 @@ func (r *Recorder) Close() error {
 	if len(r.files) == 0 {
 		return nil
 	}
-	return r.writeManifest(r.files)
+	return r.writeManifest()
 }
 
 func sourceName(info room.TrackInfo) string {
