@@ -92,6 +92,11 @@ func (r *Recorder) manifest() []byte {
 		var leave time.Duration
 		if ps := r.peers[p.id]; ps != nil {
 			join = min(join, ps.join)
+		}
+		// Opus pre-roll puts a file's first packet a few milliseconds
+		// before the job's start; the file room starts no file before 0.
+		join = max(join, 0)
+		if ps := r.peers[p.id]; ps != nil {
 			if ps.left && ps.leave > join {
 				leave = ps.leave
 			}
@@ -136,7 +141,7 @@ func (r *Recorder) manifest() []byte {
 func dur(d time.Duration) string { return d.String() }
 
 func start(f *File, join time.Duration) string {
-	if f.Start == join {
+	if f.Start <= join {
 		return ""
 	}
 	return dur(f.Start)

@@ -24,6 +24,10 @@ const (
 	clusterTime      = 1000      // ms
 )
 
+// minStep is the least time between two frames of a file, µs: WebM's
+// resolution.
+const minStep = 1000
+
 // timeBase is the packets' time base: job time in microseconds.
 var timeBase = astiav.NewRational(1, 1_000_000)
 
@@ -123,7 +127,7 @@ func (w *Writer) open(first []byte, t time.Duration) error {
 		return fmt.Errorf("%s muxer: %w", w.codec.format, err)
 	}
 	w.pkt = astiav.AllocPacket()
-	w.last = -1
+	w.last = -minStep
 	w.mu.Lock()
 	w.started, w.start = true, t
 	w.mu.Unlock()
@@ -136,11 +140,13 @@ func (w *Writer) open(first []byte, t time.Duration) error {
 
 func (w *Writer) write(data []byte, t time.Duration, key bool) error {
 	pts := (t - w.start).Microseconds()
-	// Job times come from one clock mapping and do not run back, but two
-	// frames may map to the same microsecond; the MP4 muxer wants DTS to
-	// grow strictly.
-	if pts <= w.last {
-		pts = w.last + 1
+	// Job times can step back a little: a live room's first packets are
+	// placed by their arrival until the sender's first report gives the
+	// exact mapping. Both muxers want time to grow (strictly, once WebM
+	// rounds it to milliseconds), so a frame is never put before the
+	// previous one plus a millisecond.
+	if pts < w.last+minStep {
+		pts = w.last + minStep
 	}
 	w.last = pts
 	var err error
