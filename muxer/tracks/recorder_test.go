@@ -1,0 +1,118 @@
+package tracks
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/file"
+)
+
+func TestSafeName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"alice", "alice"},
+		{"PA_alice/video", "PA_alice_video"},
+		{"../../etc/passwd", "etc_passwd"},
+		{"Zoë K.", "Zo___K"},
+		{"", "track"},
+		{"///", "track"},
+		{strings.Repeat("a", 100), strings.Repeat("a", 64)},
+	} {
+		if got := safeName(tc.in); got != tc.want {
+			t.Errorf("safeName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestCodecErrors(t *testing.T) {
+	if _, err := codecOf("video/H265"); err == nil || !strings.Contains(err.Error(), "video/H265") {
+		t.Errorf("H.265: %v, want an error naming it", err)
+	}
+	cp := astiav.AllocCodecParameters()
+	defer cp.Free()
+	for _, tc := range []struct {
+		mime  string
+		first []byte
+		want  string
+	}{
+		{"video/VP8", []byte{0x10, 0, 0, 1, 2, 3, 4, 5, 6, 7}, "start code"},
+		{"video/H264", []byte{0, 0, 0, 1, 0x65, 0x88}, "without SPS and PPS"},
+		{"video/AV1", []byte{0x12, 0x00}, "sequence header"},
+		{"audio/opus", nil, "empty opus packet"},
+	} {
+		c, err := codecOf(tc.mime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.params(cp, tc.first); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.mime, err, tc.want)
+		}
+	}
+}
+
+// The manifest lists peers in join order with their offsets, and room/file
+// loads it.
+func TestManifestLoads(t *testing.T) {
+	dir := t.TempDir()
+	r, err := New(Options{JobDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := filepath.Join("..", "..", "testdata", "peers")
+	r.AddPeer(room.Peer{ID: "PA_a", Name: "a/b"}, 0)
+	r.AddPeer(room.Peer{ID: "P 2", Name: "late"}, 2*time.Second)
+	// Files as the writers would have opened them (copies of real media,
+	// so that the file room's probe passes).
+	for _, f := range []struct {
+		info  room.TrackInfo
+		src   string
+		start time.Duration
+	}{
+		{room.TrackInfo{ID: "P 2/audio", PeerID: "P 2", Kind: room.KindAudio, Codec: room.Codec{MimeType: "audio/opus"}}, "alice.webm", 2 * time.Second},
+		{room.TrackInfo{ID: "PA_a/video", PeerID: "PA_a", Kind: room.KindVideo, Codec: room.Codec{MimeType: "video/VP8"}}, "codec-av1.webm", 100 * time.Millisecond},
+		{room.TrackInfo{ID: "PA_a/audio", PeerID: "PA_a", Kind: room.KindAudio, Codec: room.Codec{MimeType: "audio/opus"}}, "alice.webm", -6 * time.Millisecond},
+		{room.TrackInfo{ID: "PA_a/screen", PeerID: "PA_a", Kind: room.KindVideo, Source: room.SourceScreen, Codec: room.Codec{MimeType: "video/VP8"}}, "slides.webm", 3 * time.Second},
+	} {
+		w, err := r.Writer(f.info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(peers, f.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(w.path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.opened(f.start)
+	}
+	r.RemovePeer("PA_a", 5*time.Second)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := file.Load(filepath.Join(dir, Dir, Manifest))
+	if err != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, Dir, Manifest))
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if len(m.Peers) != 2 {
+		t.Fatalf("%d peers, want 2", len(m.Peers))
+	}
+	a, late := m.Peers[0], m.Peers[1]
+	if a.Name != "a_b" || a.ID != "PA_a" || a.Join != 0 || a.Leave != 5*time.Second || a.MediaOffset != 100*time.Millisecond ||
+		a.Audio == nil || a.AudioOffset != 0 || a.Screen == nil || a.ScreenOffset != 3*time.Second {
+		t.Errorf("first peer %+v", a)
+	}
+	if late.ID != "P_2" || late.Join != 2*time.Second || late.Media == nil || late.Media.Audio == nil || late.Audio != nil {
+		t.Errorf("late peer %+v", late)
+	}
+	files := r.Files()
+	if len(files) != 4 || files[0].Path != "tracks/late-mic-P_2_audio.webm" || files[3].Path != "tracks/a_b-screen-PA_a_screen.webm" {
+		t.Errorf("files %+v", files)
+	}
+}
