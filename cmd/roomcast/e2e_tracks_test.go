@@ -173,43 +173,57 @@ func TestRecordTracks(t *testing.T) {
 	}
 }
 
-// A job SIGKILLed mid-way leaves track files that play up to about the
-// last second, and the manifest lists them.
-func TestRecordTracksKilled(t *testing.T) {
-	out := t.TempDir()
-	p := startRoomcast(t, cleanEnv(), "record", "--room", "file:testdata/rooms/demo.yaml", "--tracks",
-		"--resolution", "320x180", "--out", out)
-	var st worker.State
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		b, err := os.ReadFile(filepath.Join(out, "status.json"))
-		if err == nil && json.Unmarshal(b, &st) == nil && len(st.Tracks) == 8 && st.Stats.Elapsed >= 4.5 {
-			break
-		}
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	p.wait(t, 10*time.Second)
-	if len(st.Tracks) != 8 || st.Stats.Elapsed < 4.5 {
-		t.Fatalf("status.json never showed 8 track files 4.5 s in: %+v\n%s", st, tail(p.stderr.String(), 2000))
-	}
-	for _, f := range st.Tracks {
-		path := filepath.Join(out, f.Path)
-		decodeClean(t, path)
-		pr := ffprobe(t, path, "-count_packets")
-		times := packetTimes(t, path)
-		// Killed 4.5 s or more in: what was sent by 3 s is in the file
-		// (bob joined at 3 s, so his files may be short).
-		if last := times[len(times)-1] + f.StartOffsetSeconds; len(pr.Streams) != 1 || f.PeerName != "bob" && last < 3 {
-			t.Errorf("%s: plays to %.2f s of job time, want 3 s or more", f.Path, last)
-		}
-	}
-	var m struct{ Peers []struct{ Name string } }
-	readYAML(t, filepath.Join(out, "tracks", "room.yaml"), &m)
-	if len(m.Peers) != 4 {
-		t.Errorf("the manifest left by the killed job has %d peers, want 4", len(m.Peers))
+// A job stopped mid-way by SIGTERM finalizes its track files (the WebM's
+// duration and cues are written); one SIGKILLed leaves files that play up
+// to about their last second. Either way the manifest lists every peer.
+func TestRecordTracksStopped(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := t.TempDir()
+			p := startRoomcast(t, cleanEnv(), "record", "--room", "file:testdata/rooms/demo.yaml", "--tracks",
+				"--resolution", "320x180", "--out", out)
+			var st worker.State
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+				b, err := os.ReadFile(filepath.Join(out, "status.json"))
+				if err == nil && json.Unmarshal(b, &st) == nil && len(st.Tracks) == 8 && st.Stats.Elapsed >= 4.5 {
+					break
+				}
+			}
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			p.wait(t, 20*time.Second)
+			if len(st.Tracks) != 8 || st.Stats.Elapsed < 4.5 {
+				t.Fatalf("status.json never showed 8 track files 4.5 s in: %+v\n%s", st, tail(p.stderr.String(), 2000))
+			}
+			if sig == syscall.SIGTERM {
+				if code := p.exitCode(t); code != 0 {
+					t.Errorf("exit %d after SIGTERM, want 0", code)
+				}
+				st = readStatus(t, out)
+			}
+			for _, f := range st.Tracks {
+				path := filepath.Join(out, f.Path)
+				decodeClean(t, path)
+				pr := ffprobe(t, path)
+				times := packetTimes(t, path)
+				// Stopped 4.5 s or more in: what was sent by 3 s is in the
+				// file (bob joined at 3 s, so his files may be short).
+				if last := times[len(times)-1] + f.StartOffsetSeconds; len(pr.Streams) != 1 || f.PeerName != "bob" && last < 3 {
+					t.Errorf("%s: plays to %.2f s of job time, want 3 s or more", f.Path, last)
+				}
+				if finalized := pr.Format.Duration != "" && pr.Format.Duration != "N/A"; sig == syscall.SIGTERM && !finalized {
+					t.Errorf("%s: no duration after SIGTERM: not finalized", f.Path)
+				}
+			}
+			var m struct{ Peers []struct{ Name string } }
+			readYAML(t, filepath.Join(out, "tracks", "room.yaml"), &m)
+			if len(m.Peers) != 4 {
+				t.Errorf("the manifest left by the stopped job has %d peers, want 4", len(m.Peers))
+			}
+		})
 	}
 }
 
