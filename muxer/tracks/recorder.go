@@ -37,8 +37,8 @@ type Options struct {
 	// JobDir is the job's folder; the files go to JobDir/tracks.
 	JobDir string
 	Logger *slog.Logger
-	// OnChange is called, on the goroutine of the track whose file opened,
-	// after each new file; it must not block.
+	// OnChange is called after each new file, on the goroutine of the
+	// track writer whose file opened; it must not block.
 	OnChange func([]File)
 }
 
@@ -101,7 +101,8 @@ func (r *Recorder) RemovePeer(id string, at time.Duration) {
 	}
 }
 
-// Writer returns the writer of one track. Its file is named
+// Writer returns the writer of one track, whose goroutine runs until its
+// Close. Its file is named
 // PEER-SOURCE-TRACK (cam, mic or screen), each part reduced to letters,
 // digits, '_' and '-', with a number added if a file had that name.
 func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
@@ -127,11 +128,7 @@ func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
 	r.mu.Unlock()
 	f := File{PeerID: info.PeerID, PeerName: peerName, TrackID: info.ID, Kind: info.Kind, Source: info.Source,
 		Codec: info.Codec.MimeType, Path: Dir + "/" + name}
-	w := &Writer{
-		path:  filepath.Join(r.dir, name),
-		codec: c,
-		log:   r.log.With("track", info.ID, "file", f.Path),
-	}
+	w := newWriter(filepath.Join(r.dir, name), c, r.log.With("track", info.ID, "file", f.Path))
 	w.opened = func(start time.Duration) {
 		f.Start = start
 		r.add(f)

@@ -1,8 +1,10 @@
 package tracks
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,9 @@ func TestManifestLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.opened(f.start)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r.RemovePeer("PA_a", 5*time.Second)
 	if err := r.Close(); err != nil {
@@ -114,5 +119,73 @@ func TestManifestLoads(t *testing.T) {
 	files := r.Files()
 	if len(files) != 4 || files[0].Path != "tracks/late-mic-P_2_audio.webm" || files[3].Path != "tracks/a_b-screen-PA_a_screen.webm" {
 		t.Errorf("files %+v", files)
+	}
+}
+
+// A stuck disk never blocks Frame: the queue fills, then frames are
+// dropped, video up to its next keyframe, and what was queued is written
+// once the disk moves again.
+func TestWriterQueueFull(t *testing.T) {
+	c, err := codecOf("video/VP8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(filepath.Join(t.TempDir(), "x.webm"), c, slog.New(slog.DiscardHandler))
+	stuck := make(chan struct{})
+	var got []int64
+	w.write = func(f *frame) {
+		<-stuck
+		got = append(got, int64(f.t))
+	}
+	const n, key2 = 3 * queueLen, 2 * queueLen
+	feed := func(from, to int) {
+		for i := from; i < to; i++ {
+			// Frame i carries i; keyframes at 0 and key2.
+			w.Frame([]byte{byte(i)}, time.Duration(i), i == 0 || i == key2)
+		}
+	}
+	feed(0, key2)
+	close(stuck)
+	for len(w.free) < queueLen {
+		time.Sleep(time.Millisecond)
+	}
+	feed(key2, n)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// While stuck, the goroutine holds one frame and the queue the next
+	// queueLen-1; the rest up to key2 is dropped. Once the disk moved the
+	// queue takes frames again, from the keyframe on.
+	var want []int64
+	for i := range int64(queueLen) {
+		want = append(want, i)
+	}
+	for i := range int64(queueLen) {
+		want = append(want, key2+i)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("written %v,\nwant %v", got, want)
+	}
+	if d := w.Dropped(); d != int64(n-len(want)) {
+		t.Errorf("Dropped() = %d, want %d", d, n-len(want))
+	}
+}
+
+// Frame, the pipeline's tap, allocates nothing once the pool's buffers have
+// grown to the track's frames.
+func TestWriterFrameAllocs(t *testing.T) {
+	c, err := codecOf("audio/opus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(filepath.Join(t.TempDir(), "x.webm"), c, slog.New(slog.DiscardHandler))
+	defer w.Close()
+	w.write = func(*frame) {}
+	data := make([]byte, 200)
+	for range 4 * queueLen {
+		w.Frame(data, 0, true)
+	}
+	if n := testing.AllocsPerRun(1000, func() { w.Frame(data, 0, true) }); n != 0 {
+		t.Errorf("%.2f allocations per frame, want 0", n)
 	}
 }

@@ -31,11 +31,21 @@ const minStep = 1000
 // timeBase is the packets' time base: job time in microseconds.
 var timeBase = astiav.NewRational(1, 1_000_000)
 
+// queueLen is how many frames wait for the muxer: about two seconds of
+// video, more than a second of audio.
+const queueLen = 64
+
 // Writer records one track to one file: its Frame is the pipeline's tap. The
 // file is created at the track's first keyframe (video) or first packet
 // (audio), which is its time 0 and its start offset on the job's timeline.
-// Frame and Close run on the pipeline's goroutine; Start may be read from
-// any.
+//
+// Frame copies the frame into a buffer of a fixed pool and queues it for the
+// Writer's goroutine, which muxes and writes: a slow or stuck disk costs
+// track frames, never the live path a frame. When the queue is full a
+// frame is dropped, and a video track then drops up to its next keyframe
+// (what follows a lost frame does not decode); Dropped counts them. Frame and
+// Close run on the pipeline's goroutine; Start, Frames and Dropped may be
+// read from any.
 type Writer struct {
 	path  string
 	codec codec
@@ -43,6 +53,15 @@ type Writer struct {
 	// opened is told the start offset once the file exists.
 	opened func(start time.Duration)
 
+	// The pipeline's side.
+	free     chan *frame
+	todo     chan *frame
+	done     chan struct{}
+	dropping bool // a video frame was dropped: wait for a keyframe
+	closed   bool
+
+	// The goroutine's side, and Close's once it has ended.
+	write   func(f *frame) // w.mux; a test slows it down
 	fc      *astiav.FormatContext
 	pb      *astiav.IOContext
 	st      *astiav.Stream
@@ -50,31 +69,88 @@ type Writer struct {
 	scratch []byte
 	last    int64 // the last packet's pts, µs
 	failed  bool
-	closed  bool
 
 	mu      sync.Mutex
 	started bool
 	start   time.Duration
 	frames  int64
+	dropped int64
 }
 
-// Frame writes one frame at job time t (the Tap interface). Video before
-// the first keyframe is dropped; a write error stops the file and is logged
-// once.
+// frame is a queued frame; data is the pool buffer's, reused.
+type frame struct {
+	data []byte
+	t    time.Duration
+	key  bool
+}
+
+func newWriter(path string, c codec, log *slog.Logger) *Writer {
+	w := &Writer{
+		path: path, codec: c, log: log,
+		free: make(chan *frame, queueLen), todo: make(chan *frame, queueLen), done: make(chan struct{}),
+	}
+	w.write = w.mux
+	for range queueLen {
+		w.free <- &frame{}
+	}
+	go w.run()
+	return w
+}
+
+// Frame queues one frame at job time t (the Tap interface). It never
+// blocks, and allocates only while the pool's buffers grow to the track's
+// largest frame.
 func (w *Writer) Frame(data []byte, t time.Duration, key bool) {
-	if w.failed || w.closed {
+	if w.closed {
+		return
+	}
+	if w.dropping && !key {
+		w.drop()
+		return
+	}
+	select {
+	case f := <-w.free:
+		w.dropping = false
+		f.data = append(f.data[:0], data...)
+		f.t, f.key = t, key
+		w.todo <- f // never blocks: todo holds the whole pool
+	default:
+		w.drop()
+		w.dropping = w.codec.video
+	}
+}
+
+func (w *Writer) drop() {
+	w.mu.Lock()
+	w.dropped++
+	w.mu.Unlock()
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	for f := range w.todo {
+		w.write(f)
+		w.free <- f
+	}
+}
+
+// mux writes one frame, opening the file at the first one it can start
+// with. Video before the first keyframe is dropped; a write error stops the
+// file and is logged once.
+func (w *Writer) mux(f *frame) {
+	if w.failed {
 		return
 	}
 	if w.fc == nil {
-		if w.codec.video && !key {
+		if w.codec.video && !f.key {
 			return
 		}
-		if err := w.open(data, t); err != nil {
+		if err := w.open(f.data, f.t); err != nil {
 			w.fail(fmt.Errorf("opening: %w", err))
 			return
 		}
 	}
-	if err := w.write(data, t, key); err != nil {
+	if err := w.writePacket(f.data, f.t, f.key); err != nil {
 		w.fail(err)
 	}
 }
@@ -138,7 +214,7 @@ func (w *Writer) open(first []byte, t time.Duration) error {
 	return nil
 }
 
-func (w *Writer) write(data []byte, t time.Duration, key bool) error {
+func (w *Writer) writePacket(data []byte, t time.Duration, key bool) error {
 	pts := (t - w.start).Microseconds()
 	// Job times can step back a little: a live room's first packets are
 	// placed by their arrival until the sender's first report gives the
@@ -189,13 +265,27 @@ func (w *Writer) Frames() int64 {
 	return w.frames
 }
 
-// Close finalizes the file (the MP4's index, the WebM's cues and duration)
-// and frees the muxer. A track that never sent a keyframe leaves no file.
+// Dropped is how many frames did not reach the file because the queue was
+// full.
+func (w *Writer) Dropped() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
+}
+
+// Close writes what is queued, finalizes the file (the MP4's index, the
+// WebM's cues and duration) and frees the muxer. A track that never sent a
+// keyframe leaves no file.
 func (w *Writer) Close() error {
 	if w.closed {
 		return nil
 	}
 	w.closed = true
+	close(w.todo)
+	<-w.done
+	if n := w.Dropped(); n > 0 {
+		w.log.Warn("track recording dropped frames: the disk was too slow", "dropped", n)
+	}
 	var errs []error
 	if w.fc != nil && w.pkt != nil && !w.failed {
 		if err := w.fc.WriteTrailer(); err != nil {
