@@ -245,3 +245,55 @@ func packetTimes(t *testing.T, path string) []float64 {
 	}
 	return ts
 }
+
+// A live room's tracks: alice publishes before the recorder joins, bob
+// joins 3 s in. Each track file starts where its first frame came (bob's
+// about 3 s in), decodes cleanly, and the manifest re-composes the
+// meeting with both tiles.
+func TestLiveKitTracks(t *testing.T) {
+	lk := startLiveKit(t)
+	url := lk.URL("tracks")
+	peers := filepath.Join(repoRoot(t), "testdata", "peers")
+	publish(t, url, "alice", "--media", filepath.Join(peers, "alice.webm"), "--loop")
+	time.Sleep(time.Second)
+	out := t.TempDir()
+	recStart := time.Now()
+	rec := startRoomcast(t, lkEnv(), "record", "--room", url, "--tracks", "--record", "--resolution", "320x180", "--duration", "7s", "--out", out)
+	time.Sleep(3 * time.Second)
+	bobAt := time.Since(recStart).Seconds()
+	publish(t, url, "bob", "--media", filepath.Join(peers, "bob.webm"), "--loop")
+	if err := rec.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("record: %v\n%s", err, tail(rec.stderr.String(), 3000))
+	}
+	st := readStatus(t, out)
+	starts := map[string]float64{}
+	for _, f := range st.Tracks {
+		if !strings.HasPrefix(f.Path, "tracks/"+f.PeerName+"-") || !strings.Contains(f.Path, "TR_") {
+			t.Errorf("track file %s, want tracks/<peer>-<cam|mic>-<TR_...>", f.Path)
+		}
+		decodeClean(t, filepath.Join(out, f.Path))
+		starts[f.PeerName+"/"+f.Kind] = f.StartOffsetSeconds
+	}
+	if len(st.Tracks) != 4 {
+		t.Fatalf("state lists %d track files, want alice's and bob's audio and video: %+v", len(st.Tracks), st.Tracks)
+	}
+	for _, k := range []string{"bob/video", "bob/audio"} {
+		// The job started after the process did, and bob's publisher
+		// takes a moment to connect.
+		if s := starts[k]; s < bobAt-1.5 || s > bobAt+2 {
+			t.Errorf("%s starts at %.2f s of job time; bob published %.2f s after the command started", k, s, bobAt)
+		}
+	}
+	again := filepath.Join(out, "again")
+	_, stderr, code := runRoomcast(t, "record", "--room", "file:"+filepath.Join(out, "tracks", "room.yaml"), "--fast", "--record",
+		"--resolution", "320x180", "--out", again)
+	if code != 0 {
+		t.Fatalf("re-composition: exit %d: %s", code, tail(stderr, 3000))
+	}
+	img := frameRGB(t, filepath.Join(again, "recording.mp4"), starts["bob/video"]+1.5, 320, 180)
+	for name, rgb := range map[string][3]int{"alice": {255, 0, 0}, "bob": {0, 255, 0}} {
+		if s := colourShare(img, rgb, 60); s < 0.02 {
+			t.Errorf("the re-composition shows no %s tile (%.1f%% of its colour)", name, s*100)
+		}
+	}
+}
