@@ -232,6 +232,9 @@ func (g *graph) addTrack(tr room.Track) {
 	p, err := pipeline.New(pc)
 	if err != nil {
 		g.log.Warn("track not shown", "track", info.ID, "err", err)
+		if file != nil {
+			file.Close() // never opened: nothing to finalize
+		}
 		// Keep reading so that the room (and a virtual clock) is not held up.
 		g.spawn(func(context.Context) {
 			b := make([]byte, room.MaxPacketSize)

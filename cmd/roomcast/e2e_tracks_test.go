@@ -205,7 +205,9 @@ func TestRecordTracksStopped(t *testing.T) {
 				if code := p.exitCode(t); code != 0 {
 					t.Errorf("exit %d after SIGTERM, want 0", code)
 				}
-				st = readStatus(t, out)
+				if st = readStatus(t, out); len(st.Tracks) != 8 || st.State != worker.Stopped {
+					t.Fatalf("final state %s lists %d track files, want stopped and 8", st.State, len(st.Tracks))
+				}
 			}
 			for _, f := range st.Tracks {
 				path := filepath.Join(out, f.Path)
