@@ -263,9 +263,15 @@ func (g *graph) addTrack(tr room.Track) {
 	})
 }
 
-func (g *graph) setMuted(trackID string, muted bool) { g.comp.SetMuted(trackID, muted) }
-func (g *graph) setActiveSpeakers(s []room.Speaker)  { g.comp.SetActiveSpeakers(s) }
-func (g *graph) setLayout(l compositor.Layout)       { g.comp.SetLayout(l) }
+func (g *graph) setMuted(trackID string, muted bool) {
+	if g.tracks != nil {
+		g.tracks.SetMuted(trackID, muted, g.clock.Now())
+	}
+	g.comp.SetMuted(trackID, muted)
+}
+
+func (g *graph) setActiveSpeakers(s []room.Speaker) { g.comp.SetActiveSpeakers(s) }
+func (g *graph) setLayout(l compositor.Layout)      { g.comp.SetLayout(l) }
 
 // tileSized passes a video track's shown size to rooms that can send a
 // fitting simulcast layer. It runs on the compositor's goroutine, so the
@@ -321,7 +327,7 @@ func (g *graph) close() error {
 	}
 	g.wg.Wait()
 	if g.tracks != nil {
-		if err := g.tracks.Close(); err != nil {
+		if err := g.tracks.Close(g.clock.Now()); err != nil {
 			g.log.Warn("track manifest", "err", err)
 		}
 	}

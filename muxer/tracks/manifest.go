@@ -28,6 +28,41 @@ type manifestPeer struct {
 	AudioStart  string `yaml:"audioStart,omitempty"`
 	Screen      string `yaml:"screen,omitempty"`
 	ScreenStart string `yaml:"screenStart,omitempty"`
+	MuteVideo   []mute `yaml:"muteVideo,omitempty"`
+	MuteAudio   []mute `yaml:"muteAudio,omitempty"`
+}
+
+type mute struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// muteSpans gives the track's mutes as the manifest's intervals. One still
+// on ends when the peer left, or at the job's end; while the job runs, a
+// day later (the longest a job can run is far less).
+func (r *Recorder) muteSpans(trackID string, leave time.Duration) []mute {
+	m := r.mutes[trackID]
+	if m == nil {
+		return nil
+	}
+	var out []mute
+	for _, sp := range m.spans {
+		to := sp.to
+		if to == 0 {
+			switch {
+			case leave > sp.from:
+				to = leave
+			case r.end > sp.from:
+				to = r.end
+			default:
+				to = sp.from + 24*time.Hour
+			}
+		}
+		if to > sp.from {
+			out = append(out, mute{From: dur(max(sp.from, 0)), To: dur(to)})
+		}
+	}
+	return out
 }
 
 // manifest builds the file room that re-composes the meeting from files:
@@ -124,6 +159,12 @@ func (r *Recorder) manifest() []byte {
 		}
 		if other != nil {
 			mp.Audio, mp.AudioStart = path.Base(other.Path), start(other, join)
+		}
+		if p.cam != nil {
+			mp.MuteVideo = r.muteSpans(p.cam.TrackID, leave)
+		}
+		if p.mic != nil {
+			mp.MuteAudio = r.muteSpans(p.mic.TrackID, leave)
 		}
 		if p.screen != nil {
 			mp.Screen, mp.ScreenStart = path.Base(p.screen.Path), start(p.screen, join)

@@ -50,10 +50,35 @@ type Recorder struct {
 	onChange func([]File)
 
 	mu    sync.Mutex
-	peers map[string]*peer // by id
-	order []string         // peer ids, in the order they joined
-	used  map[string]bool  // file names taken
+	peers map[string]*peer  // by id
+	order []string          // peer ids, in the order they joined
+	used  map[string]bool   // file names taken
+	mutes map[string]*mutes // by track id
 	files []File
+	end   time.Duration // the job's end, once Close has it
+}
+
+// mutes are a track's muted spans, in job time; an open one (still muted)
+// has To 0.
+type mutes struct {
+	spans []span
+}
+
+type span struct{ from, to time.Duration }
+
+func (m *mutes) set(muted bool, at time.Duration) {
+	open := len(m.spans) > 0 && m.spans[len(m.spans)-1].to == 0
+	switch {
+	case muted && !open:
+		m.spans = append(m.spans, span{from: at})
+	case !muted && open:
+		last := &m.spans[len(m.spans)-1]
+		if at <= last.from {
+			m.spans = m.spans[:len(m.spans)-1] // muted for no time
+			return
+		}
+		last.to = at
+	}
 }
 
 // peer is what the manifest keeps of a peer besides its files.
@@ -73,7 +98,7 @@ func New(opts Options) (*Recorder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, peers: map[string]*peer{}, used: map[string]bool{}}, nil
+	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, peers: map[string]*peer{}, mutes: map[string]*mutes{}, used: map[string]bool{}}, nil
 }
 
 // AddPeer records that the peer joined at job time at: its name names its
@@ -101,6 +126,17 @@ func (r *Recorder) RemovePeer(id string, at time.Duration) {
 	}
 }
 
+// SetMuted records that the track was muted or unmuted at job time at: the
+// manifest mutes it there too, so that the re-composition shows what the
+// live composite showed rather than a frozen picture.
+func (r *Recorder) SetMuted(trackID string, muted bool, at time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.mutes[trackID]; m != nil {
+		m.set(muted, at)
+	}
+}
+
 // Writer returns the writer of one track, whose goroutine runs until its
 // Close. Its file is named
 // PEER-SOURCE-TRACK (cam, mic or screen), each part reduced to letters,
@@ -112,9 +148,17 @@ func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
 	}
 	r.mu.Lock()
 	var name string
+	var join time.Duration
 	if ps := r.peers[info.PeerID]; ps != nil {
-		name = ps.name
+		name, join = ps.name, ps.join
 	}
+	m := &mutes{}
+	if info.Muted {
+		// Added muted: from the peer's join, which the file room reads
+		// as a track that starts muted.
+		m.set(true, join)
+	}
+	r.mutes[info.ID] = m
 	if name == "" {
 		name = info.PeerID
 	}
@@ -157,11 +201,12 @@ func (r *Recorder) Files() []File {
 	return slices.Clone(r.files)
 }
 
-// Close writes the manifest a last time. The Writers are their
-// pipelines' to close.
-func (r *Recorder) Close() error {
+// Close writes the manifest a last time; end is the job's end, where a mute
+// still on ends. The Writers are their pipelines' to close.
+func (r *Recorder) Close(end time.Duration) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.end = end
 	if len(r.files) == 0 {
 		return nil
 	}

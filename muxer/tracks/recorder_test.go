@@ -96,8 +96,12 @@ func TestManifestLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	r.SetMuted("PA_a/video", true, time.Second)
+	r.SetMuted("PA_a/video", false, 2*time.Second)
+	r.SetMuted("PA_a/audio", true, 4*time.Second) // still muted when a leaves
+	r.SetMuted("P 2/audio", true, 5*time.Second)  // and when the job ends
 	r.RemovePeer("PA_a", 5*time.Second)
-	if err := r.Close(); err != nil {
+	if err := r.Close(6 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	m, err := file.Load(filepath.Join(dir, Dir, Manifest))
@@ -110,10 +114,13 @@ func TestManifestLoads(t *testing.T) {
 	}
 	a, late := m.Peers[0], m.Peers[1]
 	if a.Name != "a_b" || a.ID != "PA_a" || a.Join != 0 || a.Leave != 5*time.Second || a.MediaOffset != 100*time.Millisecond ||
-		a.Audio == nil || a.AudioOffset != 0 || a.Screen == nil || a.ScreenOffset != 3*time.Second {
+		a.Audio == nil || a.AudioOffset != 0 || a.Screen == nil || a.ScreenOffset != 3*time.Second ||
+		!slices.Equal(a.MuteVideo, []file.Interval{{From: time.Second, To: 2 * time.Second}}) ||
+		!slices.Equal(a.MuteAudio, []file.Interval{{From: 4 * time.Second, To: 5 * time.Second}}) {
 		t.Errorf("first peer %+v", a)
 	}
-	if late.ID != "P_2" || late.Join != 2*time.Second || late.Media == nil || late.Media.Audio == nil || late.Audio != nil {
+	if late.ID != "P_2" || late.Join != 2*time.Second || late.Media == nil || late.Media.Audio == nil || late.Audio != nil ||
+		!slices.Equal(late.MuteAudio, []file.Interval{{From: 5 * time.Second, To: 6 * time.Second}}) {
 		t.Errorf("late peer %+v", late)
 	}
 	files := r.Files()
