@@ -31,6 +31,7 @@ func TestValidate(t *testing.T) {
 		{"fps", func(j *Job) { j.FPS = 61 }, []string{"fps", "61", "1..60"}},
 		{"layout", func(j *Job) { j.Layout = "mosaic" }, []string{"layout", "mosaic", "grid, pip, screenshare, single, speaker"}},
 		{"nothing", func(j *Job) { j.Record = false }, []string{"nothing to do"}},
+		{"tracks only", func(j *Job) { j.Record, j.Tracks = false, true }, nil},
 		{"no room", func(j *Job) { j.MeetingURL = "" }, []string{"meetingUrl is required", "file:PATH.yaml"}},
 		{"bad scheme", func(j *Job) { j.MeetingURL = "zoom://x" }, []string{"unknown scheme", "livekit://"}},
 		{"livekit no room", func(j *Job) { j.MeetingURL = "livekit://127.0.0.1:7880" }, []string{"exactly one room"}},

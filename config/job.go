@@ -47,6 +47,10 @@ type Job struct {
 	// Thumbnails, when set, writes a JPEG of the composite this often to
 	// thumbnails/ (roomcast's extension).
 	Thumbnails Duration `json:"thumbnails,omitempty" yaml:"thumbnails,omitempty"`
+	// Tracks also records each track, as the room sent it, to tracks/,
+	// with the manifest tracks/room.yaml that re-composes the meeting
+	// (roomcast's extension).
+	Tracks bool `json:"tracks,omitempty" yaml:"tracks,omitempty"`
 }
 
 // Defaults of the contract.
@@ -132,8 +136,8 @@ func (j *Job) Validate() error {
 		}
 		seen[u] = i
 	}
-	if len(j.RTMPURLs) == 0 && !j.Record && !j.HLS && !j.HLSRecord {
-		add("nothing to do: set record, give rtmpUrls (--rtmp), or set hls or hlsRecord")
+	if len(j.RTMPURLs) == 0 && !j.Record && !j.HLS && !j.HLSRecord && !j.Tracks {
+		add("nothing to do: set record, give rtmpUrls (--rtmp), or set hls, hlsRecord or tracks")
 	}
 	if err := j.Resolution.Validate(); err != nil {
 		add("resolution: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/thumbnail"
+	"github.com/roomcast/roomcast/muxer/tracks"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
@@ -40,6 +41,8 @@ type graph struct {
 	comp  *compositor.Compositor
 	// thumbs takes the composite's thumbnails; nil without.
 	thumbs *thumbnail.Writer
+	// tracks records each track to its own file; nil without.
+	tracks *tracks.Recorder
 	room   room.Room
 	exact  bool // the room's sender clocks are the job clock (room.Timeline)
 
@@ -112,6 +115,11 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		}
 		out = thumbnailTee{Output: g.enc, thumbs: g.thumbs}
 	}
+	if cfg.Tracks {
+		if g.tracks, err = tracks.New(tracks.Options{JobDir: spec.opts.Out, Logger: g.log}); err != nil {
+			return g, paths, errorf(CodeInternal, "%w", err)
+		}
+	}
 	g.comp, err = compositor.New(compositor.Config{
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
 		SampleRate: 48000, Latency: spec.opts.Latency, Layout: doc, Logger: g.log,
@@ -172,12 +180,21 @@ func (g *graph) spawn(f func(ctx context.Context)) {
 
 // Scene changes, from room events. Loop only.
 
-func (g *graph) addPeer(p room.Peer)    { g.comp.AddPeer(p) }
+func (g *graph) addPeer(p room.Peer) {
+	if g.tracks != nil {
+		g.tracks.AddPeer(p, g.clock.Now())
+	}
+	g.comp.AddPeer(p)
+}
+
 func (g *graph) updatePeer(p room.Peer) { g.comp.UpdatePeer(p) }
 
 // removePeer frees what the peer held at once: its tiles and tracks in the
 // compositor, its lip-sync state here.
 func (g *graph) removePeer(id string) {
+	if g.tracks != nil {
+		g.tracks.RemovePeer(id, g.clock.Now())
+	}
 	g.comp.RemovePeer(id)
 	delete(g.syncs, id)
 }
@@ -201,11 +218,24 @@ func (g *graph) addTrack(tr room.Track) {
 		s = pipeline.NewSync(g.clock, g.exact)
 		g.syncs[info.PeerID] = s
 	}
-	p, err := pipeline.New(pipeline.Config{
+	pc := pipeline.Config{
 		Track: tr, Sync: s, Clock: g.clock, Sink: g.comp, Logger: g.log.With("track", info.ID),
-	})
+	}
+	var file *tracks.Writer
+	if g.tracks != nil {
+		var err error
+		if file, err = g.tracks.Writer(info); err != nil {
+			g.log.Warn("track not recorded", "track", info.ID, "err", err)
+		} else {
+			pc.Tap = file
+		}
+	}
+	p, err := pipeline.New(pc)
 	if err != nil {
 		g.log.Warn("track not shown", "track", info.ID, "err", err)
+		if file != nil {
+			file.Close() // never opened: nothing to finalize
+		}
 		// Keep reading so that the room (and a virtual clock) is not held up.
 		g.spawn(func(context.Context) {
 			b := make([]byte, room.MaxPacketSize)
@@ -218,17 +248,31 @@ func (g *graph) addTrack(tr room.Track) {
 		return
 	}
 	g.spawn(func(ctx context.Context) {
-		// The pipeline is freed as soon as its track ends, not with the job.
+		// The pipeline (and its track's file) is freed as soon as its track
+		// ends, not with the job.
 		defer p.Close()
+		if file != nil {
+			defer func() {
+				if err := file.Close(); err != nil {
+					g.log.Warn("track recording", "track", info.ID, "err", err)
+				}
+			}()
+		}
 		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			g.log.Warn("track pipeline ended", "track", info.ID, "err", err)
 		}
 	})
 }
 
-func (g *graph) setMuted(trackID string, muted bool) { g.comp.SetMuted(trackID, muted) }
-func (g *graph) setActiveSpeakers(s []room.Speaker)  { g.comp.SetActiveSpeakers(s) }
-func (g *graph) setLayout(d *layout.Document)        { g.comp.SetLayout(d) }
+func (g *graph) setMuted(trackID string, muted bool) {
+	if g.tracks != nil {
+		g.tracks.SetMuted(trackID, muted, g.clock.Now())
+	}
+	g.comp.SetMuted(trackID, muted)
+}
+
+func (g *graph) setActiveSpeakers(s []room.Speaker) { g.comp.SetActiveSpeakers(s) }
+func (g *graph) setLayout(d *layout.Document)       { g.comp.SetLayout(d) }
 
 // tileSized passes a video track's shown size to rooms that can send a
 // fitting simulcast layer. It runs on the compositor's goroutine, so the
@@ -256,7 +300,8 @@ func (g *graph) tileSized(trackID string, w, h int) {
 //     finalizes (an MP4's index, an HLS playlist), within 15 s.
 //  5. Close the room: every track's Read returns io.EOF.
 //  6. Wait for every goroutine of the graph: each pipeline frees its
-//     decoder as it ends.
+//     decoder as it ends, and finalizes its track file; then the track
+//     manifest is written a last time.
 //  7. Close the compositor: its frames and scalers are freed.
 //
 // It returns the encoder's error, if flushing failed.
@@ -282,6 +327,11 @@ func (g *graph) close() error {
 		}
 	}
 	g.wg.Wait()
+	if g.tracks != nil {
+		if err := g.tracks.Close(g.clock.Now()); err != nil {
+			g.log.Warn("track manifest", "err", err)
+		}
+	}
 	if g.thumbs != nil {
 		g.thumbs.Close()
 	}

@@ -3,6 +3,8 @@ package worker
 import (
 	"slices"
 	"time"
+
+	"github.com/roomcast/roomcast/muxer/tracks"
 )
 
 // Phase is a job's overall state.
@@ -70,11 +72,14 @@ type State struct {
 	// Extensions.
 	// Thumbnails are the composite's JPEGs, when the job takes them.
 	Thumbnails *Thumbnails `json:"thumbnails,omitempty"`
-	Error      *Error      `json:"error,omitempty"`  // why the job failed
-	Reason     string      `json:"reason,omitempty"` // why it stopped
-	Room       string      `json:"room"`             // meetingUrl, without credentials
-	Peers      int         `json:"peers"`
-	Stats      Stats       `json:"stats"`
+	// Tracks are the per-track recordings, when the job makes them, in
+	// the order their files opened.
+	Tracks []TrackFile `json:"tracks,omitempty"`
+	Error  *Error      `json:"error,omitempty"`  // why the job failed
+	Reason string      `json:"reason,omitempty"` // why it stopped
+	Room   string      `json:"room"`             // meetingUrl, without credentials
+	Peers  int         `json:"peers"`
+	Stats  Stats       `json:"stats"`
 }
 
 // Stats are live figures of a job, for the progress line and status.json.
@@ -125,6 +130,20 @@ type Thumbnails struct {
 	Error  *Error  `json:"error"`
 }
 
+// TrackFile is one track's recording (tracks/), as the room sent it.
+type TrackFile struct {
+	PeerID   string `json:"peerId"`
+	PeerName string `json:"peerName"`
+	TrackID  string `json:"trackId"`
+	Kind     string `json:"kind"`   // audio or video
+	Source   string `json:"source"` // regular or screen
+	Codec    string `json:"codec"`  // MIME type, e.g. video/VP8
+	// Path is relative to the job's folder, e.g. tracks/alice-cam-PA_alice_video.webm.
+	Path string `json:"path"`
+	// StartOffsetSeconds is the job time of the file's time 0.
+	StartOffsetSeconds float64 `json:"startOffsetSeconds"`
+}
+
 // Event names of the contract's state-change events.
 const (
 	EventRTMPStreaming = "rtmpStreamingStateUpdated"
@@ -139,9 +158,21 @@ func (s State) clone() State {
 	c := s
 	c.RTMPStreaming.Outputs = append([]RTMPOutput{}, s.RTMPStreaming.Outputs...)
 	c.Stats.Outputs = slices.Clone(s.Stats.Outputs)
+	c.Tracks = slices.Clone(s.Tracks)
 	if s.Thumbnails != nil {
 		t := *s.Thumbnails
 		c.Thumbnails = &t
 	}
 	return c
+}
+
+func trackFiles(fs []tracks.File) []TrackFile {
+	out := make([]TrackFile, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, TrackFile{
+			PeerID: f.PeerID, PeerName: f.PeerName, TrackID: f.TrackID, Kind: string(f.Kind), Source: string(f.Source),
+			Codec: f.Codec, Path: f.Path, StartOffsetSeconds: f.Start.Seconds(),
+		})
+	}
+	return out
 }

@@ -41,6 +41,9 @@ func (j *Job) refreshStats() {
 		}
 		j.state.Thumbnails = t
 	}
+	if g.tracks != nil {
+		j.state.Tracks = trackFiles(g.tracks.Files())
+	}
 	if g.fan == nil {
 		return
 	}

@@ -104,6 +104,9 @@ func newStartCmd() *cobra.Command {
 			if fl.Changed("hls-record") {
 				j.HLSRecord, _ = fl.GetBool("hls-record")
 			}
+			if fl.Changed("tracks") {
+				j.Tracks, _ = fl.GetBool("tracks")
+			}
 			if fl.Changed("rtmp") {
 				j.RTMPURLs, _ = fl.GetStringArray("rtmp")
 			}
@@ -177,6 +180,7 @@ func newStartCmd() *cobra.Command {
 	fl.String("resolution", "", "output size WxH")
 	fl.String("duration", "", "maximum duration, e.g. 30m")
 	fl.String("thumbnails", "", "a JPEG of the composite this often, e.g. 10s")
+	fl.Bool("tracks", false, "also record each track to tracks/, with the manifest tracks/room.yaml")
 	fl.StringVar(&key, "idempotency-key", "", "the same key within 24 h returns the same job")
 	return cmd
 }

@@ -69,6 +69,7 @@ settings.`,
 	fl.String("rtmp-connect-timeout", "", "bound on each RTMP connect, up to the server's confirmation (default 5s)")
 	fl.String("rtmp-retry-window", "", "how long a dropped RTMP URL is retried before it fails (default 60s)")
 	fl.String("thumbnails", "", "write a JPEG of the composite this often, e.g. 10s, to OUT/thumbnails/ (with latest.jpg)")
+	fl.Bool("tracks", false, "also write each track unchanged to OUT/tracks/ (WebM, H.264 in MP4), with the file room tracks/room.yaml that re-composes it")
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
 	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
@@ -120,6 +121,7 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 	boolean("record", &job.Record)
 	boolean("hls", &job.HLS)
 	boolean("hls-record", &job.HLSRecord)
+	boolean("tracks", &job.Tracks)
 	boolean("fast", &w.Fast)
 	boolean("trim", &w.Trim)
 	if fl.Changed("rtmp") {

@@ -27,8 +27,16 @@ type PeerSpec struct {
 	Role     string
 	Metadata string
 	Media    *MediaFile
-	Screen   *MediaFile // nil without a screen share
-	Join     time.Duration
+	// Audio, when set, is the file whose audio stream is the peer's
+	// microphone; Media's audio stream, if any, is then not sent.
+	Audio  *MediaFile
+	Screen *MediaFile // nil without a screen share
+	Join   time.Duration
+	// How long after Join each file's time 0 plays: 0 unless the manifest
+	// gives mediaStart, audioStart or screenStart (job times). Track files
+	// recorded on a call start when their first packet came, each at its
+	// own offset.
+	MediaOffset, AudioOffset, ScreenOffset time.Duration
 	// Leave is when the peer leaves; zero means when its media ends (a
 	// real leave is always after Join, so zero is never a valid one).
 	Leave     time.Duration
@@ -43,9 +51,12 @@ type Interval struct {
 
 // End returns when the peer leaves by its media alone, or by its Leave time.
 func (p *PeerSpec) End() time.Duration {
-	end := p.Join + p.Media.Duration
+	end := p.Join + p.MediaOffset + p.Media.Duration
+	if p.Audio != nil {
+		end = max(end, p.Join+p.AudioOffset+p.Audio.Duration)
+	}
 	if p.Screen != nil {
-		end = max(end, p.Join+p.Screen.Duration)
+		end = max(end, p.Join+p.ScreenOffset+p.Screen.Duration)
 	}
 	if p.Leave > 0 {
 		end = min(end, p.Leave)
@@ -55,23 +66,27 @@ func (p *PeerSpec) End() time.Duration {
 
 // peerFields lists the fields a peer may have, in the order the error
 // messages give them.
-var peerFields = []string{"name", "id", "role", "metadata", "media", "screen", "join", "leave", "muteVideo", "muteAudio"}
+var peerFields = []string{"name", "id", "role", "metadata", "media", "mediaStart", "audio", "audioStart", "screen", "screenStart", "join", "leave", "muteVideo", "muteAudio"}
 
 type manifestYAML struct {
 	Peers []peerYAML `yaml:"peers"`
 }
 
 type peerYAML struct {
-	Name      string         `yaml:"name"`
-	ID        string         `yaml:"id"`
-	Role      string         `yaml:"role"`
-	Metadata  string         `yaml:"metadata"`
-	Media     string         `yaml:"media"`
-	Screen    string         `yaml:"screen"`
-	Join      string         `yaml:"join"`
-	Leave     string         `yaml:"leave"`
-	MuteVideo []intervalYAML `yaml:"muteVideo"`
-	MuteAudio []intervalYAML `yaml:"muteAudio"`
+	Name        string         `yaml:"name"`
+	ID          string         `yaml:"id"`
+	Role        string         `yaml:"role"`
+	Metadata    string         `yaml:"metadata"`
+	Media       string         `yaml:"media"`
+	MediaStart  string         `yaml:"mediaStart"`
+	Audio       string         `yaml:"audio"`
+	AudioStart  string         `yaml:"audioStart"`
+	Screen      string         `yaml:"screen"`
+	ScreenStart string         `yaml:"screenStart"`
+	Join        string         `yaml:"join"`
+	Leave       string         `yaml:"leave"`
+	MuteVideo   []intervalYAML `yaml:"muteVideo"`
+	MuteAudio   []intervalYAML `yaml:"muteAudio"`
 }
 
 type intervalYAML struct {
@@ -243,9 +258,47 @@ func (m *Manifest) peer(i int, y *peerYAML, dir string, probe prober) (*PeerSpec
 	if p.Media, err = m.probe(where, "media", dir, y.Media, probe); err != nil {
 		return nil, err
 	}
+	if y.Audio != "" {
+		if p.Audio, err = m.probe(where, "audio", dir, y.Audio, probe); err != nil {
+			return nil, err
+		}
+		if p.Audio.Audio == nil {
+			return nil, m.errorf("%s: field audio: %s has no audio stream; give a file with an Opus audio stream, or drop audio and use media's", where, y.Audio)
+		}
+	}
 	if y.Screen != "" {
 		if p.Screen, err = m.probe(where, "screen", dir, y.Screen, probe); err != nil {
 			return nil, err
+		}
+	}
+	for _, st := range []struct {
+		field, file, value string
+		dst                *time.Duration
+	}{{"mediaStart", "media", y.MediaStart, &p.MediaOffset}, {"audioStart", "audio", y.AudioStart, &p.AudioOffset}, {"screenStart", "screen", y.ScreenStart, &p.ScreenOffset}} {
+		if st.value == "" {
+			continue
+		}
+		if st.file != "media" && (st.file == "audio" && y.Audio == "" || st.file == "screen" && y.Screen == "") {
+			return nil, m.errorf("%s: field %s is set without %s; give the %s file or remove %s", where, st.field, st.file, st.file, st.field)
+		}
+		d, err := m.duration(where, st.field, st.value)
+		if err != nil {
+			return nil, err
+		}
+		if d < p.Join {
+			return nil, m.errorf("%s: field %s is %q, before join %q; a file starts when its peer has joined or later", where, st.field, st.value, orZero(y.Join))
+		}
+		*st.dst = d - p.Join
+	}
+	if p.Leave > 0 {
+		for _, st := range []struct {
+			field string
+			at    time.Duration
+			set   bool
+		}{{"mediaStart", p.Join + p.MediaOffset, y.MediaStart != ""}, {"audioStart", p.Join + p.AudioOffset, y.AudioStart != ""}, {"screenStart", p.Join + p.ScreenOffset, y.ScreenStart != ""}} {
+			if st.set && st.at >= p.Leave {
+				return nil, m.errorf("%s: field %s is %v, not before leave %q; the file would never play", where, st.field, st.at, y.Leave)
+			}
 		}
 	}
 
@@ -258,8 +311,8 @@ func (m *Manifest) peer(i int, y *peerYAML, dir string, probe prober) (*PeerSpec
 	if p.MuteAudio, err = m.intervals(where, "muteAudio", y.MuteAudio); err != nil {
 		return nil, err
 	}
-	if len(p.MuteAudio) > 0 && p.Media.Audio == nil {
-		return nil, m.errorf("%s: field muteAudio: media %s has no audio track to mute; remove muteAudio", where, y.Media)
+	if len(p.MuteAudio) > 0 && p.Media.Audio == nil && p.Audio == nil {
+		return nil, m.errorf("%s: field muteAudio: media %s has no audio track to mute (and no audio file is given); remove muteAudio", where, y.Media)
 	}
 	return p, nil
 }

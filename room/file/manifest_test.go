@@ -20,7 +20,7 @@ func TestLoadBadManifests(t *testing.T) {
 		file string
 		want []string // every one must appear in the error
 	}{
-		{"unknown-field.yaml", []string{"unknown-field.yaml", `peers[0] "alice"`, `unknown field "meda"`, "line 4", "allowed fields: name, id, role, metadata, media, screen, join, leave, muteVideo, muteAudio"}},
+		{"unknown-field.yaml", []string{"unknown-field.yaml", `peers[0] "alice"`, `unknown field "meda"`, "line 4", "allowed fields: name, id, role, metadata, media, mediaStart, audio, audioStart, screen, screenStart, join, leave, muteVideo, muteAudio"}},
 		{"missing-media.yaml", []string{"missing-media.yaml", `peers[1] "bob"`, "field media is missing", "VP8, VP9, H.264 or AV1", "Opus"}},
 		{"media-not-found.yaml", []string{"media-not-found.yaml", `peers[0] "alice"`, "field media", "nobody.webm not found", "relative to the manifest's folder"}},
 		{"bad-codec.yaml", []string{"bad-codec.yaml", `peers[0] "mallory"`, "field media", "mpeg4-aac.mp4", "stream #0 is video codec mpeg4", "stream #1 is audio codec aac", "video: VP8, VP9, H.264, AV1; audio: Opus"}},
@@ -57,6 +57,10 @@ func TestLoadInlineManifests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	av1, err := filepath.Abs(filepath.Join(peersDir, "codec-av1.webm"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		yaml string
@@ -77,6 +81,12 @@ func TestLoadInlineManifests(t *testing.T) {
 		{"mute typo", "peers:\n  - {name: a, media: " + alice + ", muteVideo: [{from: 1s, until: 3s}]}\n", []string{"muteVideo[0]", `unknown field "until"`, "allowed fields: from, to"}},
 		{"mute video of audio-only", "peers:\n  - {name: a, media: " + filepath.Join(filepath.Dir(alice), "../rooms/bad/audio-only.webm") + ", muteVideo: [{from: 1s, to: 2s}]}\n", []string{"field muteVideo", "no video track"}},
 		{"wrong type", "peers:\n  - {name: a, media: " + alice + ", muteVideo: yes}\n", []string{"field muteVideo", "must be a list"}},
+		{"audio without audio", "peers:\n  - {name: a, media: " + alice + ", audio: " + av1 + "}\n", []string{"field audio", "has no audio stream"}},
+		{"audio not found", "peers:\n  - {name: a, media: " + alice + ", audio: nope.webm}\n", []string{"field audio", "nope.webm not found"}},
+		{"start before join", "peers:\n  - {name: a, media: " + alice + ", audio: " + alice + ", join: 2s, audioStart: 1s}\n", []string{"field audioStart", "before join"}},
+		{"start without file", "peers:\n  - {name: a, media: " + alice + ", screenStart: 1s}\n", []string{"field screenStart", "without screen"}},
+		{"start after leave", "peers:\n  - {name: a, media: " + alice + ", mediaStart: 5s, leave: 4s}\n", []string{"field mediaStart", "not before leave"}},
+		{"bad start", "peers:\n  - {name: a, media: " + alice + ", mediaStart: 1}\n", []string{"field mediaStart", `bad duration "1"`}},
 		{"valid with everything", "peers:\n  - {name: a, id: P1, role: host, metadata: m, media: " + alice + ", screen: " + slides + ", join: 1s, leave: 5s, muteVideo: [{from: 2s, to: 3s}], muteAudio: [{from: 1.5s, to: 2500ms}]}\n", nil},
 	}
 	dir := t.TempDir()
@@ -110,6 +120,39 @@ func TestLoadInlineManifests(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadTrackFiles: a peer made of track files, each starting at its own
+// job time (what roomcast --tracks writes, and other systems' per-track
+// recordings): the offsets are kept from the join, and the peer lasts until
+// its last file ends.
+func TestLoadTrackFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tracks.yaml")
+	abs := func(name string) string {
+		p, err := filepath.Abs(filepath.Join(peersDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	y := "peers:\n  - name: a\n    join: 1s\n    media: " + abs("codec-av1.webm") + "\n    mediaStart: 1.5s\n" +
+		"    audio: " + abs("alice.webm") + "\n    audioStart: 1s\n    screen: " + abs("slides.webm") + "\n    screenStart: 3s\n"
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Peers[0]
+	if p.MediaOffset != 500*time.Millisecond || p.AudioOffset != 0 || p.ScreenOffset != 2*time.Second {
+		t.Errorf("offsets media %v audio %v screen %v, want 500ms 0s 2s", p.MediaOffset, p.AudioOffset, p.ScreenOffset)
+	}
+	want := max(p.Join+p.MediaOffset+p.Media.Duration, p.Join+p.Audio.Duration, p.Join+p.ScreenOffset+p.Screen.Duration)
+	if p.End() != want || p.End() <= p.Join+p.Media.Duration {
+		t.Errorf("End() = %v, want %v", p.End(), want)
 	}
 }
 
@@ -175,6 +218,8 @@ func FuzzManifest(f *testing.F) {
 	f.Add([]byte(`{"peers": [{"name": "a", "media": "../peers/alice.webm", "screen": "../peers/slides.webm", "join": "1s", "leave": "5s",` +
 		` "muteVideo": [{"from": "2s", "to": "3s"}], "muteAudio": [{"from": "1s", "to": "1500ms"}, {"from": "3s", "to": "4s"}]}]}`))
 	f.Add([]byte(`{"peers": [{"name": "a", "id": "X", "media": "../peers/carol.mkv"}, {"name": "b", "id": "X", "media": "../peers/bob.webm"}]}`))
+	f.Add([]byte("peers:\n  - {name: a, media: ../peers/codec-av1.webm, mediaStart: 1s, audio: ../peers/alice.webm, audioStart: 500ms, join: 500ms}\n" +
+		"  - {name: b, media: ../peers/bob.webm, screen: ../peers/slides.webm, screenStart: 2s, leave: 4s}\n"))
 	f.Add([]byte("peers:\n  - {name: a, media: ../peers/codec-av1.webm, leave: 2s}\n  - {name: b, media: bad/audio-only.webm, muteAudio: [{from: 0s, to: 1s}]}\n"))
 
 	// The manifest sits beside the real ones, so the seeds' media paths

@@ -496,16 +496,20 @@ func (r *Room) join(ctx context.Context, p *peerState) error {
 		src    room.Source
 		suffix string
 		mutes  []Interval
+		start  time.Duration // job time of the file's time 0
 	}
 	var sources []source
-	if spec.Media.Audio != nil {
-		sources = append(sources, source{spec.Media, spec.Media.Audio, room.KindAudio, room.SourceRegular, "audio", spec.MuteAudio})
+	switch {
+	case spec.Audio != nil:
+		sources = append(sources, source{spec.Audio, spec.Audio.Audio, room.KindAudio, room.SourceRegular, "audio", spec.MuteAudio, spec.Join + spec.AudioOffset})
+	case spec.Media.Audio != nil:
+		sources = append(sources, source{spec.Media, spec.Media.Audio, room.KindAudio, room.SourceRegular, "audio", spec.MuteAudio, spec.Join + spec.MediaOffset})
 	}
 	if spec.Media.Video != nil {
-		sources = append(sources, source{spec.Media, spec.Media.Video, room.KindVideo, room.SourceRegular, "video", spec.MuteVideo})
+		sources = append(sources, source{spec.Media, spec.Media.Video, room.KindVideo, room.SourceRegular, "video", spec.MuteVideo, spec.Join + spec.MediaOffset})
 	}
 	if spec.Screen != nil {
-		sources = append(sources, source{spec.Screen, spec.Screen.Video, room.KindVideo, room.SourceScreen, "screen", nil})
+		sources = append(sources, source{spec.Screen, spec.Screen.Video, room.KindVideo, room.SourceScreen, "screen", nil, spec.Join + spec.ScreenOffset})
 	}
 	demuxers := map[*MediaFile]*demuxer{}
 	for _, so := range sources {
@@ -531,7 +535,7 @@ func (r *Room) join(ctx context.Context, p *peerState) error {
 			}
 		}
 		t := newTrack(info, r.clock)
-		snd := newSender(t, d, so.si, spec.Join, so.mutes, r.impair, r.log)
+		snd := newSender(t, d, so.si, so.start, so.mutes, r.impair, r.log)
 		if err := d.add(snd); err != nil {
 			return fmt.Errorf("peer %s: %w", spec.Name, err)
 		}

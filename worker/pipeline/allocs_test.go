@@ -19,6 +19,16 @@ type nopSink struct{ video, audio int }
 func (s *nopSink) PushVideo(string, *astiav.Frame, time.Duration) { s.video++ }
 func (s *nopSink) PushAudio(string, []float32, time.Duration)     { s.audio++ }
 
+// countTap counts what a Tap is given.
+type countTap struct{ frames, keys int }
+
+func (c *countTap) Frame(data []byte, _ time.Duration, key bool) {
+	c.frames++
+	if key {
+		c.keys++
+	}
+}
+
 // TestSteadyStateAllocs replays a clip through the per-packet path, from
 // the track's Read to the Sink, and bounds its Go allocations. What remains
 // is go-astiav's and avframe's: Packet.FromData heap-allocates its C pointer,
@@ -42,7 +52,8 @@ func TestSteadyStateAllocs(t *testing.T) {
 			clk := newTestClock(testEpoch)
 			tr := newMemTrack(tc.mime, clk, tc.pkts, tc.step)
 			sink := &nopSink{}
-			p, err := New(Config{Track: tr, Clock: clk, Sink: sink})
+			tap := &countTap{}
+			p, err := New(Config{Track: tr, Clock: clk, Sink: sink, Tap: tap})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,6 +82,11 @@ func TestSteadyStateAllocs(t *testing.T) {
 			}
 			if n, want := sink.video+sink.audio, (warm+4)*nframes; n != want {
 				t.Errorf("sink got %d frames, want %d", n, want)
+			}
+			// The tap sees every frame the decoder does (a frame may
+			// decode to more or fewer pictures, not here).
+			if want := (warm + 4) * nframes; tap.frames != want || tap.keys == 0 {
+				t.Errorf("tap got %d frames (%d keyframes), want %d", tap.frames, tap.keys, want)
 			}
 			if st := p.st; st.Malformed != 0 || st.Lost != 0 || st.FramesDropped != 0 {
 				t.Errorf("stats %+v", st)

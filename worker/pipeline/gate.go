@@ -17,7 +17,11 @@ func (p *Pipeline) emit(pk *jitterPacket, lost int) {
 		}
 	}
 	if p.asm == nil {
-		p.decodeAudio(pk.payload, p.mapper.jobTime(pk.ts))
+		t := p.mapper.jobTime(pk.ts)
+		if p.tap != nil && len(pk.payload) > 0 {
+			p.tap.Frame(pk.payload, t, true)
+		}
+		p.decodeAudio(pk.payload, t)
 		return
 	}
 	if err := p.asm.push(pk.payload, pk.ts, pk.marker, p); err != nil && p.debug {
@@ -62,6 +66,9 @@ func (p *Pipeline) frameDone(frame []byte, tooLarge bool) {
 		data = p.joined
 	}
 	t := p.mapper.jobTime(p.asm.ts)
+	if p.tap != nil {
+		p.tap.Frame(data, t, d.keyframe())
+	}
 	if err := p.dec.send(data, int64(t)); err != nil {
 		p.decodeError(err)
 		return

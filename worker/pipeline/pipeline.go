@@ -31,6 +31,19 @@ type Config struct {
 	JitterLatency time.Duration
 	// Threads is the number of decoder threads. Default 1.
 	Threads int
+	// Tap, when set, receives every frame as it goes to the decoder (the
+	// per-track recordings); nil for none.
+	Tap Tap
+}
+
+// Tap takes a track's encoded media as the decoder gets it: data is an
+// assembled video frame (H.264 in Annex-B, with its parameter sets before
+// a keyframe) or an Opus packet, valid only during the call; t is the job
+// time it is decoded at; key says a video frame is a keyframe (always true
+// for audio). It runs on the pipeline's goroutine, per frame, so it must
+// neither block for long nor allocate.
+type Tap interface {
+	Frame(data []byte, t time.Duration, key bool)
 }
 
 // Defaults and limits.
@@ -58,6 +71,7 @@ type Pipeline struct {
 	codec codecKind
 	clk   mediaclock.Clock
 	sink  Sink
+	tap   Tap // nil without
 	log   *slog.Logger
 	debug bool
 
@@ -130,6 +144,7 @@ func New(cfg Config) (*Pipeline, error) {
 		codec:        c,
 		clk:          cfg.Clock,
 		sink:         cfg.Sink,
+		tap:          cfg.Tap,
 		log:          log,
 		debug:        log.Enabled(context.Background(), slog.LevelDebug),
 		dec:          dec,
