@@ -2,6 +2,7 @@ package preview
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"testing"
 
@@ -62,5 +63,53 @@ func TestRender(t *testing.T) {
 	}
 	if _, err := Render(context.Background(), Options{Width: 640, Height: 360, Peers: 50}); err == nil {
 		t.Error("50 peers rendered, want an error")
+	}
+}
+
+// TestPresetPixels renders every preset, landscape and portrait, with 1,
+// 2, 3, 4, 7, 12 and 49 peers, and checks in the picture that each peer's
+// tile is where the layout engine places it: its colour at the centre of
+// its rectangle.
+func TestPresetPixels(t *testing.T) {
+	for _, name := range layout.PresetNames() {
+		doc, err := layout.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range [][2]int{{640, 360}, {360, 640}} {
+			for _, n := range []int{1, 2, 3, 4, 7, 12, 49} {
+				size := size
+				if n == 49 {
+					size = [2]int{size[0] * 3, size[1] * 3} // 49 tiles of about 270x150
+				}
+				t.Run(fmt.Sprintf("%s/%dx%d/%d", name, size[0], size[1], n), func(t *testing.T) {
+					img, err := Render(context.Background(), Options{Width: size[0], Height: size[1], Peers: n, Layout: doc})
+					if err != nil {
+						t.Fatal(err)
+					}
+					// The sources the preview's compositor gives the engine.
+					srcs := make([]layout.Source, n)
+					for i := range srcs {
+						id := fmt.Sprintf("peer%d", i+1)
+						srcs[i] = layout.Source{Key: "p:" + id, PeerID: id, Name: sampleNames[i], JoinOrder: i + 1,
+							HasVideo: true, MicMuted: i%4 == 3, ActiveSpeaker: i == min(1, n-1)}
+					}
+					shown := 0
+					for i, p := range layout.NewEngine(doc).Arrange(srcs, size[0], size[1]) {
+						if !p.Shown || p.Rect.Dy() < 48 || p.Rect.Dx() < 48 {
+							continue // too small to see past its name label
+						}
+						shown++
+						x, y := (p.Rect.Min.X+p.Rect.Max.X)/2, (p.Rect.Min.Y+p.Rect.Max.Y)/2
+						if want := rgbOf(palette[i%len(palette)]); !near(img, x, y, want) {
+							t.Errorf("peer %d's tile %v: %v at its centre, want its colour %v", i+1, p.Rect, img.RGBAAt(x, y), want)
+						}
+					}
+					if shown == 0 {
+						t.Errorf("no tile big enough to check")
+					}
+				})
+			}
+		}
 	}
 }
