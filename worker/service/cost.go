@@ -11,18 +11,20 @@ type Cost float64
 
 // The cost model, calibrated on this project's 2-core bench machine
 // (bench/results.md, docs/capacity.md): a 4-peer room composed at
-// 1280x720p30 costs 0.87 CPU-s/s, about 0.15 of it per-job work that does
-// not grow with the picture (decoding four small peers, the mixer, AAC) and
-// the rest scaling with output pixels per second (compositing and x264).
+// 1280x720p30 costs 0.57 CPU-s/s and at 1920x1080p30 0.95, so about 0.27
+// of it is per-job work that does not grow with the picture (decoding four
+// peers, the mixer, AAC) and the rest scales with output pixels per second
+// (compositing and x264).
 const (
-	fixedCost     = 0.15
-	costPer720p30 = 0.72
+	fixedCost     = 0.27
+	costPer720p30 = 0.30
 	pixels720p30  = 1280 * 720 * 30
 	// perOutput covers muxing and sending one more output; the bench
 	// measures three RTMP URLs within noise of one.
 	perOutput = 0.01
-	// Utilization is how much of the machine admission hands out: at 2
-	// jobs of 0.87 on 2 cores, 17% of frames came late.
+	// Utilization is how much of the machine admission hands out: three
+	// 720p30 jobs (1.74 cores) on 2 cores made half of their frames late
+	// on the shared bench machine; two kept real time.
 	Utilization = 0.8
 )
 
