@@ -136,8 +136,8 @@ func mappedLibs(pid int) int {
 	return len(libs)
 }
 
-// smapsRSS sums the resident KiB of pid's mappings of path.
-func smapsRSS(pid int, path string) int64 {
+// smapsRSS sums the resident KiB of pid's mappings whose path match takes.
+func smapsRSS(pid int, match func(path string) bool) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
 		return 0
@@ -150,7 +150,7 @@ func smapsRSS(pid int, path string) int64 {
 			continue
 		}
 		if strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			in = len(f) >= 6 && f[5] == path
+			in = len(f) >= 6 && match(f[5])
 			continue
 		}
 		if in && f[0] == "Rss:" && len(f) >= 2 {

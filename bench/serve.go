@@ -85,9 +85,11 @@ func servePart(ctx context.Context, bin, dir string, peers []string, manifest st
 	if err != nil {
 		return res, err
 	}
-	res.notes = append(res.notes, fmt.Sprintf("idle serve's RSS: %.0f MiB anonymous (Go heap, the embedded NATS server, C libraries' own) and %.0f MiB of file pages: %.0f MiB of them the roomcast binary itself (%.0f MiB on disk) and the rest %d shared libraries, FFmpeg's and theirs. A `roomcast job-child` that has loaded the same binary and done nothing has %.0f MiB (%.0f anonymous): serve's own share is the difference, %.0f MiB. Ready %.0f ms after its exec.",
-		mib(mem["RssAnon"]), mib(mem["RssFile"]), mib(smapsRSS(s.pid, bin)), fileMiB(bin), mappedLibs(s.pid),
-		mib(child["VmRSS"]), mib(child["RssAnon"]), mib(mem["VmRSS"]-child["VmRSS"]), ms(s.ready)))
+	binRSS := smapsRSS(s.pid, func(p string) bool { return p == bin })
+	libRSS := smapsRSS(s.pid, func(p string) bool { return strings.Contains(p, ".so") })
+	res.notes = append(res.notes, fmt.Sprintf("where idle serve's %.0f MiB go: %.0f MiB are the roomcast binary's own pages (%.0f MiB on disk), %.0f MiB its %d shared libraries (FFmpeg's and theirs), %.0f MiB the rest (Go heap and stacks, the embedded NATS server, malloc). A `roomcast job-child` that has loaded the same binary and libraries and does nothing has %.0f MiB: serve itself adds %.0f MiB. serve was ready %.0f ms after its exec.",
+		mib(mem["VmRSS"]), mib(binRSS), fileMiB(bin), mib(libRSS), mappedLibs(s.pid), mib(mem["VmRSS"]-binRSS-libRSS),
+		mib(child["VmRSS"]), mib(mem["VmRSS"]-child["VmRSS"]), ms(s.ready)))
 
 	// 2. POST /v1/jobs → first RTMP byte.
 	const trials = 10

@@ -137,8 +137,13 @@ func admitted(ctx context.Context, s *serveProc, manifests []string) (int, error
 			_, _ = s.client.Stop(ctx, id, true)
 		}
 	}()
-	for _, mf := range manifests {
-		st, err := s.startJob(ctx, fileJob(mf, time.Minute))
+	for i, mf := range manifests {
+		start := s.client.Start
+		if i == 0 {
+			// The previous job's cost may be released just after its end.
+			start = func(ctx context.Context, cfg config.Job, _ string) (worker.State, error) { return s.startJob(ctx, cfg) }
+		}
+		st, err := start(ctx, fileJob(mf, time.Minute), "")
 		var p *api.Problem
 		if errors.As(err, &p) && p.Code == api.CodeNoCapacity {
 			return len(ids), nil

@@ -110,13 +110,14 @@ func (s *serveProc) close() {
 	_ = os.RemoveAll(s.data)
 }
 
-// startJob posts cfg, retrying while the room is still held by a job that
-// just ended (its release follows the stop's answer).
+// startJob posts cfg, retrying for up to 5 s while the room or the capacity
+// is still held by a job that just ended (their release follows the stop's
+// answer).
 func (s *serveProc) startJob(ctx context.Context, cfg config.Job) (worker.State, error) {
 	for i := 0; ; i++ {
 		st, err := s.client.Start(ctx, cfg, "")
 		var p *api.Problem
-		if err != nil && errors.As(err, &p) && p.Code == api.CodeConflictRunning && i < 50 {
+		if err != nil && errors.As(err, &p) && (p.Code == api.CodeConflictRunning || p.Code == api.CodeNoCapacity) && i < 50 {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
