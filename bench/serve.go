@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/service"
 )
 
 // serveJobs is how many concurrent jobs the serve part tries; the record
@@ -118,7 +119,7 @@ func servePart(ctx context.Context, bin, dir string, peers []string, manifest st
 	}
 	res.rows = append(res.rows, fmt.Sprintf("| serve's own CPU beside one 4-peer 720p30 recording's | **%.2f%%** of the job's (%.2f%% with its state read every second) | ≤ 2%% |",
 		100*own.Seconds()/job.Seconds(), 100*pOwn.Seconds()/pJob.Seconds()))
-	res.notes = append(res.notes, fmt.Sprintf("over %.0f s of a file-room 4-peer 720p30 recording through serve, serve itself used %.2f CPU-s and the job's process %.2f CPU-s (%.2f cores), no client calling; with GET /v1/jobs/ID every second, %.2f and %.2f CPU-s over %.0f s.",
+	res.notes = append(res.notes, fmt.Sprintf("over %.0f s of a file-room 4-peer 720p30 recording through serve, serve itself used %.3f CPU-s and the job's process %.2f CPU-s (%.2f cores), no client calling; with GET /v1/jobs/ID every second, %.3f and %.2f CPU-s over %.0f s.",
 		window.Seconds(), own.Seconds(), job.Seconds(), job.Seconds()/window.Seconds(), pOwn.Seconds(), pJob.Seconds(), pWindow.Seconds()))
 
 	// What serve's default capacity lets run at once.
@@ -139,15 +140,16 @@ func servePart(ctx context.Context, bin, dir string, peers []string, manifest st
 	res.rows = append(res.rows, fmt.Sprintf("| concurrent 4-peer 720p30 jobs that keep real time (≥ %.1f fps, ≤ %.0f%% frames late), tried up to %d | **%d** through serve; %d as `record` commands in this run | 3 |",
 		realTimeFPS, maxLateShare*100, serveJobs, best, recordBest))
 	res.notes = append(res.notes, notes...)
-	res.notes = append(res.notes, fmt.Sprintf("serve's default admission (--capacity unset: %d cores × 0.8) admits **%d** of these jobs at once on this machine (`--capacity 16` for the concurrency row).",
-		runtime.NumCPU(), k))
+	res.notes = append(res.notes, fmt.Sprintf("serve's default admission (--capacity unset: %d cores × %.1f) admits **%d** of these jobs at once on this machine (`--capacity 16` for the concurrency row): its cost model puts one at %.2f cores, and the one above used %.2f.",
+		runtime.NumCPU(), service.Utilization, k, float64(service.CostOf(fileJob(manifests[0], d))), job.Seconds()/window.Seconds()))
 	res.notes = append(res.notes, fmt.Sprintf("load average when measured: %s before the serve part, %s after (`/proc/loadavg`; the machine is shared).",
 		loadBefore, loadAverage()))
 	return res, nil
 }
 
 // serveCPUShare runs one recording through serve and samples serve's own CPU
-// and the job's process tree's over the middle of it; with poll, the job's
+// (its threads' run time: it uses too little for clock ticks) and the job's
+// process tree's over the middle of it; with poll, the job's
 // state is read every second meanwhile.
 func serveCPUShare(ctx context.Context, s *serveProc, manifest string, d time.Duration, poll bool) (own, job, window time.Duration, err error) {
 	st, err := s.startJob(ctx, fileJob(manifest, d))
@@ -155,7 +157,7 @@ func serveCPUShare(ctx context.Context, s *serveProc, manifest string, d time.Du
 		return 0, 0, 0, fmt.Errorf("POST /v1/jobs: %w", err)
 	}
 	time.Sleep(2 * time.Second)
-	own0, err := procCPU(s.pid)
+	own0, err := procRuntime(s.pid)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -171,7 +173,7 @@ func serveCPUShare(ctx context.Context, s *serveProc, manifest string, d time.Du
 		}
 		time.Sleep(min(time.Second, time.Until(end)))
 	}
-	own1, err := procCPU(s.pid)
+	own1, err := procRuntime(s.pid)
 	if err != nil {
 		return 0, 0, 0, err
 	}
