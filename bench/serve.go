@@ -22,12 +22,13 @@ const serveJobs = 4
 // serveResult is what the serve part measured.
 type serveResult struct {
 	rows, notes []string
+	at          time.Time
 }
 
 // section renders the part for results.md.
 func (r serveResult) section() string {
 	var b strings.Builder
-	b.WriteString("## serve\n\n`roomcast serve` as a backend runs it: a loopback port, one API token, the embedded NATS JetStream under a fresh `--data`. Jobs are posted to its HTTP API; each runs in its own `roomcast job-child` process.\n\n")
+	b.WriteString("## serve\n\n`roomcast serve` as a backend runs it: a loopback port, one API token, the embedded NATS JetStream under a fresh `--data`. Jobs are posted to its HTTP API; each runs in its own `roomcast job-child` process. Measured " + r.at.UTC().Format("2006-01-02 15:04 UTC") + ".\n\n")
 	b.WriteString("| measure | roomcast serve | target |\n|---|---|---|\n")
 	for _, row := range r.rows {
 		b.WriteString(row + "\n")
@@ -44,7 +45,7 @@ func (r serveResult) section() string {
 // real-time 4-peer 720p30 jobs it holds at once, beside the record
 // command's. peers are seconds long; manifest is their room for record.
 func servePart(ctx context.Context, bin, dir string, peers []string, manifest string, seconds int, ng *nginxIngest) (serveResult, error) {
-	var res serveResult
+	res := serveResult{at: time.Now()}
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return res, err
