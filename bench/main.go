@@ -58,7 +58,7 @@ func main() {
 	seconds := flag.Int("seconds", 20, "room length")
 	out := flag.String("results", "bench/results.md", "results file")
 	soakSeconds := flag.Int("soak", 3600, "length of the --fast soak room in seconds (0: skip)")
-	only := flag.String("only", "", "run only this part: soak or latency")
+	only := flag.String("only", "", "run only this part: soak, latency or serve (serve updates its section of -results)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -93,6 +93,25 @@ func main() {
 	manifest := filepath.Join(*dir, "room4.yaml")
 	if err := writeManifest(manifest, peers); err != nil {
 		log.Fatal(err)
+	}
+	if *only == "serve" {
+		ng, err := startNginx(*dir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		res, err := servePart(ctx, *bin, *dir, peers, manifest, *seconds, ng)
+		ng.stop()
+		if err != nil {
+			log.Fatal(err)
+		}
+		sec := res.section()
+		fmt.Print(sec)
+		if err := spliceSection(*out, "## serve", sec); err != nil {
+			log.Fatal(err)
+		}
+		return
+	} else if *only != "" {
+		log.Fatalf("-only %q: want soak, latency or serve", *only)
 	}
 	dur := fmt.Sprintf("%ds", *seconds)
 	rc, err := measure("roomcast 4-peer 720p30", *bin, "record", "--room", "file:"+manifest, "--record",
@@ -190,9 +209,12 @@ func main() {
 	}
 	notes = append(notes, lat...)
 
-	// How many real-time 720p30 jobs this machine keeps up with.
-	conc := concurrentJobs(*bin, manifest, *dir, 3)
-	notes = append(notes, conc...)
+	// serve, and how many real-time 720p30 jobs this machine keeps up
+	// with, through serve and as record commands.
+	srv, err := servePart(ctx, *bin, *dir, peers, manifest, *seconds, ng)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	if *soakSeconds > 0 {
 		n, err := soak(ctx, *bin, *dir, *soakSeconds)
@@ -204,6 +226,7 @@ func main() {
 
 	report := renderReport(rows, notes)
 	report += "\n## Outputs\n\nCPU-seconds per second of output, roomcast only, same 4-peer 720p30 room, real time. The encoder runs once; outputs only mux and send.\n\n| outputs | CPU-s/s | extra |\n|---|---|---|\n" + strings.Join(outRows, "\n") + "\n"
+	report += "\n" + srv.section()
 	fmt.Print(report)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Fatal(err)
