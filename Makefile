@@ -18,8 +18,11 @@ deps:
 test-deps:
 	@scripts/install-deps.sh test
 
+# roomcast-serve is the service without FFmpeg (no cgo): `roomcast serve`
+# execs it when it lies beside roomcast.
 build: deps
 	$(GO) build -o $(BIN) ./cmd/roomcast
+	CGO_ENABLED=0 $(GO) build -o bin/roomcast-serve ./cmd/roomcast-serve
 
 demo: build
 	$(BIN) record --room demo: --record --resolution 1280x720 --fps 30 --duration 10s --out $(DEMO_OUT)

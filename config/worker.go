@@ -8,8 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/roomcast/roomcast/muxer/hls"
 )
 
 // Worker is how this process runs jobs: not part of the job contract. Its
@@ -44,9 +42,11 @@ const (
 	MaxX264Threads = 128
 )
 
-// HLSVariants returns the live HLS variants, the default first.
+// HLSVariants returns the live HLS variants, the default first: muxer/hls's
+// names (its tests hold the two lists equal), written out so that config
+// imports no FFmpeg.
 func HLSVariants() []string {
-	return []string{hls.VariantLowLatency, hls.VariantFMP4, hls.VariantMPEGTS}
+	return []string{"lowLatency", "fmp4", "mpegts"}
 }
 
 // ApplyDefaults fills what is unset.

@@ -162,7 +162,7 @@ func (j *Job) Config() config.Job {
 func (j *Job) State() State {
 	reply := make(chan State, 1)
 	if j.ask(context.Background(), stateReq{reply}) != nil {
-		return j.final.clone()
+		return j.final.Clone()
 	}
 	return <-reply
 }

@@ -159,7 +159,7 @@ func (j *Job) serve(req any) {
 	switch r := req.(type) {
 	case stateReq:
 		j.refreshStats()
-		r.reply <- j.state.clone()
+		r.reply <- j.state.Clone()
 	case configReq:
 		r.reply <- j.currentConfig()
 	case saveReq:
@@ -318,7 +318,7 @@ func (j *Job) finish(encErr error) {
 	j.state.StoppedAt = &now
 	j.rollUpEnd(failure, j.reason)
 	j.publish()
-	j.final = j.state.clone()
+	j.final = j.state.Clone()
 	j.finalCfg = j.currentConfig()
 	j.stage = stageEnded
 }

@@ -6,27 +6,6 @@ import (
 	"time"
 )
 
-// PeerStats are one peer's live figures in status.json's stats: for now,
-// the simulcast layer each of its video tracks is received at.
-type PeerStats struct {
-	ID    string       `json:"id"`
-	Video []VideoStats `json:"video,omitempty"`
-}
-
-// VideoStats is one video track as it is received.
-type VideoStats struct {
-	TrackID string `json:"trackId"`
-	// Layer is the simulcast layer the size matches among those the
-	// publisher sends (low, medium, high), empty if it matches none.
-	Layer string `json:"layer,omitempty"`
-	// TopLayer says it is the largest layer the publisher sends.
-	TopLayer bool `json:"topLayer"`
-	Width    int  `json:"width"`
-	Height   int  `json:"height"`
-	// LayerChanges counts the switches since the first keyframe.
-	LayerChanges int `json:"layerChanges"`
-}
-
 // layerReporter is implemented by rooms that know which layer each video
 // track is received at (the LiveKit connector, from the keyframes' sizes).
 type layerReporter interface {

@@ -12,7 +12,7 @@ import (
 // in order; OnEvent must not call back into the Job.
 func (j *Job) publish() {
 	j.refreshStats()
-	cur := j.state.clone()
+	cur := j.state.Clone()
 	old := j.lastSaved
 	j.lastSaved = cur
 	if sameState(&old, &cur) {
@@ -33,7 +33,7 @@ func (j *Job) publish() {
 // saveStatus writes status.json with the latest figures.
 func (j *Job) saveStatus() {
 	j.refreshStats()
-	cur := j.state.clone()
+	cur := j.state.Clone()
 	if err := writeStatus(j.opts.Out, &cur); err != nil {
 		j.log.Warn("writing status.json", "err", err)
 	}
@@ -42,7 +42,7 @@ func (j *Job) saveStatus() {
 // withoutCounters returns s without the figures that change all the time
 // (stats, byte counts): what is left is the state proper.
 func withoutCounters(s State) State {
-	s = s.clone()
+	s = s.Clone()
 	s.Stats = Stats{}
 	s.Recording.Bytes = 0
 	if s.Thumbnails != nil {

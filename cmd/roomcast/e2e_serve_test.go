@@ -274,7 +274,7 @@ func TestServeStartStateStop(t *testing.T) {
 
 func TestServeRefusals(t *testing.T) {
 	v := apitest.New(t)
-	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--capacity", "0.3")
+	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--capacity", "0.45")
 	var p struct {
 		Code   string
 		Fields []struct{ Field string }
@@ -325,7 +325,7 @@ func TestServeRefusals(t *testing.T) {
 	// header timeout (5 s), not kept forever: every read has a deadline.
 	slowloris(t, s.addr)
 
-	// Admission: the first small job fits 0.3 cores, the second does not.
+	// Admission: the first small job (0.30 cores) fits 0.45 × 0.8, the second does not.
 	small := func(id string) map[string]any {
 		return map[string]any{"id": id, "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
 	}

@@ -35,6 +35,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building roomcast: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Beside it, as make build puts it: `roomcast serve` runs it.
+	lean := exec.Command("go", "build", "-o", filepath.Join(dir, "roomcast-serve"), "../roomcast-serve")
+	lean.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := lean.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building roomcast-serve: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

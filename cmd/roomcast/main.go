@@ -21,6 +21,14 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// ExitCode is the status the process exits with.
+func (e *exitError) ExitCode() int { return e.code }
+
+// usage marks a bad setting: exit status 2.
+func usage(format string, a ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
 // Exit codes.
 const (
 	exitOK     = 0
@@ -51,9 +59,9 @@ func main() {
 		os.Exit(exitOK)
 	}
 	fmt.Fprintln(os.Stderr, "roomcast:", err)
-	var ee *exitError
+	var ee interface{ ExitCode() int }
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		os.Exit(ee.ExitCode())
 	}
 	os.Exit(exitUsage)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/internal/cli"
 	"github.com/roomcast/roomcast/room/file"
 	"github.com/roomcast/roomcast/worker"
 )
@@ -334,27 +335,9 @@ func logEvent(log *slog.Logger, name string, s worker.State) {
 		"hls", s.HLSStreaming.Running, "hlsRecording", s.HLSRecording.Running, "peers", s.Peers)
 }
 
+// newLogger is the CLI's logger (internal/cli).
 func newLogger(w io.Writer, level, format string, tty bool) (*slog.Logger, error) {
-	var lv slog.Level
-	switch level {
-	case "":
-		lv = slog.LevelInfo
-		if tty {
-			lv = slog.LevelWarn
-		}
-	default:
-		if err := lv.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
-		}
-	}
-	o := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, o)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, o)), nil
-	}
-	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+	return cli.NewLogger(w, level, format, tty)
 }
 
 // serveHTTP starts record's HTTP server for live HLS.

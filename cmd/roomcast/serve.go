@@ -1,224 +1,40 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strings"
+	"slices"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	roomcast "github.com/roomcast/roomcast"
-	"github.com/roomcast/roomcast/worker/api"
-	"github.com/roomcast/roomcast/worker/metrics"
-	"github.com/roomcast/roomcast/worker/runner"
-	"github.com/roomcast/roomcast/worker/service"
-	"github.com/roomcast/roomcast/worker/store"
-	"github.com/roomcast/roomcast/worker/webhook"
+	"github.com/roomcast/roomcast/internal/servecmd"
 )
 
-type serveFlags struct {
-	listen, data, tokensFile, nats, roomsDir string
-	webhooks                                 []string
-	webhookBackoff                           string
-	capacity                                 float64
-	grace                                    time.Duration
-	metricsPublic                            bool
-	logLevel, logFormat                      string
-}
+// leanServe is the service built without FFmpeg (cmd/roomcast-serve).
+const leanServe = "roomcast-serve"
 
+// newServeCmd is the job service. When roomcast-serve lies beside this
+// executable (make build puts it there), serve becomes it (exec, same
+// process): the long-running service then holds none of FFmpeg's libraries,
+// about 70 MiB, and only each job's process, this binary, loads them.
+// Without it, the service runs here.
 func newServeCmd() *cobra.Command {
-	var f serveFlags
-	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the job service: the HTTP API a backend calls",
-		Long: `Runs jobs for backends over HTTP (docs/api.md, docs/openapi.json): start, stop,
-control and watch them, read their state and fetch their files. Each job runs
-in a child process, so a crash fails that job only. Jobs, events and webhook
-deliveries are kept in NATS JetStream: embedded, under --data, or an existing
-cluster with --nats.
-
-Environment:
-  ROOMCAST_API_TOKENS       bearer tokens, comma-separated (or --api-tokens-file)
-  ROOMCAST_WEBHOOK_SECRET   whsec_… secret that signs webhooks (Standard Webhooks)
-
-On SIGTERM or SIGINT it stops admitting jobs, stops the running ones with
-their outputs finalized, flushes webhooks, and exits within --grace.`,
-		Example: `  ROOMCAST_API_TOKENS=s3cret roomcast serve --listen 127.0.0.1:8080 --data ./var/roomcast`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd, f)
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
-	fl.StringVar(&f.data, "data", "", "the service's folder: jobs' outputs and the embedded store (required)")
-	fl.StringVar(&f.tokensFile, "api-tokens-file", "", "file of bearer tokens, one per line (with or instead of ROOMCAST_API_TOKENS)")
-	fl.StringArrayVar(&f.webhooks, "webhook", nil, "POST every event to this URL (repeatable)")
-	fl.StringVar(&f.webhookBackoff, "webhook-retries", "1s,3s,10s", "waits before each retry of a failed webhook")
-	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded)")
-	fl.StringVar(&f.roomsDir, "rooms-dir", "", "file: rooms given through the API must lie in this folder")
-	fl.Float64Var(&f.capacity, "capacity", 0, "CPU cores admission may plan with (default: this machine's)")
-	fl.DurationVar(&f.grace, "grace", 30*time.Second, "how long a SIGTERM may take, jobs' finalization included")
-	fl.BoolVar(&f.metricsPublic, "metrics-public", false, "serve /metrics without a token")
-	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fl.StringVar(&f.logFormat, "log-format", "json", "json or text")
-	return cmd
-}
-
-// usage marks a bad setting: exit status 2.
-func usage(format string, a ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
-}
-
-func runServe(cmd *cobra.Command, f serveFlags) error {
-	log, err := newLogger(cmd.ErrOrStderr(), f.logLevel, f.logFormat, false)
-	if err != nil {
-		return usage("%v", err)
-	}
-	if f.data == "" {
-		return usage("--data: the service needs a folder for its jobs and store (for example --data ./var/roomcast)")
-	}
-	tokens, err := api.ParseTokens(os.Getenv("ROOMCAST_API_TOKENS"))
-	if err != nil {
-		return usage("ROOMCAST_API_TOKENS: %v", err)
-	}
-	if f.tokensFile != "" {
-		ft, err := api.LoadTokens(f.tokensFile)
-		if err != nil {
-			return usage("--%v", err)
-		}
-		tokens = tokens.Merge(ft)
-	}
-	host, _, err := net.SplitHostPort(f.listen)
-	if err != nil {
-		return usage("--listen %q: want HOST:PORT (%v)", f.listen, err)
-	}
-	if ip := net.ParseIP(host); tokens.Len() == 0 && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		return usage("--listen %s: listening beyond loopback needs API tokens (ROOMCAST_API_TOKENS or --api-tokens-file)", f.listen)
-	}
-	backoff, err := parseBackoff(f.webhookBackoff)
-	if err != nil {
-		return usage("--webhook-retries: %v", err)
-	}
-	var deliver func(ctx context.Context, id, url string, body []byte) error
-	if len(f.webhooks) > 0 {
-		for _, u := range f.webhooks {
-			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-				return usage("--webhook %q: want an http:// or https:// URL", u)
+	exe, _ := os.Executable()
+	cmd := servecmd.New(exe)
+	inProcess := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		lean := filepath.Join(filepath.Dir(exe), leanServe)
+		if fi, err := os.Stat(lean); exe != "" && err == nil && fi.Mode()&0o111 != 0 {
+			// The flags after "serve", as given.
+			rest := os.Args[1:]
+			if i := slices.Index(rest, "serve"); i >= 0 {
+				rest = rest[i+1:]
 			}
+			argv := append([]string{lean, "--job-binary", exe}, rest...)
+			return syscall.Exec(lean, argv, os.Environ())
 		}
-		secret, err := webhook.ParseSecret(os.Getenv("ROOMCAST_WEBHOOK_SECRET"))
-		if err != nil {
-			return usage("ROOMCAST_WEBHOOK_SECRET: %v", err)
-		}
-		sender, err := webhook.NewSender(webhook.SenderOptions{Secret: secret})
-		if err != nil {
-			return usage("%v", err)
-		}
-		deliver = func(ctx context.Context, id, url string, body []byte) error {
-			return sender.Send(ctx, webhook.Message{ID: id, URL: url, Body: body})
-		}
+		return inProcess(c, args)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("serve: finding this executable for the jobs' processes: %w", err)
-	}
-	data, err := filepath.Abs(f.data)
-	if err != nil {
-		return usage("--data: %v", err)
-	}
-
-	// Listening first: the jobs' live HLS URLs are under its address.
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return usage("--listen %s: %v", f.listen, err)
-	}
-	defer ln.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log.With("component", "store")}
-	if f.nats != "" {
-		scfg.URLs = strings.Split(f.nats, ",")
-	}
-	st, err := store.Open(ctx, scfg)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	defer st.Close()
-	svc, err := service.New(ctx, service.Options{
-		Store: st,
-		Runner: service.ProcessRunner{Options: runner.Options{
-			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
-			Stderr:   cmd.ErrOrStderr(),
-			Logger:   log,
-			HTTPBase: "http://" + ln.Addr().String(),
-		}},
-		Data:     data,
-		RoomsDir: f.roomsDir,
-		Capacity: service.Capacity(f.capacity),
-		Webhooks: f.webhooks,
-		Deliver:  deliver,
-		Logger:   log,
-	})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	handler := api.New(api.Options{
-		Service: svc, Tokens: tokens, OpenAPI: roomcast.OpenAPI(), Logger: log,
-		Metrics: metrics.Handler(svc, log.With("component", "metrics")), MetricsPublic: f.metricsPublic,
-	})
-	srv := &http.Server{
-		Addr:              f.listen,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      90 * time.Second, // a stop with ?wait=true finalizes every output; SSE sets its own per write
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("serving", "listen", ln.Addr().String(), "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	stop()
-	log.Info("shutting down", "grace", f.grace)
-	gctx, cancel := context.WithTimeout(context.Background(), f.grace)
-	defer cancel()
-	serr := svc.Shutdown(gctx)
-	herr := srv.Shutdown(gctx)
-	if errors.Is(herr, context.DeadlineExceeded) {
-		_ = srv.Close()
-	}
-	if err := errors.Join(serr, herr); err != nil {
-		log.Warn("shutdown was not clean", "err", err)
-	}
-	log.Info("stopped")
-	return nil
-}
-
-func parseBackoff(s string) ([]time.Duration, error) {
-	var out []time.Duration
-	for _, p := range strings.Split(s, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(p))
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("%q: want durations such as 1s,3s,10s", s)
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return cmd
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Client calls a roomcast service: the CLI's start, stop, status, list and
@@ -96,8 +96,8 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 }
 
 // Start starts a job; key, if not empty, is its Idempotency-Key.
-func (c *Client) Start(ctx context.Context, cfg config.Job, key string) (worker.State, error) {
-	var s worker.State
+func (c *Client) Start(ctx context.Context, cfg config.Job, key string) (jobstate.State, error) {
+	var s jobstate.State
 	hdr := http.Header{}
 	if key != "" {
 		hdr.Set("Idempotency-Key", key)
@@ -107,8 +107,8 @@ func (c *Client) Start(ctx context.Context, cfg config.Job, key string) (worker.
 }
 
 // Job returns a job's state.
-func (c *Client) Job(ctx context.Context, id string) (worker.State, error) {
-	var s worker.State
+func (c *Client) Job(ctx context.Context, id string) (jobstate.State, error) {
+	var s jobstate.State
 	_, err := c.do(ctx, "GET", "/v1/jobs/"+url.PathEscape(id), nil, nil, nil, &s)
 	return s, err
 }
@@ -134,19 +134,19 @@ func (c *Client) Jobs(ctx context.Context, f ListFilter) (JobPage, error) {
 }
 
 // Stop stops a job; with wait it returns once every output is finalized.
-func (c *Client) Stop(ctx context.Context, id string, wait bool) (worker.State, error) {
+func (c *Client) Stop(ctx context.Context, id string, wait bool) (jobstate.State, error) {
 	q := url.Values{}
 	if wait {
 		q.Set("wait", "true")
 	}
-	var s worker.State
+	var s jobstate.State
 	_, err := c.do(ctx, "DELETE", "/v1/jobs/"+url.PathEscape(id), q, nil, nil, &s)
 	return s, err
 }
 
 // Patch changes a running job.
-func (c *Client) Patch(ctx context.Context, id string, p Patch) (worker.State, error) {
-	var s worker.State
+func (c *Client) Patch(ctx context.Context, id string, p Patch) (jobstate.State, error) {
+	var s jobstate.State
 	_, err := c.do(ctx, "PATCH", "/v1/jobs/"+url.PathEscape(id), nil, p, nil, &s)
 	return s, err
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // jobID is what the service accepts as a job id: it names a folder under
@@ -98,8 +98,8 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 	f := ListFilter{MeetingURL: q.Get("meetingUrl"), Cursor: q.Get("cursor"), Limit: 50}
 	var bad []FieldProblem
 	if s := q.Get("state"); s != "" {
-		switch ph := worker.Phase(s); ph {
-		case worker.Starting, worker.Running, worker.Stopping, worker.Stopped, worker.Failed:
+		switch ph := jobstate.Phase(s); ph {
+		case jobstate.Starting, jobstate.Running, jobstate.Stopping, jobstate.Stopped, jobstate.Failed:
 			f.State = ph
 		default:
 			bad = append(bad, FieldProblem{Field: "state", Message: "one of starting, running, stopping, stopped, failed"})
@@ -122,7 +122,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if page.Jobs == nil {
-		page.Jobs = []worker.State{}
+		page.Jobs = []jobstate.State{}
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -171,7 +171,7 @@ func (a *API) stopJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusAccepted
-	if s.State == worker.Stopped || s.State == worker.Failed {
+	if s.State == jobstate.Stopped || s.State == jobstate.Failed {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, s)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Error codes of the API, beyond the job contract's own.
@@ -65,11 +65,11 @@ func problemOf(err error) *Problem {
 	if errors.As(err, &se) {
 		return &Problem{Status: http.StatusUnprocessableEntity, Code: CodeInvalidConfig, Message: se.Error()}
 	}
-	var we *worker.Error
+	var we *jobstate.Error
 	if errors.As(err, &we) {
 		code := we.Code
 		switch code {
-		case worker.CodeAlreadyRunning:
+		case jobstate.CodeAlreadyRunning:
 			code = CodeConflictRunning
 		}
 		return &Problem{Status: statusOf(code), Code: code, Message: we.Message}

@@ -8,22 +8,22 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Service is what the API calls. Its errors choose the answers: a *Problem
-// as it is, a *config.Error as 422 with its fields, a *worker.Error by its
+// as it is, a *config.Error as 422 with its fields, a *jobstate.Error by its
 // code, anything else 500 without its text.
 type Service interface {
 	// StartJob starts cfg. With an idempotency key seen in the last 24 h it
 	// returns that key's job instead, with existed true.
-	StartJob(ctx context.Context, cfg config.Job, idempotencyKey string) (s worker.State, existed bool, err error)
-	Job(ctx context.Context, id string) (worker.State, error)
+	StartJob(ctx context.Context, cfg config.Job, idempotencyKey string) (s jobstate.State, existed bool, err error)
+	Job(ctx context.Context, id string) (jobstate.State, error)
 	Jobs(ctx context.Context, f ListFilter) (JobPage, error)
 	// StopJob stops a job; with wait it returns once every output is
 	// finalized.
-	StopJob(ctx context.Context, id string, wait bool) (worker.State, error)
-	PatchJob(ctx context.Context, id string, p Patch) (worker.State, error)
+	StopJob(ctx context.Context, id string, wait bool) (jobstate.State, error)
+	PatchJob(ctx context.Context, id string, p Patch) (jobstate.State, error)
 	// Events returns the job's events after sequence number after (0: all),
 	// then live ones, until ctx ends or the job's log ends (the channel
 	// closes).
@@ -44,7 +44,7 @@ type Service interface {
 
 // ListFilter selects jobs for GET /v1/jobs.
 type ListFilter struct {
-	State      worker.Phase
+	State      jobstate.Phase
 	MeetingURL string
 	Limit      int
 	Cursor     string
@@ -52,8 +52,8 @@ type ListFilter struct {
 
 // JobPage is a page of jobs, newest first.
 type JobPage struct {
-	Jobs       []worker.State `json:"jobs"`
-	NextCursor *string        `json:"nextCursor"`
+	Jobs       []jobstate.State `json:"jobs"`
+	NextCursor *string          `json:"nextCursor"`
 }
 
 // Patch changes a running job.
@@ -74,8 +74,8 @@ type Event struct {
 
 // Running is one kind of output in the room view.
 type Running struct {
-	Running bool          `json:"running"`
-	Error   *worker.Error `json:"error"`
+	Running bool            `json:"running"`
+	Error   *jobstate.Error `json:"error"`
 }
 
 // RoomState is the contract's room view: each kind of output, over every

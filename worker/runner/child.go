@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
-// Job is what the child drives; *worker.Job implements it.
+// Job is what the child drives; *jobstate.Job implements it.
 type Job interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
-	State() worker.State
+	State() jobstate.State
 	Done() <-chan struct{}
 	AddRTMP(ctx context.Context, url string) error
 	RemoveRTMP(ctx context.Context, url string) error
@@ -34,7 +34,7 @@ type Spec struct {
 	HTTPSocket, HTTPBase string
 	// OnEvent must be given to the job, so that every state change
 	// reaches the parent.
-	OnEvent func(name string, s worker.State)
+	OnEvent func(name string, s jobstate.State)
 }
 
 // NewJob makes the child's job.
@@ -61,7 +61,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, newJob NewJob) erro
 	}
 	job, err := newJob(Spec{
 		Config: *start.Config, Out: start.Out, HTTPSocket: start.HTTPSocket, HTTPBase: start.HTTPBase,
-		OnEvent: func(name string, s worker.State) { w.send(message{Event: name, State: &s}) },
+		OnEvent: func(name string, s jobstate.State) { w.send(message{Event: name, State: &s}) },
 	})
 	if err != nil {
 		w.send(message{Reply: start.ID, Error: asError(err)})
@@ -84,7 +84,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, newJob NewJob) erro
 		for sc.Scan() {
 			var r request
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				w.send(message{Error: &worker.Error{Code: worker.CodeInternal, Message: "runner: unreadable request"}})
+				w.send(message{Error: &jobstate.Error{Code: jobstate.CodeInternal, Message: "runner: unreadable request"}})
 				continue
 			}
 			reqs <- r
@@ -137,22 +137,22 @@ func handle(ctx context.Context, job Job, r request) message {
 	case opRemoveRTMP:
 		err = job.RemoveRTMP(ctx, r.URL)
 	default:
-		err = &worker.Error{Code: worker.CodeInternal, Message: fmt.Sprintf("runner: unknown request %q", r.Op)}
+		err = &jobstate.Error{Code: jobstate.CodeInternal, Message: fmt.Sprintf("runner: unknown request %q", r.Op)}
 	}
 	s := job.State()
 	return message{Reply: r.ID, Error: asError(err), State: &s}
 }
 
 // asError keeps a job's contract error as it is, and wraps anything else.
-func asError(err error) *worker.Error {
+func asError(err error) *jobstate.Error {
 	if err == nil {
 		return nil
 	}
-	var e *worker.Error
+	var e *jobstate.Error
 	if errors.As(err, &e) {
-		return &worker.Error{Code: e.Code, Message: e.Message}
+		return &jobstate.Error{Code: e.Code, Message: e.Message}
 	}
-	return &worker.Error{Code: worker.CodeInternal, Message: err.Error()}
+	return &jobstate.Error{Code: jobstate.CodeInternal, Message: err.Error()}
 }
 
 // writer serializes messages from the job's goroutines onto one stream.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Options configure how a job's process is started.
@@ -36,7 +36,7 @@ type Options struct {
 	Stderr io.Writer
 	Logger *slog.Logger
 	// OnEvent is called, in order, with every state-change event.
-	OnEvent func(name string, s worker.State)
+	OnEvent func(name string, s jobstate.State)
 	// StartTimeout bounds Start, from the exec to the job running. Default
 	// 30 s.
 	StartTimeout time.Duration
@@ -60,7 +60,7 @@ type Process struct {
 	mu       sync.Mutex
 	next     uint64
 	waiting  map[uint64]chan message
-	state    worker.State
+	state    jobstate.State
 	sawEvent bool // state came from an event: replies no longer set it
 	exited   bool
 	result   Result
@@ -71,13 +71,13 @@ type Process struct {
 
 // Result is how a job's process ended.
 type Result struct {
-	State  worker.State  // final state, as the child reported it or as inferred
-	Signal string        // the signal that ended the child, if any ("killed", …)
-	CPU    time.Duration // user + system CPU time of the child
+	State  jobstate.State // final state, as the child reported it or as inferred
+	Signal string         // the signal that ended the child, if any ("killed", …)
+	CPU    time.Duration  // user + system CPU time of the child
 }
 
 // Start runs cfg in a new child process with out as its output folder, and
-// returns once the job runs, or with its start error (a *worker.Error when
+// returns once the job runs, or with its start error (a *jobstate.Error when
 // the job itself refused). After an error the process has ended.
 func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Process, error) {
 	if len(opts.Command) == 0 {
@@ -128,7 +128,7 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 		waiting: map[uint64]chan message{},
 		done:    make(chan struct{}),
 	}
-	p.state = worker.State{ID: cfg.ID, State: worker.Starting}
+	p.state = jobstate.State{ID: cfg.ID, State: jobstate.Starting}
 	logsDone := make(chan struct{})
 	go p.forwardLogs(stderr, logsDone)
 	go p.read(stdout, logsDone)
@@ -168,7 +168,7 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // State returns the last state the child reported.
-func (p *Process) State() worker.State {
+func (p *Process) State() jobstate.State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state
@@ -176,7 +176,7 @@ func (p *Process) State() worker.State {
 
 // Poll asks the child for the job's current state, byte and frame counters
 // included (events carry only changes of state).
-func (p *Process) Poll(ctx context.Context) (worker.State, error) {
+func (p *Process) Poll(ctx context.Context) (jobstate.State, error) {
 	m, err := p.call(ctx, request{Op: opState})
 	if err != nil {
 		return p.State(), err
@@ -240,7 +240,7 @@ func (p *Process) control(ctx context.Context, r request) error {
 }
 
 // errExited is returned for a request the child can no longer answer.
-var errExited = &worker.Error{Code: worker.CodeNotFound, Message: "the job has ended"}
+var errExited = &jobstate.Error{Code: jobstate.CodeNotFound, Message: "the job has ended"}
 
 func (p *Process) call(ctx context.Context, r request) (message, error) {
 	reply := make(chan message, 1)
@@ -283,7 +283,7 @@ func (p *Process) call(ctx context.Context, r request) (message, error) {
 func (p *Process) read(r io.Reader, logsDone <-chan struct{}) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	var final *worker.State
+	var final *jobstate.State
 	for sc.Scan() {
 		var m message
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -323,7 +323,7 @@ func (p *Process) read(r io.Reader, logsDone <-chan struct{}) {
 	p.finish(final, werr)
 }
 
-func (p *Process) finish(final *worker.State, werr error) {
+func (p *Process) finish(final *jobstate.State, werr error) {
 	if p.socket != "" {
 		// The child's listener removes it, unless the child died.
 		_ = os.Remove(p.socket)
@@ -367,15 +367,15 @@ func (p *Process) finish(final *worker.State, werr error) {
 }
 
 // failedState marks s failed with reason, every output stopped.
-func failedState(s worker.State, reason string) worker.State {
+func failedState(s jobstate.State, reason string) jobstate.State {
 	now := time.Now().UTC()
-	s.State = worker.Failed
-	s.Error = &worker.Error{Code: worker.CodeInternal, Message: reason}
+	s.State = jobstate.Failed
+	s.Error = &jobstate.Error{Code: jobstate.CodeInternal, Message: reason}
 	s.Reason = reason
 	if s.StoppedAt == nil {
 		s.StoppedAt = &now
 	}
-	s.RTMPStreaming.Outputs = append([]worker.RTMPOutput(nil), s.RTMPStreaming.Outputs...)
+	s.RTMPStreaming.Outputs = append([]jobstate.RTMPOutput(nil), s.RTMPStreaming.Outputs...)
 	s.RTMPStreaming.Running = false
 	for i := range s.RTMPStreaming.Outputs {
 		s.RTMPStreaming.Outputs[i].Running = false

@@ -2,7 +2,7 @@ package runner
 
 import (
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Operations of a request.
@@ -34,11 +34,11 @@ type request struct {
 // message is what the child says: a reply to request Reply, an event, or
 // the end of the job (Done, with the final state).
 type message struct {
-	Reply uint64        `json:"reply,omitempty"`
-	Error *worker.Error `json:"error,omitempty"`
-	Event string        `json:"event,omitempty"`
-	State *worker.State `json:"state,omitempty"`
-	Done  bool          `json:"done,omitempty"`
+	Reply uint64          `json:"reply,omitempty"`
+	Error *jobstate.Error `json:"error,omitempty"`
+	Event string          `json:"event,omitempty"`
+	State *jobstate.State `json:"state,omitempty"`
+	Done  bool            `json:"done,omitempty"`
 }
 
 // maxLine bounds one message; a state object is a few KiB.

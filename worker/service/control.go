@@ -6,12 +6,12 @@ import (
 	"context"
 	"errors"
 
-	"github.com/roomcast/roomcast/worker"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // StopJob implements api.Service.
-func (s *Service) StopJob(ctx context.Context, id string, wait bool) (worker.State, error) {
+func (s *Service) StopJob(ctx context.Context, id string, wait bool) (jobstate.State, error) {
 	j := s.local(id)
 	if j == nil {
 		st, err := s.Job(ctx, id)
@@ -31,46 +31,46 @@ func (s *Service) StopJob(ctx context.Context, id string, wait bool) (worker.Sta
 		}()
 		st := j.run.State()
 		if !terminal(st.State) {
-			st.State = worker.Stopping
+			st.State = jobstate.Stopping
 		}
 		return normalized(st), nil
 	}
 	if err := j.run.Stop(ctx); err != nil {
-		var we *worker.Error
-		if !errors.As(err, &we) || we.Code != worker.CodeNotFound {
-			return worker.State{}, err
+		var we *jobstate.Error
+		if !errors.As(err, &we) || we.Code != jobstate.CodeNotFound {
+			return jobstate.State{}, err
 		}
 	}
 	select {
 	case <-j.done:
 	case <-ctx.Done():
-		return worker.State{}, ctx.Err()
+		return jobstate.State{}, ctx.Err()
 	}
 	return s.Job(ctx, id)
 }
 
 // PatchJob implements api.Service.
-func (s *Service) PatchJob(ctx context.Context, id string, p api.Patch) (worker.State, error) {
+func (s *Service) PatchJob(ctx context.Context, id string, p api.Patch) (jobstate.State, error) {
 	j := s.local(id)
 	if j == nil {
 		if _, err := s.Job(ctx, id); err != nil {
-			return worker.State{}, err
+			return jobstate.State{}, err
 		}
-		return worker.State{}, &api.Problem{Code: api.CodeNotRunning, Message: "job " + id + " is not running"}
+		return jobstate.State{}, &api.Problem{Code: api.CodeNotRunning, Message: "job " + id + " is not running"}
 	}
 	if p.Layout != nil {
 		if err := j.run.SetLayout(ctx, string(*p.Layout)); err != nil {
-			return worker.State{}, err
+			return jobstate.State{}, err
 		}
 	}
 	for _, u := range p.RemoveRTMPURLs {
 		if err := j.run.RemoveRTMP(ctx, u); err != nil {
-			return worker.State{}, err
+			return jobstate.State{}, err
 		}
 	}
 	for _, u := range p.AddRTMPURLs {
 		if err := j.run.AddRTMP(ctx, u); err != nil {
-			return worker.State{}, err
+			return jobstate.State{}, err
 		}
 	}
 	return s.Job(ctx, id)

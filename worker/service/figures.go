@@ -9,13 +9,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Figures are the service's numbers at one moment.
 type Figures struct {
 	// Jobs counts every job on record by state, ended ones included.
-	Jobs map[worker.Phase]int
+	Jobs map[jobstate.Phase]int
 	// Running are the jobs this process runs.
 	Running []JobFigures
 	// CapacityCores is what admission hands out; UsedCores is what the
@@ -35,7 +35,7 @@ type Figures struct {
 // JobFigures are one running job's numbers.
 type JobFigures struct {
 	ID    string
-	Stats worker.Stats
+	Stats jobstate.Stats
 	// CPU is the job's process's CPU time so far.
 	CPU time.Duration
 	// EventQueue is how many state changes wait for the job's publisher.
@@ -60,14 +60,14 @@ func (s *Service) Figures(ctx context.Context) (Figures, error) {
 	if err != nil {
 		return Figures{}, fmt.Errorf("service: figures: %w", err)
 	}
-	f := Figures{Jobs: map[worker.Phase]int{}, CapacityCores: float64(s.opts.Capacity)}
-	for _, p := range []worker.Phase{worker.Starting, worker.Running, worker.Stopping, worker.Stopped, worker.Failed} {
+	f := Figures{Jobs: map[jobstate.Phase]int{}, CapacityCores: float64(s.opts.Capacity)}
+	for _, p := range []jobstate.Phase{jobstate.Starting, jobstate.Running, jobstate.Stopping, jobstate.Stopped, jobstate.Failed} {
 		f.Jobs[p] = 0
 	}
 	for _, rec := range recs {
 		// Only the phase: a scrape need not decode every job's whole state.
 		var st struct {
-			State worker.Phase `json:"state"`
+			State jobstate.Phase `json:"state"`
 		}
 		if json.Unmarshal(rec.State, &st) == nil && st.State != "" {
 			f.Jobs[st.State]++

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
 
@@ -32,13 +32,13 @@ type Store interface {
 type Runner interface {
 	// Start runs cfg with out as its output folder and returns once it
 	// runs; onEvent receives every state change, in order.
-	Start(ctx context.Context, cfg config.Job, out string, onEvent func(name string, s worker.State)) (Run, error)
+	Start(ctx context.Context, cfg config.Job, out string, onEvent func(name string, s jobstate.State)) (Run, error)
 }
 
 // Run is one running job.
 type Run interface {
-	State() worker.State
-	Poll(ctx context.Context) (worker.State, error)
+	State() jobstate.State
+	Poll(ctx context.Context) (jobstate.State, error)
 	Stop(ctx context.Context) error
 	SetLayout(ctx context.Context, layout string) error
 	AddRTMP(ctx context.Context, url string) error
@@ -49,5 +49,5 @@ type Run interface {
 	// HTTPSocket is the Unix socket the job serves its live HLS on, or "".
 	HTTPSocket() string
 	// Final is the job's last state and CPU time, once Done is closed.
-	Final() (worker.State, time.Duration)
+	Final() (jobstate.State, time.Duration)
 }

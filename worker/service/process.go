@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/runner"
 )
 
@@ -16,7 +16,7 @@ type ProcessRunner struct {
 }
 
 // Start implements Runner.
-func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, onEvent func(string, worker.State)) (Run, error) {
+func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, onEvent func(string, jobstate.State)) (Run, error) {
 	opts := r.Options
 	opts.OnEvent = onEvent
 	p, err := runner.Start(ctx, cfg, out, opts)
@@ -28,7 +28,7 @@ func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, on
 
 type processRun struct{ *runner.Process }
 
-func (p processRun) Final() (worker.State, time.Duration) {
+func (p processRun) Final() (jobstate.State, time.Duration) {
 	r := p.Result()
 	return r.State, r.CPU
 }

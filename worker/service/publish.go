@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
 
@@ -37,7 +37,7 @@ func (s *Service) publisher(j *job) {
 }
 
 // save writes st into the job's record, retrying a lost compare-and-set.
-func (s *Service) save(ctx context.Context, id string, st worker.State) (uint64, error) {
+func (s *Service) save(ctx context.Context, id string, st jobstate.State) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, err
@@ -58,13 +58,13 @@ func (s *Service) save(ctx context.Context, id string, st worker.State) (uint64,
 
 // eventBody is what events and webhooks carry.
 type eventBody struct {
-	Type      string       `json:"type"`
-	Timestamp time.Time    `json:"timestamp"`
-	Data      worker.State `json:"data"`
+	Type      string         `json:"type"`
+	Timestamp time.Time      `json:"timestamp"`
+	Data      jobstate.State `json:"data"`
 }
 
 // publish appends an event to the job's log and queues its webhooks.
-func (s *Service) publish(ctx context.Context, id, name string, st worker.State) {
+func (s *Service) publish(ctx context.Context, id, name string, st jobstate.State) {
 	data, _ := json.Marshal(st)
 	seq, err := s.opts.Store.AppendEvent(ctx, id, name, data)
 	if err != nil {

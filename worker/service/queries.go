@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
 
@@ -27,7 +27,7 @@ func notFound(id string) error {
 }
 
 // Job implements api.Service.
-func (s *Service) Job(ctx context.Context, id string) (worker.State, error) {
+func (s *Service) Job(ctx context.Context, id string) (jobstate.State, error) {
 	if j := s.local(id); j != nil {
 		if st, err := j.run.Poll(ctx); err == nil {
 			return normalized(st), nil
@@ -35,14 +35,14 @@ func (s *Service) Job(ctx context.Context, id string) (worker.State, error) {
 	}
 	rec, _, err := s.opts.Store.Job(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalidID) {
-		return worker.State{}, notFound(id)
+		return jobstate.State{}, notFound(id)
 	}
 	if err != nil {
-		return worker.State{}, err
+		return jobstate.State{}, err
 	}
-	var st worker.State
+	var st jobstate.State
 	if err := json.Unmarshal(rec.State, &st); err != nil {
-		return worker.State{}, fmt.Errorf("service: job %s: %w", id, err)
+		return jobstate.State{}, fmt.Errorf("service: job %s: %w", id, err)
 	}
 	return normalized(st), nil
 }
@@ -54,14 +54,14 @@ func (s *Service) Jobs(ctx context.Context, f api.ListFilter) (api.JobPage, erro
 	if err != nil {
 		return api.JobPage{}, err
 	}
-	page := api.JobPage{Jobs: []worker.State{}}
+	page := api.JobPage{Jobs: []jobstate.State{}}
 	started := f.Cursor == ""
 	for _, rec := range recs {
 		if !started {
 			started = rec.ID == f.Cursor
 			continue
 		}
-		var st worker.State
+		var st jobstate.State
 		var cfg config.Job
 		if json.Unmarshal(rec.State, &st) != nil || json.Unmarshal(rec.Config, &cfg) != nil {
 			continue
@@ -120,7 +120,7 @@ func (s *Service) RoomState(ctx context.Context, meetingURL string) (api.RoomSta
 	if err != nil {
 		return api.RoomState{}, err
 	}
-	rs := api.RoomState{MeetingURL: worker.RedactRoom(meetingURL), Jobs: []string{}}
+	rs := api.RoomState{MeetingURL: jobstate.RedactRoom(meetingURL), Jobs: []string{}}
 	for _, st := range page.Jobs {
 		if terminal(st.State) {
 			continue
@@ -134,7 +134,7 @@ func (s *Service) RoomState(ctx context.Context, meetingURL string) (api.RoomSta
 	return rs, nil
 }
 
-func merge(r *api.Running, running bool, e *worker.Error) {
+func merge(r *api.Running, running bool, e *jobstate.Error) {
 	r.Running = r.Running || running
 	if r.Error == nil {
 		r.Error = e
@@ -147,7 +147,7 @@ func (s *Service) StopRoom(ctx context.Context, meetingURL string) (api.JobPage,
 	if err != nil {
 		return api.JobPage{}, err
 	}
-	out := api.JobPage{Jobs: []worker.State{}}
+	out := api.JobPage{Jobs: []jobstate.State{}}
 	for _, st := range page.Jobs {
 		if terminal(st.State) {
 			continue

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
 
@@ -69,7 +69,7 @@ type job struct {
 
 type jobEvent struct {
 	name  string
-	state worker.State
+	state jobstate.State
 }
 
 // recoveredReason is the reason of a job found running when the service
@@ -121,7 +121,7 @@ func (s *Service) recover(ctx context.Context) error {
 		return fmt.Errorf("service: reading jobs: %w", err)
 	}
 	for _, rec := range recs {
-		var st worker.State
+		var st jobstate.State
 		if err := json.Unmarshal(rec.State, &st); err != nil {
 			s.log.Warn("unreadable job record", "job", rec.ID, "err", err)
 			continue

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
-	"github.com/roomcast/roomcast/worker"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
 
@@ -62,22 +62,22 @@ func (s *Service) checkRoom(cfg config.Job) (string, error) {
 }
 
 // StartJob implements api.Service.
-func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (worker.State, bool, error) {
+func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (jobstate.State, bool, error) {
 	if cfg.ID == "" {
 		cfg.ID = newID()
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return worker.State{}, false, err
+		return jobstate.State{}, false, err
 	}
 	runURL, err := s.checkRoom(cfg)
 	if err != nil {
-		return worker.State{}, false, err
+		return jobstate.State{}, false, err
 	}
 	if key != "" {
 		existing, err := s.opts.Store.Idempotent(ctx, key, cfg.ID)
 		if err != nil {
-			return worker.State{}, false, fmt.Errorf("service: idempotency key: %w", err)
+			return jobstate.State{}, false, fmt.Errorf("service: idempotency key: %w", err)
 		}
 		if existing != cfg.ID {
 			st, err := s.Job(ctx, existing)
@@ -90,12 +90,12 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	switch {
 	case s.closing:
 		s.mu.Unlock()
-		return worker.State{}, false, &api.Problem{Code: api.CodeShuttingDown, Message: "the service is shutting down; try another node", RetryAfter: 5 * time.Second}
+		return jobstate.State{}, false, &api.Problem{Code: api.CodeShuttingDown, Message: "the service is shutting down; try another node", RetryAfter: 5 * time.Second}
 	case s.used+cost > s.opts.Capacity:
 		used := s.used
 		s.mu.Unlock()
 		s.counters.refused.Add(1)
-		return worker.State{}, false, &api.Problem{Code: api.CodeNoCapacity, RetryAfter: 30 * time.Second,
+		return jobstate.State{}, false, &api.Problem{Code: api.CodeNoCapacity, RetryAfter: 30 * time.Second,
 			Message: fmt.Sprintf("no capacity: the job needs %.2f cores and %.2f of %.2f are in use", cost, used, s.opts.Capacity)}
 	}
 	s.used += cost
@@ -110,22 +110,22 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 		release()
 		var busy *store.RoomBusyError
 		if errors.As(err, &busy) {
-			return worker.State{}, false, &api.Problem{Code: api.CodeConflictRunning,
+			return jobstate.State{}, false, &api.Problem{Code: api.CodeConflictRunning,
 				Message: fmt.Sprintf("job %s already runs for this room: stop it first; to have streaming and recording both, start them together in one job", busy.JobID)}
 		}
-		return worker.State{}, false, fmt.Errorf("service: claiming the room: %w", err)
+		return jobstate.State{}, false, fmt.Errorf("service: claiming the room: %w", err)
 	}
 	now := s.opts.Now().UTC()
-	st := normalized(worker.State{ID: cfg.ID, State: worker.Starting, Room: worker.RedactRoom(cfg.MeetingURL), StartedAt: &now})
+	st := normalized(jobstate.State{ID: cfg.ID, State: jobstate.Starting, Room: jobstate.RedactRoom(cfg.MeetingURL), StartedAt: &now})
 	cfgJSON, _ := json.Marshal(cfg)
 	stJSON, _ := json.Marshal(st)
 	if _, err := s.opts.Store.CreateJob(ctx, store.Job{ID: cfg.ID, Config: cfgJSON, State: stJSON, CreatedAt: now}); err != nil {
 		release()
 		_ = s.opts.Store.ReleaseRoom(context.WithoutCancel(ctx), cfg.MeetingURL, cfg.ID)
 		if errors.Is(err, store.ErrExists) {
-			return worker.State{}, false, &api.Problem{Code: api.CodeAlreadyExists, Message: "a job with id " + cfg.ID + " exists"}
+			return jobstate.State{}, false, &api.Problem{Code: api.CodeAlreadyExists, Message: "a job with id " + cfg.ID + " exists"}
 		}
-		return worker.State{}, false, fmt.Errorf("service: storing the job: %w", err)
+		return jobstate.State{}, false, fmt.Errorf("service: storing the job: %w", err)
 	}
 
 	j := &job{id: cfg.ID, cfg: cfg, cost: cost, events: make(chan jobEvent, 64), done: make(chan struct{})}
@@ -134,23 +134,23 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (wor
 	out := filepath.Join(s.opts.Data, "jobs", cfg.ID)
 	runCfg := cfg
 	runCfg.MeetingURL = runURL
-	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), runCfg, out, func(name string, st worker.State) {
+	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), runCfg, out, func(name string, st jobstate.State) {
 		j.events <- jobEvent{name, st}
 	})
 	if err != nil {
 		// The job refused to start, or its process died: its state says
 		// why, and its room is free again.
 		final := failed(st, "could not start: "+err.Error(), s.opts.Now())
-		var we *worker.Error
+		var we *jobstate.Error
 		if errors.As(err, &we) {
-			final.Error = &worker.Error{Code: we.Code, Message: we.Message}
+			final.Error = &jobstate.Error{Code: we.Code, Message: we.Message}
 		}
 		j.events <- jobEvent{"jobStateUpdated", final}
 		close(j.events)
 		<-j.done
 		release()
 		_ = s.opts.Store.ReleaseRoom(context.WithoutCancel(ctx), cfg.MeetingURL, cfg.ID)
-		return worker.State{}, false, err
+		return jobstate.State{}, false, err
 	}
 	j.run = run
 	if sock := run.HTTPSocket(); sock != "" {

@@ -5,16 +5,16 @@ package service
 import (
 	"time"
 
-	"github.com/roomcast/roomcast/worker"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
-func terminal(p worker.Phase) bool { return p == worker.Stopped || p == worker.Failed }
+func terminal(p jobstate.Phase) bool { return p == jobstate.Stopped || p == jobstate.Failed }
 
-func failed(st worker.State, reason string, now time.Time) worker.State {
+func failed(st jobstate.State, reason string, now time.Time) jobstate.State {
 	now = now.UTC()
-	st.State = worker.Failed
+	st.State = jobstate.Failed
 	st.Reason = reason
-	st.Error = &worker.Error{Code: worker.CodeInternal, Message: reason}
+	st.Error = &jobstate.Error{Code: jobstate.CodeInternal, Message: reason}
 	if st.StoppedAt == nil {
 		st.StoppedAt = &now
 	}
@@ -30,9 +30,9 @@ func failed(st worker.State, reason string, now time.Time) worker.State {
 
 // normalized gives the state the shape the API documents: lists are
 // lists, never null.
-func normalized(st worker.State) worker.State {
+func normalized(st jobstate.State) jobstate.State {
 	if st.RTMPStreaming.Outputs == nil {
-		st.RTMPStreaming.Outputs = []worker.RTMPOutput{}
+		st.RTMPStreaming.Outputs = []jobstate.RTMPOutput{}
 	}
 	return st
 }
