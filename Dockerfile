@@ -9,7 +9,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/roomcast ./cmd/roomcast
+RUN CGO_ENABLED=1 go build -trimpath -ldflags="-s -w" -o /out/roomcast ./cmd/roomcast \
+ && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/roomcast-serve ./cmd/roomcast-serve
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -17,7 +18,7 @@ RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq 
       ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /home/roomcast roomcast
-COPY --from=build /out/roomcast /usr/local/bin/roomcast
+COPY --from=build /out/roomcast /out/roomcast-serve /usr/local/bin/
 USER roomcast
 WORKDIR /home/roomcast
 ENTRYPOINT ["roomcast"]
