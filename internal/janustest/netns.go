@@ -94,21 +94,35 @@ func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn
 	}
 	ch := make(chan result, 1)
 	go func() {
-		// The thread is left switched, so it must die with the goroutine
-		// rather than go back to the pool: LockOSThread without Unlock.
+		// The thread goes back to its own namespace before it is unlocked;
+		// if it cannot, it stays locked and dies with the goroutine. It
+		// must not stay switched: were it the main thread, which never
+		// dies, /proc/self/net would show the namespace's sockets to the
+		// rest of the test binary.
 		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- result{nil, fmt.Errorf("janustest: %w", err)}
+			return
+		}
+		defer home.Close()
 		f, err := os.Open("/run/netns/" + n.Name)
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("janustest: %w", err)}
 			return
 		}
 		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
 		f.Close()
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- result{nil, fmt.Errorf("janustest: setns %s: %w", n.Name, err)}
 			return
 		}
 		c, err := d.DialContext(ctx, network, addr)
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{c, err}
 	}()
 	r := <-ch
