@@ -368,3 +368,14 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// PID is the running server's process id, 0 when none runs: for the
+// bench, which reads its CPU time.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
