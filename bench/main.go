@@ -206,6 +206,13 @@ func main() {
 			log.Fatal(err)
 		}
 		rows = append(rows, compare(fmt.Sprintf("%d peers 320x180 → 1920x1080p30, 10s (--fast)", n), rcn, ffn, 10))
+		if n == 49 {
+			n49, err := overlayNotes(*bin, *dir, mf, rcn)
+			if err != nil {
+				log.Fatal(err)
+			}
+			notes = append(notes, n49...)
+		}
 	}
 
 	lat, err := latency(*bin, *dir)
@@ -298,4 +305,38 @@ func readStatus(dir string) (worker.State, error) {
 		return st, fmt.Errorf("%s/status.json: %w", dir, err)
 	}
 	return st, nil
+}
+
+// overlayNotes measures, on the 49-tile room, what the grid preset's
+// overlays (a name on every tile, the speaker's border) cost against the
+// same grid without them, and whether 49 labelled tiles at 1080p30 keep
+// real time (the room played at its own pace, not --fast).
+func overlayNotes(bin, dir, manifest string, labelled run) ([]string, error) {
+	plain := filepath.Join("testdata", "layouts", "grid-plain.json")
+	rp, err := measure("roomcast 49 without overlays", bin, "record", "--room", "file:"+manifest, "--record", "--fast",
+		"--resolution", "1920x1080", "--duration", "10s", "--out", filepath.Join(dir, "rc49plain"),
+		"--encoder-threads", "1", "--log-level", "warn", "--layout-file", plain)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, "rc49live")
+	live, err := measure("roomcast 49 real time", bin, "record", "--room", "file:"+manifest, "--record",
+		"--resolution", "1920x1080", "--duration", "10s", "--out", out, "--log-level", "warn")
+	if err != nil {
+		return nil, err
+	}
+	st, err := readStatus(out)
+	if err != nil {
+		return nil, err
+	}
+	late := 0.0
+	if st.Stats.Frames > 0 {
+		late = 100 * float64(st.Stats.LateFrames) / float64(st.Stats.Frames)
+	}
+	return []string{
+		fmt.Sprintf("- overlays, 49 tiles at 1080p30 (--fast): %.2f CPU-s with the grid preset's names and border, %.2f without (testdata/layouts/grid-plain.json): **%+.1f%%** (target ≤ 2%%)",
+			labelled.cpu.Seconds(), rp.cpu.Seconds(), pct(labelled.cpu, rp.cpu)),
+		fmt.Sprintf("- 49 labelled tiles at 1080p30 in real time: %.2f CPU-s/s, %d frames, **%.1f%%** late (target: real time, ≤ 1%% late)",
+			live.cpu.Seconds()/live.wall.Seconds(), st.Stats.Frames, late),
+	}, nil
 }
