@@ -87,11 +87,17 @@ func servePart(ctx context.Context, bin, dir string, peers []string, manifest st
 	if err != nil {
 		return res, err
 	}
-	binRSS := smapsRSS(s.pid, func(p string) bool { return p == bin })
+	// The service's own executable: roomcast-serve (no FFmpeg) when it
+	// lies beside roomcast, else roomcast itself.
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.pid))
+	if err != nil {
+		return res, err
+	}
+	binRSS := smapsRSS(s.pid, func(p string) bool { return p == exe })
 	libRSS := smapsRSS(s.pid, func(p string) bool { return strings.Contains(p, ".so") })
-	res.notes = append(res.notes, fmt.Sprintf("where idle serve's %.0f MiB go: %.0f MiB are the roomcast binary's own pages (%.0f MiB on disk), %.0f MiB its %d shared libraries (FFmpeg's and theirs), %.0f MiB the rest (Go heap and stacks, the embedded NATS server, malloc). A `roomcast job-child` that has loaded the same binary and libraries and does nothing has %.0f MiB: serve itself adds %.0f MiB. serve was ready %.0f ms after its exec.",
-		mib(mem["VmRSS"]), mib(binRSS), fileMiB(bin), mib(libRSS), mappedLibs(s.pid), mib(mem["VmRSS"]-binRSS-libRSS),
-		mib(child["VmRSS"]), mib(mem["VmRSS"]-child["VmRSS"]), ms(s.ready)))
+	res.notes = append(res.notes, fmt.Sprintf("where idle serve's %.0f MiB go: the service runs as %s; %.0f MiB are its executable's pages (%.0f MiB on disk), %.0f MiB its %d shared libraries, %.0f MiB the rest (Go heap and stacks, the embedded NATS server). A `roomcast job-child` waiting for its job, which loads FFmpeg's libraries, has %.0f MiB. serve was ready %.0f ms after its exec.",
+		mib(mem["VmRSS"]), filepath.Base(exe), mib(binRSS), fileMiB(exe), mib(libRSS), mappedLibs(s.pid), mib(mem["VmRSS"]-binRSS-libRSS),
+		mib(child["VmRSS"]), ms(s.ready)))
 
 	// 2. POST /v1/jobs → first RTMP byte.
 	const trials = 10
