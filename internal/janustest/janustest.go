@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/syncbuf"
 )
 
 // Bin is where Debian's janus package puts the server.
@@ -39,7 +41,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *lockedWriter
+	log    *syncbuf.Buffer
 	waited chan struct{}
 }
 
@@ -159,7 +161,7 @@ func (s *Server) Start() error {
 		return err
 	}
 	cmd := s.NS.Command(bin, "-F", filepath.Join(s.Dir, "conf"), "-o", "-D")
-	w := &lockedWriter{}
+	w := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting janus: %w", err)
@@ -350,23 +352,6 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // PID is the running server's process id, 0 when none runs: for the

@@ -4,7 +4,6 @@
 package lktest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"github.com/livekit/protocol/auth"
 	lkproto "github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/roomcast/roomcast/internal/syncbuf"
 )
 
 // The dev keys livekit-server --dev accepts.
@@ -47,7 +48,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	log    *lockedWriter
+	log    *syncbuf.Buffer
 	waited chan struct{}
 }
 
@@ -143,7 +144,7 @@ func (s *Server) Start() error {
 		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate, level)
 	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
 	cmd.Dir = s.Dir
-	w := &lockedWriter{}
+	w := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.Bin, err)
@@ -227,25 +228,6 @@ func (s *Server) API() *lksdk.RoomServiceClient {
 func (s *Server) CreateRoom(ctx context.Context, name string) error {
 	_, err := s.API().CreateRoom(ctx, &lkproto.CreateRoomRequest{Name: name})
 	return err
-}
-
-// lockedWriter is the server's output: the process writes it while a test
-// reads it, so both go through its lock.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // PID is the running server's process id, 0 when none runs: for the
