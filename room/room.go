@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -171,4 +172,24 @@ func ReadRTP(t Track) (*rtp.Packet, error) {
 		return nil, fmt.Errorf("room: track %s: %w", t.Info().ID, err)
 	}
 	return p, nil
+}
+
+// DrainRTCP is how a connector's Track.ReadRTCP answers from its queue of
+// RTCP packets: it waits for one, then takes every other one queued behind
+// it, or returns io.EOF once done is closed (the track ended).
+func DrainRTCP(queue <-chan rtcp.Packet, done <-chan struct{}) ([]rtcp.Packet, error) {
+	select {
+	case p := <-queue:
+		out := []rtcp.Packet{p}
+		for {
+			select {
+			case p := <-queue:
+				out = append(out, p)
+			default:
+				return out, nil
+			}
+		}
+	case <-done:
+		return nil, io.EOF
+	}
 }

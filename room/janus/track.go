@@ -177,22 +177,7 @@ func (t *track) readRTCP() {
 
 // ReadRTCP implements room.Track: Janus's sender reports for the stream,
 // whose NTP times it carries over from the publisher's.
-func (t *track) ReadRTCP() ([]rtcp.Packet, error) {
-	select {
-	case p := <-t.rtcp:
-		out := []rtcp.Packet{p}
-		for {
-			select {
-			case p := <-t.rtcp:
-				out = append(out, p)
-			default:
-				return out, nil
-			}
-		}
-	case <-t.done:
-		return nil, io.EOF
-	}
-}
+func (t *track) ReadRTCP() ([]rtcp.Packet, error) { return room.DrainRTCP(t.rtcp, t.done) }
 
 // RequestKeyframe implements room.Track: a PLI, which Janus forwards to the
 // publisher.

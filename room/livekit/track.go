@@ -157,22 +157,7 @@ func isTimeout(err error) bool {
 // ReadRTCP implements room.Track. It returns what the SFU sent for this
 // track: sender reports (whose NTP times LiveKit carries over from the
 // publisher's own reports), SDES and BYE.
-func (t *track) ReadRTCP() ([]rtcp.Packet, error) {
-	select {
-	case p := <-t.rtcp:
-		out := []rtcp.Packet{p}
-		for {
-			select {
-			case p := <-t.rtcp:
-				out = append(out, p)
-			default:
-				return out, nil
-			}
-		}
-	case <-t.done:
-		return nil, io.EOF
-	}
-}
+func (t *track) ReadRTCP() ([]rtcp.Packet, error) { return room.DrainRTCP(t.rtcp, t.done) }
 
 func (t *track) onRTCP(p rtcp.Packet) {
 	if t.ended() {
