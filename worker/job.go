@@ -49,6 +49,10 @@ type Options struct {
 	Latency time.Duration
 	// X264Threads is libx264's thread count; 0 lets x264 choose.
 	X264Threads int
+	// Part is the job's part, from 1: a job continued on another node
+	// (fleet failover) names its files for its part (jobstate.PartFile:
+	// recording.part2.mp4, hls.part2/). 0 is the first part.
+	Part int
 }
 
 // Job is one recording/streaming job: Start it, Stop it, read its State.

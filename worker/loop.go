@@ -11,6 +11,7 @@ import (
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // The job's loop owns its state. After mediamtx's path: one goroutine holds
@@ -121,7 +122,7 @@ func (j *Job) initLoop() {
 		j.state.RTMPStreaming.Outputs = append(j.state.RTMPStreaming.Outputs, RTMPOutput{URL: config.MaskRTMPURL(u)})
 	}
 	if cfg.Record {
-		j.state.Recording.Path = "recording.mp4"
+		j.state.Recording.Path = jobstate.PartFile("recording.mp4", j.opts.Part)
 	}
 }
 

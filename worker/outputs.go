@@ -11,6 +11,7 @@ import (
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/mp4"
 	"github.com/roomcast/roomcast/muxer/output"
+	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
 // Output names in the fan-out.
@@ -45,7 +46,7 @@ func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 		return nil
 	}
 	if cfg.Record {
-		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(opts.Out, "recording.mp4"), Logger: g.log})); err != nil {
+		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(opts.Out, jobstate.PartFile("recording.mp4", opts.Part)), Logger: g.log})); err != nil {
 			return paths, err
 		}
 	}
@@ -69,11 +70,12 @@ func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 		}
 	}
 	if cfg.HLSRecord {
-		dir := filepath.Join(opts.Out, "hls")
+		hlsDir := jobstate.PartFile("hls", opts.Part)
+		dir := filepath.Join(opts.Out, hlsDir)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return paths, errorf(CodeHLS, "hlsRecord: %w", err)
 		}
-		p := "hls/index.m3u8"
+		p := hlsDir + "/index.m3u8"
 		paths.hlsRecording = &p
 		if err := add(outHLSRecord, opts.Sinks.HLSRecording(dir)); err != nil {
 			return paths, err

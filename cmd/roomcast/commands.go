@@ -7,5 +7,6 @@ func extraCommands() []*cobra.Command {
 	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd(),
 		newServeCmd(), newJobChildCmd(),
 		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd(),
+		newNodesCmd(), newDrainCmd(),
 		newPreviewCmd(), newLayoutsCmd()}
 }

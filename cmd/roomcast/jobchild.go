@@ -42,6 +42,7 @@ func newJobChildCmd() *cobra.Command {
 				log := base.With("job", spec.Config.ID)
 				opts := worker.Options{
 					Out:     spec.Out,
+					Part:    spec.Part,
 					Open:    roomOpener(roomOptions{}),
 					Sinks:   sinkFactory(config.Worker{}, log),
 					Logger:  log,

@@ -19,6 +19,7 @@ import (
 	roomcast "github.com/roomcast/roomcast"
 	"github.com/roomcast/roomcast/internal/cli"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/fleet"
 	"github.com/roomcast/roomcast/worker/metrics"
 	"github.com/roomcast/roomcast/worker/runner"
 	"github.com/roomcast/roomcast/worker/service"
@@ -28,6 +29,8 @@ import (
 
 type serveFlags struct {
 	listen, data, tokensFile, nats, roomsDir string
+	node                                     string
+	natsReplicas                             int
 	webhooks                                 []string
 	webhookBackoff                           string
 	capacity                                 float64
@@ -68,7 +71,9 @@ their outputs finalized, flushes webhooks, and exits within --grace.`,
 	fl.StringVar(&f.tokensFile, "api-tokens-file", "", "file of bearer tokens, one per line (with or instead of ROOMCAST_API_TOKENS)")
 	fl.StringArrayVar(&f.webhooks, "webhook", nil, "POST every event to this URL (repeatable)")
 	fl.StringVar(&f.webhookBackoff, "webhook-retries", "1s,3s,10s", "waits before each retry of a failed webhook")
-	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded)")
+	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded); makes this serve a node of a fleet")
+	fl.StringVar(&f.node, "node", "", "this node's name in the fleet, unique (default: the host name); with --nats")
+	fl.IntVar(&f.natsReplicas, "nats-replicas", 0, "copies of each bucket and stream in the cluster (default: as many servers as it has, up to 3)")
 	fl.StringVar(&f.roomsDir, "rooms-dir", "", "file: rooms given through the API must lie in this folder")
 	fl.Float64Var(&f.capacity, "capacity", 0, "CPU cores admission may plan with (default: this machine's)")
 	fl.DurationVar(&f.grace, "grace", 30*time.Second, "how long a SIGTERM may take, jobs' finalization included")
@@ -148,15 +153,36 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log.With("component", "store")}
+	node := ""
 	if f.nats != "" {
 		scfg.URLs = strings.Split(f.nats, ",")
+		scfg.Replicas = store.AutoReplicas
+		if f.natsReplicas > 0 {
+			scfg.Replicas = f.natsReplicas
+		}
+		if node, err = nodeName(f.node); err != nil {
+			return cli.Usage("--node: %v", err)
+		}
+	} else if f.node != "" || f.natsReplicas != 0 {
+		return cli.Usage("--node and --nats-replicas name a fleet's node: give --nats too")
 	}
 	st, err := store.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer st.Close()
+	var fl service.Fleet
+	if node != "" {
+		fo, err := fleet.Open(ctx, st.Conn(), fleet.Options{Node: node, Replicas: st.Replicas(), Logger: log})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer fo.Close()
+		fl = fo
+		log = log.With("node", node)
+	}
 	svc, err := service.New(ctx, service.Options{
+		Fleet: fl,
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
 			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
@@ -223,4 +249,26 @@ func parseBackoff(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// nodeName is the node's name: the flag's, or the host's made fit for one.
+func nodeName(flag string) (string, error) {
+	if flag != "" {
+		return flag, fleet.CheckName(flag)
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("no host name (%v): give --node NAME", err)
+	}
+	b := []byte(h)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	name := string(b[:min(len(b), 64)])
+	if err := fleet.CheckName(name); err != nil {
+		return "", fmt.Errorf("the host name %q does not make a node name: give --node NAME", h)
+	}
+	return name, nil
 }

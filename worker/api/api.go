@@ -71,6 +71,8 @@ func (a *API) Routes() []Route {
 		{"GET", "/hls/{id}/{path...}", false, a.liveHLS},
 		{"GET", "/v1/rooms/state", false, a.roomState},
 		{"POST", "/v1/rooms/stop", false, a.stopRoom},
+		{"GET", "/v1/nodes", false, a.listNodes},
+		{"POST", "/v1/nodes/{name}/drain", false, a.drainNode},
 		{"GET", "/v1/webhooks/deliveries", false, a.deliveries},
 		{"POST", "/v1/webhooks/deliveries/{id}/retry", false, a.retryDelivery},
 		{"GET", "/v1/openapi.json", false, a.openAPI},

@@ -237,3 +237,27 @@ func (c *Client) watchOnce(ctx context.Context, id string, after uint64, fn func
 	}
 	return last, true, nil
 }
+
+// Nodes lists the service's nodes.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out struct {
+		Nodes []Node `json:"nodes"`
+	}
+	_, err := c.do(ctx, "GET", "/v1/nodes", nil, nil, nil, &out)
+	return out.Nodes, err
+}
+
+// Drain makes a node take no new jobs; with migrate its jobs move to other
+// nodes. "" names a service that runs alone.
+func (c *Client) Drain(ctx context.Context, node string, migrate bool) (Node, error) {
+	if node == "" {
+		node = "-"
+	}
+	q := url.Values{}
+	if migrate {
+		q.Set("migrate", "true")
+	}
+	var n Node
+	_, err := c.do(ctx, "POST", "/v1/nodes/"+url.PathEscape(node)+"/drain", q, nil, nil, &n)
+	return n, err
+}

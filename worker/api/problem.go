@@ -25,6 +25,9 @@ const (
 	CodeTooLarge        = "TOO_LARGE"
 	CodeNoCapacity      = "NO_CAPACITY"
 	CodeShuttingDown    = "SHUTTING_DOWN"
+	// CodeNodeUnavailable: the fleet node that runs the job does not
+	// answer (503, Retry-After): it is gone, and the job is moving.
+	CodeNodeUnavailable = "NODE_UNAVAILABLE"
 	CodeMethod          = "METHOD_NOT_ALLOWED"
 	CodeInternal        = "INTERNAL"
 )
@@ -48,8 +51,9 @@ type Problem struct {
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Message }
 
-// problemOf turns any error a Service returns into the answer it stands for.
-func problemOf(err error) *Problem {
+// ProblemOf turns any error a Service returns into the answer it stands
+// for: a fleet node passes it on to the node that was called.
+func ProblemOf(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
 		if p.Status == 0 {
@@ -119,7 +123,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case CodeNoCapacity, CodeShuttingDown:
+	case CodeNoCapacity, CodeShuttingDown, CodeNodeUnavailable:
 		return http.StatusServiceUnavailable
 	case CodeMethod:
 		return http.StatusMethodNotAllowed
@@ -137,7 +141,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 // writeError answers err; an internal error is logged, since its text is not
 // shown to the client.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p := problemOf(err)
+	p := ProblemOf(err)
 	if p.Status >= 500 && p.Code == CodeInternal {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

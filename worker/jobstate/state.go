@@ -76,8 +76,13 @@ type State struct {
 	Error  *Error      `json:"error,omitempty"`  // why the job failed
 	Reason string      `json:"reason,omitempty"` // why it stopped
 	Room   string      `json:"room"`             // meetingUrl, without credentials
-	Peers  int         `json:"peers"`
-	Stats  Stats       `json:"stats"`
+	// Node is the fleet node that runs the job (serve with --nats).
+	Node string `json:"node,omitempty"`
+	// Parts are the job's runs, one per node it ran on, in order: a job
+	// that fails over to another node continues into a new part there.
+	Parts []Part `json:"parts,omitempty"`
+	Peers int    `json:"peers"`
+	Stats Stats  `json:"stats"`
 }
 
 // Stats are live figures of a job, for the progress line and status.json.
@@ -150,6 +155,9 @@ const (
 	EventHLSRecording  = "hlsRecordingStateUpdated"
 	// EventJob is roomcast's own: the job's phase changed.
 	EventJob = "jobStateUpdated"
+	// EventFailover is roomcast's own: the job continues on another node,
+	// in a new part (its node died, or was drained with migration).
+	EventFailover = "failover"
 )
 
 // Clone returns a copy of s that shares no slice or pointer with it.
@@ -158,6 +166,7 @@ func (s State) Clone() State {
 	c.RTMPStreaming.Outputs = append([]RTMPOutput{}, s.RTMPStreaming.Outputs...)
 	c.Stats.Outputs = slices.Clone(s.Stats.Outputs)
 	c.Tracks = slices.Clone(s.Tracks)
+	c.Parts = slices.Clone(s.Parts)
 	if s.Thumbnails != nil {
 		t := *s.Thumbnails
 		c.Thumbnails = &t

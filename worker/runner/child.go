@@ -29,6 +29,8 @@ type Job interface {
 type Spec struct {
 	Config config.Job
 	Out    string
+	// Part is the job's part, from 1 (worker.Options.Part); 0 is the first.
+	Part int
 	// HTTPSocket, when set, is the Unix socket the job serves its HTTP
 	// (live HLS) on, with URLs under HTTPBase in its state.
 	HTTPSocket, HTTPBase string
@@ -60,7 +62,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, newJob NewJob) erro
 		return fmt.Errorf("runner: the first request must be a start with a config (got %.200q)", sc.Bytes())
 	}
 	job, err := newJob(Spec{
-		Config: *start.Config, Out: start.Out, HTTPSocket: start.HTTPSocket, HTTPBase: start.HTTPBase,
+		Config: *start.Config, Out: start.Out, Part: start.Part, HTTPSocket: start.HTTPSocket, HTTPBase: start.HTTPBase,
 		OnEvent: func(name string, s jobstate.State) { w.send(message{Event: name, State: &s}) },
 	})
 	if err != nil {

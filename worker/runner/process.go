@@ -44,6 +44,9 @@ type Options struct {
 	// job's state gives its HLS URL under it. A job with live HLS serves
 	// it on a Unix socket (HTTPSocket) for the parent to proxy.
 	HTTPBase string
+	// Part is the part of the job this process runs (a fleet's failover
+	// continues a job into part 2, 3, …); 0 is the first.
+	Part int
 }
 
 // Process is one job running in a child process. Its methods are safe from
@@ -135,7 +138,7 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 
 	sctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	start := request{Op: opStart, Config: &cfg, Out: out}
+	start := request{Op: opStart, Config: &cfg, Out: out, Part: opts.Part}
 	if cfg.HLS {
 		start.HTTPSocket, start.HTTPBase = p.socket, opts.HTTPBase
 	}

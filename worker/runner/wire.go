@@ -22,6 +22,8 @@ type request struct {
 	Op     string      `json:"op"`
 	Config *config.Job `json:"config,omitempty"`
 	Out    string      `json:"out,omitempty"`
+	// Part is the job's part (fleet failover), from 1; 0 is the first.
+	Part int `json:"part,omitempty"`
 	// HTTPSocket and HTTPBase come with a start whose job serves HTTP (live
 	// HLS): the child serves on that Unix socket, and its state gives URLs
 	// under HTTPBase, where the parent proxies to it.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/worker/fleet"
 	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
@@ -18,6 +19,9 @@ type Store interface {
 	Jobs(ctx context.Context) ([]store.Job, error)
 	ClaimRoom(ctx context.Context, meetingURL, jobID string) error
 	ReleaseRoom(ctx context.Context, meetingURL, jobID string) error
+	// ClaimedJobs are the jobs holding a room: every job not yet ended
+	// (and, briefly, some just ended).
+	ClaimedJobs(ctx context.Context) ([]string, error)
 	Idempotent(ctx context.Context, key, jobID string) (string, error)
 	AppendEvent(ctx context.Context, jobID, typ string, data json.RawMessage) (uint64, error)
 	Events(ctx context.Context, jobID string, after uint64) (<-chan store.Event, error)
@@ -30,9 +34,10 @@ type Store interface {
 
 // Runner starts jobs.
 type Runner interface {
-	// Start runs cfg with out as its output folder and returns once it
-	// runs; onEvent receives every state change, in order.
-	Start(ctx context.Context, cfg config.Job, out string, onEvent func(name string, s jobstate.State)) (Run, error)
+	// Start runs part (from 1) of job cfg with out as its output folder
+	// and returns once it runs; onEvent receives every state change, in
+	// order.
+	Start(ctx context.Context, cfg config.Job, out string, part int, onEvent func(name string, s jobstate.State)) (Run, error)
 }
 
 // Run is one running job.
@@ -50,4 +55,24 @@ type Run interface {
 	HTTPSocket() string
 	// Final is the job's last state and CPU time, once Done is closed.
 	Final() (jobstate.State, time.Duration)
+}
+
+// Fleet is the service's view of the other nodes on its NATS cluster;
+// *fleet.Fleet implements it.
+type Fleet interface {
+	// Name is this node's name.
+	Name() string
+	LeaseTTL() time.Duration
+	// Run heartbeats this node (self gives its figures) and renews its
+	// leases until ctx ends.
+	Run(ctx context.Context, self func() fleet.Node)
+	Nodes(ctx context.Context) ([]fleet.Node, error)
+	// Steady: this node's heartbeats have gone through for a lease's
+	// life, so a missing lease means a dead node, not a NATS outage.
+	Steady() bool
+	Acquire(ctx context.Context, jobID string, onLost func()) error
+	Release(ctx context.Context, jobID string) error
+	Holder(ctx context.Context, jobID string) (string, error)
+	Handle(op string, h fleet.Handler) error
+	Call(ctx context.Context, node, op string, data []byte) ([]byte, error)
 }

@@ -16,9 +16,9 @@ type ProcessRunner struct {
 }
 
 // Start implements Runner.
-func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, onEvent func(string, jobstate.State)) (Run, error) {
+func (r ProcessRunner) Start(ctx context.Context, cfg config.Job, out string, part int, onEvent func(string, jobstate.State)) (Run, error) {
 	opts := r.Options
-	opts.OnEvent = onEvent
+	opts.OnEvent, opts.Part = onEvent, part
 	p, err := runner.Start(ctx, cfg, out, opts)
 	if err != nil {
 		return nil, err

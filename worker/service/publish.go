@@ -23,21 +23,35 @@ func (s *Service) publisher(j *job) {
 	ctx := context.Background()
 	var last []byte
 	for ev := range j.events {
-		st := normalized(ev.state)
+		if j.lost.Load() || j.handover.Load() {
+			// The job is (or is about to be) another node's: what this
+			// run says now is this part's end, not the job's.
+			continue
+		}
+		st := j.decorate(ev.state)
 		b, _ := json.Marshal(st)
 		if ev.name == "jobStateUpdated" && string(b) == string(last) {
 			continue
 		}
 		last = b
-		if _, err := s.save(ctx, j.id, st); err != nil {
+		if _, err := s.save(ctx, j, j.id, st); err != nil {
+			if errors.Is(err, errFenced) {
+				continue
+			}
 			s.log.Error("storing a job's state", "job", j.id, "err", err)
 		}
 		s.publish(ctx, j.id, ev.name, st)
 	}
 }
 
+// errFenced: the job's record names another node; this one lost the job.
+var errFenced = errors.New("service: the job runs on another node now")
+
 // save writes st into the job's record, retrying a lost compare-and-set.
-func (s *Service) save(ctx context.Context, id string, st jobstate.State) (uint64, error) {
+// In a fleet the write is fenced: a record that names another node is
+// left alone, and the job j (nil: none runs here) is stopped here, since
+// that node has taken it over.
+func (s *Service) save(ctx context.Context, j *job, id string, st jobstate.State) (uint64, error) {
 	b, err := json.Marshal(st)
 	if err != nil {
 		return 0, err
@@ -46,6 +60,10 @@ func (s *Service) save(ctx context.Context, id string, st jobstate.State) (uint6
 		rec, rev, err := s.opts.Store.Job(ctx, id)
 		if err != nil {
 			return 0, err
+		}
+		if f := s.opts.Fleet; f != nil && j != nil && rec.Node != "" && rec.Node != f.Name() {
+			s.lose(j, "its record names node "+rec.Node)
+			return 0, errFenced
 		}
 		rec.State = b
 		rev, err = s.opts.Store.UpdateJob(ctx, rec, rev)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/worker/api"
@@ -26,11 +27,28 @@ func notFound(id string) error {
 	return &api.Problem{Code: api.CodeNotFound, Message: "no job " + id}
 }
 
-// Job implements api.Service.
+// Job implements api.Service. A job another node runs is asked of that
+// node, for its live figures; if it does not answer, the record says what
+// is known.
 func (s *Service) Job(ctx context.Context, id string) (jobstate.State, error) {
+	if node, ok := s.remoteOwner(ctx, id); ok {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := s.callState(cctx, node, opJob, call{ID: id})
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		s.log.Debug("the job's node did not answer; reading its record", "job", id, "node", node, "err", err)
+	}
+	return s.jobHere(ctx, id)
+}
+
+// jobHere is a job's state as this node knows it: live if it runs here,
+// else its record.
+func (s *Service) jobHere(ctx context.Context, id string) (jobstate.State, error) {
 	if j := s.local(id); j != nil {
 		if st, err := j.run.Poll(ctx); err == nil {
-			return normalized(st), nil
+			return j.decorate(st), nil
 		}
 	}
 	rec, _, err := s.opts.Store.Job(ctx, id)

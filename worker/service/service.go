@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/roomcast/roomcast/config"
@@ -38,6 +39,11 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Fleet makes the service one node of a fleet on the store's NATS
+	// cluster: jobs are placed on any node with room, calls reach the
+	// node that runs the job, and a dead node's jobs continue elsewhere.
+	// Nil runs the service alone.
+	Fleet Fleet
 }
 
 // Service runs jobs. Its methods are safe from any goroutine.
@@ -49,9 +55,18 @@ type Service struct {
 	runs     map[string]*job // jobs this process runs
 	used     Cost
 	closing  bool
+	draining bool // takes no new jobs (roomcast drain)
 	consumer context.CancelFunc
 	wg       sync.WaitGroup // job watchers and the webhook consumer
 	counters counters
+
+	startedAt time.Time
+	// fleetStop ends the heartbeat and the orphan scan; nil alone.
+	fleetStop context.CancelFunc
+	fleetDone chan struct{}
+	// orphans are the jobs the scan found without a lease, and since
+	// when. Scan goroutine only.
+	orphans map[string]time.Time
 }
 
 // job is a job this process runs.
@@ -65,6 +80,20 @@ type job struct {
 	// record, the log and the outbox in the order the job said them.
 	events chan jobEvent
 	done   chan struct{} // the publisher has written the final state
+
+	// startedAt is the job's start, in its first part.
+	startedAt time.Time
+	// part is the part this process runs; parts are all of them so far,
+	// this one last. Set before the job is shared, never changed after
+	// but for the last part's end (under mu).
+	part  int
+	mu    sync.Mutex
+	parts []jobstate.Part
+	// lost: another node holds the job now (its lease lapsed), and
+	// nothing this run says may be written. handover: this node is
+	// giving the job to another (drain --migrate); its end is not the
+	// job's.
+	lost, handover atomic.Bool
 }
 
 type jobEvent struct {
@@ -97,8 +126,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err := os.MkdirAll(filepath.Join(opts.Data, "jobs"), 0o755); err != nil {
 		return nil, fmt.Errorf("service: data folder: %w", err)
 	}
-	s := &Service{opts: opts, log: opts.Logger, runs: map[string]*job{}}
-	if err := s.recover(ctx); err != nil {
+	s := &Service{opts: opts, log: opts.Logger, runs: map[string]*job{}, startedAt: opts.Now().UTC(), orphans: map[string]time.Time{}}
+	if opts.Fleet == nil {
+		if err := s.recover(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := s.joinFleet(); err != nil {
 		return nil, err
 	}
 	if opts.Deliver != nil && len(opts.Webhooks) > 0 {
@@ -134,7 +167,7 @@ func (s *Service) recover(ctx context.Context) error {
 		// The MP4 is fragmented as it is written, so what the dead
 		// process wrote plays; its state says why it ends there.
 		st = failed(st, recoveredReason, s.opts.Now())
-		if _, err := s.save(ctx, rec.ID, st); err != nil {
+		if _, err := s.save(ctx, nil, rec.ID, st); err != nil {
 			return err
 		}
 		s.publish(ctx, rec.ID, "jobStateUpdated", st)

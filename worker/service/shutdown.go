@@ -34,6 +34,12 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if s.fleetStop != nil {
+		// The node leaves the registry now, not after its TTL; its
+		// leases went with its jobs.
+		s.fleetStop()
+		<-s.fleetDone
+	}
 	s.flush(ctx)
 	if s.consumer != nil {
 		s.consumer()

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/worker/api"
+	"github.com/roomcast/roomcast/worker/fleet"
 	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/store"
 )
@@ -70,8 +72,7 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 	if err := cfg.Validate(); err != nil {
 		return jobstate.State{}, false, err
 	}
-	runURL, err := s.checkRoom(cfg)
-	if err != nil {
+	if _, err := s.checkRoom(cfg); err != nil {
 		return jobstate.State{}, false, err
 	}
 	if key != "" {
@@ -84,57 +85,109 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 			return st, true, err
 		}
 	}
-
-	cost := CostOf(cfg)
-	s.mu.Lock()
-	switch {
-	case s.closing:
-		s.mu.Unlock()
-		return jobstate.State{}, false, &api.Problem{Code: api.CodeShuttingDown, Message: "the service is shutting down; try another node", RetryAfter: 5 * time.Second}
-	case s.used+cost > s.opts.Capacity:
-		used := s.used
-		s.mu.Unlock()
-		s.counters.refused.Add(1)
-		return jobstate.State{}, false, &api.Problem{Code: api.CodeNoCapacity, RetryAfter: 30 * time.Second,
-			Message: fmt.Sprintf("no capacity: the job needs %.2f cores and %.2f of %.2f are in use", cost, used, s.opts.Capacity)}
+	if s.opts.Fleet != nil {
+		st, err := s.place(ctx, cfg)
+		return st, false, err
 	}
-	s.used += cost
-	s.mu.Unlock()
-	release := func() {
-		s.mu.Lock()
-		s.used -= cost
-		s.mu.Unlock()
+	st, err := s.startHere(ctx, cfg)
+	return st, false, err
+}
+
+// startHere starts a validated job on this node: admission, the lease (in
+// a fleet), the room claim, the record, then its process.
+func (s *Service) startHere(ctx context.Context, cfg config.Job) (jobstate.State, error) {
+	runURL, err := s.checkRoom(cfg)
+	if err != nil {
+		return jobstate.State{}, err
+	}
+	cost := CostOf(cfg)
+	release, err := s.admit(cost)
+	if err != nil {
+		return jobstate.State{}, err
+	}
+	now := s.opts.Now().UTC()
+	j := &job{id: cfg.ID, cfg: cfg, cost: cost, events: make(chan jobEvent, 64), done: make(chan struct{}), startedAt: now, part: 1}
+	node := ""
+	if f := s.opts.Fleet; f != nil {
+		// The lease comes first: a claimed room without a lease is what
+		// the other nodes take for an orphan.
+		if err := f.Acquire(ctx, cfg.ID, func() { s.leaseLost(j) }); err != nil {
+			release()
+			if errors.Is(err, fleet.ErrHeld) {
+				return jobstate.State{}, &api.Problem{Code: api.CodeAlreadyExists, Message: "a job with id " + cfg.ID + " exists"}
+			}
+			return jobstate.State{}, fmt.Errorf("service: taking the job's lease: %w", err)
+		}
+		node = f.Name()
+		j.parts = []jobstate.Part{{Part: 1, Node: node, Cause: jobstate.PartStart, StartedAt: now, Files: partFiles(cfg, 1)}}
+		inner := release
+		release = func() {
+			inner()
+			if err := f.Release(context.WithoutCancel(ctx), cfg.ID); err != nil {
+				s.log.Warn("releasing a lease", "job", cfg.ID, "err", err)
+			}
+		}
 	}
 
 	if err := s.opts.Store.ClaimRoom(ctx, cfg.MeetingURL, cfg.ID); err != nil {
 		release()
 		var busy *store.RoomBusyError
 		if errors.As(err, &busy) {
-			return jobstate.State{}, false, &api.Problem{Code: api.CodeConflictRunning,
+			return jobstate.State{}, &api.Problem{Code: api.CodeConflictRunning,
 				Message: fmt.Sprintf("job %s already runs for this room: stop it first; to have streaming and recording both, start them together in one job", busy.JobID)}
 		}
-		return jobstate.State{}, false, fmt.Errorf("service: claiming the room: %w", err)
+		return jobstate.State{}, fmt.Errorf("service: claiming the room: %w", err)
 	}
-	now := s.opts.Now().UTC()
-	st := normalized(jobstate.State{ID: cfg.ID, State: jobstate.Starting, Room: jobstate.RedactRoom(cfg.MeetingURL), StartedAt: &now})
+	st := j.decorate(jobstate.State{ID: cfg.ID, State: jobstate.Starting, Room: jobstate.RedactRoom(cfg.MeetingURL), StartedAt: &now})
 	cfgJSON, _ := json.Marshal(cfg)
 	stJSON, _ := json.Marshal(st)
-	if _, err := s.opts.Store.CreateJob(ctx, store.Job{ID: cfg.ID, Config: cfgJSON, State: stJSON, CreatedAt: now}); err != nil {
-		release()
+	if _, err := s.opts.Store.CreateJob(ctx, store.Job{ID: cfg.ID, Config: cfgJSON, State: stJSON, Node: node, CreatedAt: now}); err != nil {
 		_ = s.opts.Store.ReleaseRoom(context.WithoutCancel(ctx), cfg.MeetingURL, cfg.ID)
+		release()
 		if errors.Is(err, store.ErrExists) {
-			return jobstate.State{}, false, &api.Problem{Code: api.CodeAlreadyExists, Message: "a job with id " + cfg.ID + " exists"}
+			return jobstate.State{}, &api.Problem{Code: api.CodeAlreadyExists, Message: "a job with id " + cfg.ID + " exists"}
 		}
-		return jobstate.State{}, false, fmt.Errorf("service: storing the job: %w", err)
+		return jobstate.State{}, fmt.Errorf("service: storing the job: %w", err)
 	}
+	return s.launch(ctx, j, runURL, st, release)
+}
 
-	j := &job{id: cfg.ID, cfg: cfg, cost: cost, events: make(chan jobEvent, 64), done: make(chan struct{})}
+// admit reserves cost on this node, or says why not; release gives it back.
+func (s *Service) admit(cost Cost) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closing:
+		return nil, &api.Problem{Code: api.CodeShuttingDown, Message: "the service is shutting down; try another node", RetryAfter: 5 * time.Second}
+	case s.draining:
+		return nil, &api.Problem{Code: api.CodeShuttingDown, Message: "this node is draining: it takes no new jobs", RetryAfter: 5 * time.Second}
+	case s.used+cost > s.opts.Capacity:
+		s.counters.refused.Add(1)
+		return nil, &api.Problem{Code: api.CodeNoCapacity, RetryAfter: 30 * time.Second,
+			Message: fmt.Sprintf("no capacity: the job needs %.2f cores and %.2f of %.2f are in use", cost, s.used, s.opts.Capacity)}
+	}
+	s.used += cost
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.used -= cost
+			s.mu.Unlock()
+		})
+	}, nil
+}
+
+// launch runs the job's process, once its record says what it runs. st is
+// the state the record has; release frees what admission (and the lease)
+// held, when the job ends.
+func (s *Service) launch(ctx context.Context, j *job, runURL string, st jobstate.State, release func()) (jobstate.State, error) {
+	cfg := j.cfg
 	s.wg.Add(1)
 	go s.publisher(j)
 	out := filepath.Join(s.opts.Data, "jobs", cfg.ID)
 	runCfg := cfg
 	runCfg.MeetingURL = runURL
-	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), runCfg, out, func(name string, st jobstate.State) {
+	run, err := s.opts.Runner.Start(context.WithoutCancel(ctx), runCfg, out, j.part, func(name string, st jobstate.State) {
 		j.events <- jobEvent{name, st}
 	})
 	if err != nil {
@@ -145,12 +198,13 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 		if errors.As(err, &we) {
 			final.Error = &jobstate.Error{Code: we.Code, Message: we.Message}
 		}
+		j.endPart(s.opts.Now())
 		j.events <- jobEvent{"jobStateUpdated", final}
 		close(j.events)
 		<-j.done
-		release()
 		_ = s.opts.Store.ReleaseRoom(context.WithoutCancel(ctx), cfg.MeetingURL, cfg.ID)
-		return jobstate.State{}, false, err
+		release()
+		return jobstate.State{}, err
 	}
 	j.run = run
 	if sock := run.HTTPSocket(); sock != "" {
@@ -161,24 +215,36 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.watch(j, release)
-	return normalized(run.State()), false, nil
+	return j.decorate(run.State()), nil
 }
 
-// watch waits for a job's end and frees what it held.
+// watch waits for a job's end and frees what it held. A run whose job
+// moved to another node (lost, or handed over) ends its part only: the job
+// goes on there, keeping its room.
 func (s *Service) watch(j *job, release func()) {
 	defer s.wg.Done()
 	<-j.run.Done()
 	final, cpu := j.run.Final()
 	s.counters.endedCPU.Add(int64(cpu))
-	j.events <- jobEvent{"jobStateUpdated", final}
+	j.endPart(s.opts.Now())
+	moved := j.lost.Load() || j.handover.Load()
+	if !moved {
+		j.events <- jobEvent{"jobStateUpdated", final}
+	}
 	close(j.events)
 	<-j.done
-	if err := s.opts.Store.ReleaseRoom(context.Background(), j.cfg.MeetingURL, j.id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("freeing the room", "job", j.id, "err", err)
+	if j.handover.Load() && !j.lost.Load() {
+		s.handOver(j)
+	}
+	if !moved {
+		if err := s.opts.Store.ReleaseRoom(context.Background(), j.cfg.MeetingURL, j.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("freeing the room", "job", j.id, "err", err)
+		}
 	}
 	s.mu.Lock()
 	delete(s.runs, j.id)
 	s.mu.Unlock()
 	release()
-	s.log.Info("job ended", "job", j.id, "state", final.State, "reason", final.Reason, "cpuSeconds", cpu.Seconds())
+	s.log.Info("job ended here", "job", j.id, "part", j.part, "state", final.State, "reason", final.Reason,
+		"cpuSeconds", cpu.Seconds(), "lost", j.lost.Load(), "handedOver", j.handover.Load())
 }

@@ -95,3 +95,18 @@ func (s *Store) RoomHolder(ctx context.Context, meetingURL string) (string, erro
 	}
 	return string(e.Value()), nil
 }
+
+// ClaimedJobs lists the ids of the jobs holding a room. Every job that has
+// not ended holds one, so this is the fleet's list of live jobs, read
+// without going through every record ever kept.
+func (s *Store) ClaimedJobs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := eachValue(ctx, s.rooms, func(v []byte) error {
+		ids = append(ids, string(v))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claimed rooms: %w", err)
+	}
+	return ids, nil
+}

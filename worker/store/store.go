@@ -49,6 +49,9 @@ const (
 	ackWait = 30 * time.Second
 )
 
+// AutoReplicas, as Config.Replicas, sizes the replicas to the cluster.
+const AutoReplicas = -1
+
 // Errors the store's methods return, matched with errors.Is.
 var (
 	ErrNotFound  = errors.New("store: not found")
@@ -84,6 +87,7 @@ type Config struct {
 	Listen string
 	// Replicas of every bucket and stream; 0 means 1. A fleet on a
 	// three-node cluster uses 3. The embedded server allows only 1.
+	// AutoReplicas (-1) takes as many as the cluster has servers, up to 3.
 	Replicas int
 	// Backoff is the webhook retry schedule: attempt n+1 comes Backoff[n]
 	// after attempt n failed, so there are len(Backoff)+1 attempts. Nil
@@ -113,7 +117,13 @@ type Store struct {
 	acked chan struct{}
 
 	closed chan struct{} // closed by the connection's ClosedHandler
+
+	replicas int
 }
+
+// Replicas is how many copies the cluster keeps of the store's buckets and
+// streams; the fleet's own buckets take as many.
+func (s *Store) Replicas() int { return s.replicas }
 
 // Open connects to (or embeds) NATS and creates or opens the store's buckets,
 // streams and consumer. Opening is idempotent: every node of a fleet calls it
@@ -143,6 +153,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 	var err error
 	if len(cfg.URLs) == 0 {
+		if replicas == AutoReplicas {
+			replicas = 1
+		}
 		if replicas != 1 {
 			return nil, fmt.Errorf("store: %d replicas need a NATS cluster (URLs); the embedded server has one", replicas)
 		}
@@ -159,6 +172,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.shutdownServer()
 		return nil, fmt.Errorf("store: connect: %w", err)
 	}
+	if replicas == AutoReplicas {
+		// The servers the connection knows: those given and those the
+		// cluster told it of.
+		replicas = min(max(len(s.nc.Servers()), 1), 3)
+	}
+	s.replicas = replicas
 	if s.js, err = jetstream.New(s.nc); err == nil {
 		err = s.setup(ctx, replicas)
 	}

@@ -1,0 +1,52 @@
+package service
+
+// A job's parts: one per node it has run on.
+
+import (
+	"slices"
+	"time"
+
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/worker/jobstate"
+)
+
+// partFiles are the outputs part n of a job writes, relative to its folder.
+func partFiles(cfg config.Job, n int) []string {
+	files := []string{}
+	if cfg.Record {
+		files = append(files, jobstate.PartFile("recording.mp4", n))
+	}
+	if cfg.HLSRecord {
+		files = append(files, jobstate.PartFile("hls", n)+"/index.m3u8")
+	}
+	return files
+}
+
+// decorate adds what the service knows and the job's process does not:
+// the node, the parts, and the job's first start (a later part's process
+// started later).
+func (j *job) decorate(st jobstate.State) jobstate.State {
+	st = normalized(st)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.parts) == 0 {
+		return st
+	}
+	st.Node = j.parts[len(j.parts)-1].Node
+	st.Parts = slices.Clone(j.parts)
+	if !j.startedAt.IsZero() {
+		t := j.startedAt
+		st.StartedAt = &t
+	}
+	return st
+}
+
+// endPart marks this run's part ended at t, once.
+func (j *job) endPart(t time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if n := len(j.parts); n > 0 && j.parts[n-1].EndedAt == nil {
+		t = t.UTC()
+		j.parts[n-1].EndedAt = &t
+	}
+}
