@@ -93,9 +93,11 @@ func (s *Service) handleCalls() error {
 			}
 			return state(s.startHere(ctx, *c.Config))
 		},
-		opJob:   func(ctx context.Context, c call) reply { return state(s.jobHere(ctx, c.ID)) },
-		opStop:  func(ctx context.Context, c call) reply { return state(s.stopHere(ctx, c.ID, c.Wait)) },
-		opAdopt: func(ctx context.Context, c call) reply { return state(s.adopt(ctx, c.ID, jobstate.PartMigrate, time.Now())) },
+		opJob:  func(ctx context.Context, c call) reply { return state(s.jobHere(ctx, c.ID)) },
+		opStop: func(ctx context.Context, c call) reply { return state(s.stopHere(ctx, c.ID, c.Wait)) },
+		opAdopt: func(ctx context.Context, c call) reply {
+			return state(s.adopt(ctx, c.ID, jobstate.PartMigrate, time.Now()))
+		},
 		opPatch: func(ctx context.Context, c call) reply {
 			if c.Patch == nil {
 				return failure(errors.New("service: patch without a patch"))
