@@ -139,14 +139,26 @@ func (c *Cluster) Kill(t testing.TB, i int) {
 	c.nodes[i].kill()
 }
 
-// Restart starts a killed node i again on its ports and store directory, so
+// Stop ends node i gracefully, with SIGTERM: nats-server first hands the
+// leadership of its streams and of the meta group to peers, so the cluster
+// doesn't wait for an election as it does after Kill. Stopping a node that
+// isn't running does nothing.
+func (c *Cluster) Stop(t testing.TB, i int) {
+	t.Helper()
+	c.check(t, i)
+	if err := c.nodes[i].stop(); err != nil {
+		t.Fatalf("natstest.Stop: %v", err)
+	}
+}
+
+// Restart starts a killed or stopped node i again on its ports and store directory, so
 // it rejoins as the same peer, and returns once it accepts clients. It
 // doesn't wait for the node to catch up: WaitReady waits for the cluster.
 func (c *Cluster) Restart(t testing.TB, i int) {
 	t.Helper()
 	c.check(t, i)
 	if c.nodes[i].running() {
-		t.Fatalf("natstest.Restart: %s is running; Kill it first", c.nodes[i].name)
+		t.Fatalf("natstest.Restart: %s is running; Kill or Stop it first", c.nodes[i].name)
 	}
 	if err := c.nodes[i].start(t.Context(), c.bin); err != nil {
 		t.Fatalf("natstest.Restart: %v", err)

@@ -139,8 +139,10 @@ func TestLeaderFailover(t *testing.T) {
 		t.Logf("kill %d of %s (meta and %s leader): write through %s succeeded after %v; new meta leader agreed after %v",
 			r+1, c.Name(victim), stream, c.Name(survivor), took.Round(time.Millisecond), meta.Round(time.Millisecond))
 
+		restarted := time.Now()
 		c.Restart(t, victim)
 		caughtUp(ctx, t, c, victim, stream, rev, 20*time.Second)
+		caught := time.Since(restarted)
 		e, err := newJS(t, c, victim).KeyValue(ctx, bucket)
 		if err != nil {
 			t.Fatalf("bind bucket through restarted %s: %v", c.Name(victim), err)
@@ -150,9 +152,46 @@ func TestLeaderFailover(t *testing.T) {
 			t.Fatalf("restarted %s reads %v (%v), want %q", c.Name(victim), got, err, value)
 		}
 		c.WaitReady(t)
+		t.Logf("restarted %s: holds the write after %v, cluster ready after %v",
+			c.Name(victim), caught.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
 	}
 	t.Logf("write after leader kill over %d kills: %s", rounds, spread(writes))
 	t.Logf("meta leader re-elected over %d kills: %s", rounds, spread(metas))
+}
+
+// TestGracefulStop stops, with SIGTERM, the node that leads both a bucket's
+// stream and the meta group: it hands both over on the way out, so a write
+// through a survivor succeeds without waiting for an election.
+func TestGracefulStop(t *testing.T) {
+	const bucket, stream = "graceful", "KV_graceful"
+	c := StartCluster(t, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	kv0, err := newJS(t, c, 0).CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, Replicas: 3})
+	if err != nil {
+		t.Fatalf("create R3 bucket: %v", err)
+	}
+	if _, err := kv0.Put(ctx, "k", []byte("before")); err != nil {
+		t.Fatalf("first put: %v", err)
+	}
+	victim := c.MetaLeader(t)
+	c.MoveLeader(t, stream, victim)
+	survivor := (victim + 1) % c.N()
+	kv, err := newJS(t, c, survivor).KeyValue(ctx, bucket)
+	if err != nil {
+		t.Fatalf("bind bucket through %s: %v", c.Name(survivor), err)
+	}
+	stopped := time.Now()
+	c.Stop(t, victim)
+	exited := time.Since(stopped)
+	putUntil(ctx, t, kv, "k", "after stop", 30*time.Second)
+	took := time.Since(stopped)
+	m := c.MetaLeader(t)
+	t.Logf("SIGTERM to %s (meta and %s leader): it exited after %v, a write through %s succeeded %v after the signal, meta leader now %s (%v after the signal)",
+		c.Name(victim), stream, exited.Round(time.Millisecond), c.Name(survivor), took.Round(time.Millisecond), c.Name(m), time.Since(stopped).Round(time.Millisecond))
+	if c.Running(victim) {
+		t.Errorf("%s still running after Stop", c.Name(victim))
+	}
 }
 
 // putUntil retries a put with short attempts until one succeeds, and returns

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -137,6 +138,31 @@ func (n *node) kill() {
 	}
 	_ = cmd.Process.Kill()
 	<-waited
+}
+
+// stop ends the node with SIGTERM, on which nats-server hands the leadership
+// of its Raft groups to peers before it exits; after 10 s it is killed.
+func (n *node) stop() error {
+	n.mu.Lock()
+	cmd, waited := n.cmd, n.waited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		_ = cmd.Process.Kill()
+		<-waited
+		return fmt.Errorf("natstest: SIGTERM to %s: %w", n.name, err)
+	}
+	select {
+	case <-waited:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-waited
+		return fmt.Errorf("natstest: %s still running 10 s after SIGTERM; killed it", n.name)
+	}
 }
 
 // freePorts returns k distinct loopback ports that were free a moment ago:
