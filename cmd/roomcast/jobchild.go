@@ -45,7 +45,7 @@ func newJobChildCmd() *cobra.Command {
 					Part:    spec.Part,
 					Open:    roomOpener(roomOptions{}),
 					Sinks:   sinkFactory(config.Worker{}, log),
-					Logger:  log,
+					Logger:  base, // the job adds its id itself
 					OnEvent: spec.OnEvent,
 				}
 				if spec.HTTPSocket != "" {

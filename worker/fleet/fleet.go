@@ -101,6 +101,7 @@ type Fleet struct {
 	mu   sync.Mutex
 	held map[string]*lease
 	subs []*nats.Subscription
+	poke chan struct{}
 	// steadySince is when this node's heartbeats last began to succeed
 	// in a row; zero while they fail.
 	steadySince time.Time
@@ -135,7 +136,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
-	f := &Fleet{opts: opts, log: opts.Logger.With("component", "fleet", "node", opts.Node), nc: nc, held: map[string]*lease{}}
+	f := &Fleet{opts: opts, log: opts.Logger.With("component", "fleet", "node", opts.Node), nc: nc, held: map[string]*lease{},
+		poke: make(chan struct{}, 1)}
 	kv := func(name string) (jetstream.KeyValue, error) {
 		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: name, TTL: opts.LeaseTTL, Storage: jetstream.FileStorage, Replicas: opts.Replicas,
@@ -176,7 +178,17 @@ func (f *Fleet) Run(ctx context.Context, self func() Node) {
 			cancel()
 			return
 		case <-t.C:
+		case <-f.poke:
 		}
+	}
+}
+
+// Poke puts the registry entry now rather than at the next heartbeat: the
+// node's load changed, and the others should place by the new one.
+func (f *Fleet) Poke() {
+	select {
+	case f.poke <- struct{}{}:
+	default:
 	}
 }
 

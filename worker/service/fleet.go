@@ -443,6 +443,7 @@ func (s *Service) drainHere(migrate bool) api.Node {
 		jobs = append(jobs, j)
 	}
 	s.mu.Unlock()
+	s.poke()
 	s.log.Info("draining", "migrate", migrate, "jobs", len(jobs))
 	if migrate && s.opts.Fleet != nil {
 		for _, j := range jobs {

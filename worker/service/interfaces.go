@@ -66,6 +66,8 @@ type Fleet interface {
 	// Run heartbeats this node (self gives its figures) and renews its
 	// leases until ctx ends.
 	Run(ctx context.Context, self func() fleet.Node)
+	// Poke puts this node's entry now: its load changed.
+	Poke()
 	Nodes(ctx context.Context) ([]fleet.Node, error)
 	// Steady: this node's heartbeats have gone through for a lease's
 	// life, so a missing lease means a dead node, not a NATS outage.

@@ -167,14 +167,23 @@ func (s *Service) admit(cost Cost) (release func(), err error) {
 			Message: fmt.Sprintf("no capacity: the job needs %.2f cores and %.2f of %.2f are in use", cost, s.used, s.opts.Capacity)}
 	}
 	s.used += cost
+	s.poke()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
 			s.used -= cost
 			s.mu.Unlock()
+			s.poke()
 		})
 	}, nil
+}
+
+// poke tells the fleet this node's load changed.
+func (s *Service) poke() {
+	if s.opts.Fleet != nil {
+		s.opts.Fleet.Poke()
+	}
 }
 
 // launch runs the job's process, once its record says what it runs. st is
@@ -213,6 +222,7 @@ func (s *Service) launch(ctx context.Context, j *job, runURL string, st jobstate
 	s.mu.Lock()
 	s.runs[cfg.ID] = j
 	s.mu.Unlock()
+	s.poke()
 	s.wg.Add(1)
 	go s.watch(j, release)
 	return j.decorate(run.State()), nil
@@ -244,7 +254,7 @@ func (s *Service) watch(j *job, release func()) {
 	s.mu.Lock()
 	delete(s.runs, j.id)
 	s.mu.Unlock()
-	release()
+	release() // and pokes the fleet
 	s.log.Info("job ended here", "job", j.id, "part", j.part, "state", final.State, "reason", final.Reason,
 		"cpuSeconds", cpu.Seconds(), "lost", j.lost.Load(), "handedOver", j.handover.Load())
 }

@@ -49,7 +49,7 @@ const (
 	ackWait = 30 * time.Second
 )
 
-// AutoReplicas, as Config.Replicas, sizes the replicas to the cluster.
+// AutoReplicas as Config.Replicas sizes the replicas to the cluster.
 const AutoReplicas = -1
 
 // Errors the store's methods return, matched with errors.Is.
