@@ -38,24 +38,35 @@ type serveProc struct {
 // startServe starts serve with file: rooms allowed under roomsDir, and
 // returns once /readyz answers 200. capacity 0 keeps serve's default.
 func startServe(bin, dir, roomsDir string, capacity float64) (*serveProc, error) {
+	var extra []string
+	if capacity > 0 {
+		extra = append(extra, "--capacity", strconv.FormatFloat(capacity, 'f', -1, 64))
+	}
+	return startServeArgs(bin, dir, roomsDir, "", "serve.log", extra...)
+}
+
+// startServeArgs is startServe with more flags, logging to dir/logName;
+// data "" makes a fresh folder under dir and a fresh log, while a node
+// restarted on its old data appends to its log.
+func startServeArgs(bin, dir, roomsDir, data, logName string, extra ...string) (*serveProc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	data, err := os.MkdirTemp(dir, "serve-data-")
+	mode := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if data == "" {
+		if data, err = os.MkdirTemp(dir, "serve-data-"); err != nil {
+			return nil, err
+		}
+		mode |= os.O_TRUNC
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, logName), mode, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "serve.log"))
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"serve", "--listen", addr, "--data", data, "--rooms-dir", roomsDir}
-	if capacity > 0 {
-		args = append(args, "--capacity", strconv.FormatFloat(capacity, 'f', -1, 64))
-	}
+	args := append([]string{"serve", "--listen", addr, "--data", data, "--rooms-dir", roomsDir}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "ROOMCAST_API_TOKENS="+benchToken)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -152,7 +152,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	defer ln.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log.With("component", "store")}
+	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log}
 	node := ""
 	if f.nats != "" {
 		scfg.URLs = strings.Split(f.nats, ",")

@@ -179,7 +179,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.replicas = replicas
 	if s.js, err = jetstream.New(s.nc); err == nil {
-		err = s.setup(ctx, replicas)
+		err = s.setupRetrying(ctx, replicas, len(cfg.URLs) > 0)
 	}
 	if err != nil {
 		s.nc.Close()
@@ -206,6 +206,28 @@ func (s *Store) connect(urls []string) (*nats.Conn, error) {
 			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
 		}),
 	)
+}
+
+// setupWait bounds how long Open waits for a cluster's JetStream: a fleet's
+// nodes may start with a cluster that is still electing its leaders.
+const setupWait = 30 * time.Second
+
+// setupRetrying runs setup, again and again for up to setupWait on a
+// cluster (an embedded server is ready when it starts).
+func (s *Store) setupRetrying(ctx context.Context, replicas int, cluster bool) error {
+	deadline := time.Now().Add(setupWait)
+	for {
+		err := s.setup(ctx, replicas)
+		if err == nil || !cluster || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		s.log.Warn("the cluster's JetStream is not ready yet; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func (s *Store) setup(ctx context.Context, replicas int) error {
