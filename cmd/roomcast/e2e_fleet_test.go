@@ -58,7 +58,7 @@ func startFleet(t *testing.T, n int, capacity string) *fleetEnv {
 		f.names = append(f.names, name)
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("%s's log:\n%s", name, tail(s.proc.stderr.String(), 6000))
+				t.Logf("%s's log:\n%s", name, fleetLog(s.proc.stderr.String()))
 			}
 		})
 	}
@@ -480,4 +480,92 @@ func runRoomcastEnv(t *testing.T, env []string, args ...string) (stdout, stderr 
 	p := startRoomcast(t, env, args...)
 	p.wait(t, time.Minute)
 	return p.stdout.String(), p.stderr.String(), p.exitCode(t)
+}
+
+// TestFleetNATSOutage: every NATS server dies for longer than a lease's
+// life under two running jobs. The nodes keep recording on their own; when
+// NATS is back each takes its jobs' lapsed leases again (their records
+// still name it), and no node takes another's job over: every job is still
+// one part on its node, and its recording runs through the outage without
+// a gap.
+func TestFleetNATSOutage(t *testing.T) {
+	f := startFleet(t, 2, "0.5")
+	owners := map[string]*serveEnv{}
+	for i := 1; i <= 2; i++ {
+		id := fmt.Sprintf("out-%d", i)
+		st, code := f.start(f.nodes[i-1], fleetJob(id, fmt.Sprintf("r%d", i)))
+		if code != 201 {
+			t.Fatalf("start %s = %d", id, code)
+		}
+		owners[id] = f.node(st.Node)
+		owners[id].waitJob(id, "running", running)
+	}
+	time.Sleep(2 * time.Second)
+	size := func(id string) int64 {
+		fi, err := os.Stat(filepath.Join(owners[id].data, "jobs", id, "recording.mp4"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := map[string]int64{}
+	for id := range owners {
+		before[id] = size(id)
+	}
+	for i := range f.nats.N() {
+		f.nats.Kill(t, i)
+	}
+	time.Sleep(6 * time.Second) // beyond the 4 s lease TTL
+	for id := range owners {
+		if now := size(id); now <= before[id] {
+			t.Errorf("%s's recording did not grow while NATS was down: %d → %d bytes", id, before[id], now)
+		}
+	}
+	for i := range f.nats.N() {
+		f.nats.Restart(t, i)
+	}
+	f.nats.WaitReady(t)
+	// Back: the jobs are where they were, once the nodes had their say.
+	deadline := time.Now().Add(30 * time.Second)
+	for id, s := range owners {
+		for {
+			var st worker.State
+			if code := f.nodes[0].call("GET", "/v1/jobs/"+id, nil, &st); code == 200 && st.State == "running" && st.Node == f.names[slices.Index(f.nodes, s)] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not back running on its node 30 s after NATS returned", id)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	time.Sleep(8 * time.Second) // a wrongful takeover would have happened by now
+	var children int
+	for _, s := range f.nodes {
+		children += len(childrenOf(t, s.proc.cmd.Process.Pid))
+	}
+	if children != 2 {
+		t.Errorf("%d job processes across the fleet after the outage, want 2", children)
+	}
+	for id, s := range owners {
+		var st worker.State
+		if code := s.call("DELETE", "/v1/jobs/"+id+"?wait=true", nil, &st); code != 200 || st.State != "stopped" || len(st.Parts) != 1 {
+			t.Fatalf("%s: stop %d, %s in %d parts, want stopped in one part", id, code, st.State, len(st.Parts))
+		}
+		rec := filepath.Join(s.data, "jobs", id, "recording.mp4")
+		checkPlays(t, rec, 15)
+		checkNoGap(t, id, videoPacketTimes(t, rec), 0.5)
+	}
+}
+
+// fleetLog is a node's log without its jobs' debug lines: what the fleet
+// did, for a failed test.
+func fleetLog(log string) string {
+	var keep []string
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"level":"DEBUG"`) {
+			keep = append(keep, line)
+		}
+	}
+	return tail(strings.Join(keep, "\n"), 12000)
 }

@@ -303,26 +303,47 @@ func (s *Service) adopt(ctx context.Context, id, cause string, lapsed time.Time)
 
 // leaseLost runs when a renewal found j's lease lapsed. If the record still
 // names this node (nobody took the job over while NATS was away), the node
-// takes the lease again and keeps the job; otherwise the job is another
-// node's now and stops here.
+// takes the lease again and keeps the job; if it names another, the job is
+// that node's now and stops here. Until the record can be read (NATS is
+// coming back, its leaders are being elected) the job keeps running: it is
+// never given up on a guess.
 func (s *Service) leaseLost(j *job) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rec, _, err := s.opts.Store.Job(ctx, j.id)
-	if err == nil && rec.Node == s.opts.Fleet.Name() {
-		var st jobstate.State
-		if json.Unmarshal(rec.State, &st) == nil && !terminal(st.State) {
-			if err := s.opts.Fleet.Acquire(ctx, j.id, func() { s.leaseLost(j) }); err == nil {
-				s.log.Warn("lease lapsed and taken again: nobody took the job over", "job", j.id)
+	for try := 0; ; try++ {
+		if s.local(j.id) != j || j.lost.Load() {
+			return // ended meanwhile
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rec, _, err := s.opts.Store.Job(ctx, j.id)
+		if err == nil {
+			var st jobstate.State
+			switch {
+			case rec.Node != s.opts.Fleet.Name():
+				cancel()
+				s.lose(j, "its lease lapsed and "+rec.Node+" holds the job")
+				return
+			case json.Unmarshal(rec.State, &st) == nil && terminal(st.State):
+				cancel()
+				s.lose(j, "its record says it has ended")
+				return
+			}
+			err = s.opts.Fleet.Acquire(ctx, j.id, func() { s.leaseLost(j) })
+			if err == nil {
+				cancel()
+				s.log.Warn("lease lapsed and taken again: nobody took the job over", "job", j.id, "tries", try+1)
+				return
+			}
+			if errors.Is(err, fleet.ErrHeld) {
+				cancel()
+				s.lose(j, "its lease lapsed and another node took it")
 				return
 			}
 		}
+		cancel()
+		if try%10 == 0 {
+			s.log.Warn("lease lapsed; the job keeps running until its record can be read", "job", j.id, "err", err)
+		}
+		time.Sleep(time.Second)
 	}
-	node := "another node"
-	if err == nil {
-		node = rec.Node
-	}
-	s.lose(j, "its lease lapsed and "+node+" holds the job")
 }
 
 // lose stops j here without a word to its record: another node has it.
