@@ -17,8 +17,8 @@ import (
 // a whole 2 s GOP.
 const fragmentDuration = 1_000_000 // µs
 
-// Sink writes the archival recording: a fragmented MP4 written through
-// FFmpeg's mp4 muxer directly to its final path. The moov comes first and
+// Sink writes the archival recording: a fragmented MP4 (M4A without video)
+// written through FFmpeg's mp4 muxer directly to its final path. The moov comes first and
 // empty, then one moof+mdat per fragment, each flushed to the file as soon as
 // it is cut, so a process killed at any moment leaves a file that plays up to
 // its last complete fragment. Close writes the trailer (the mfra index).
@@ -63,10 +63,16 @@ func (s *Sink) Open(_ context.Context, info output.StreamInfo, _ output.Reporter
 }
 
 func (s *Sink) open(info output.StreamInfo) error {
-	if info.Video.FPS <= 0 || info.Audio.SampleRate <= 0 {
+	if (info.HasVideo() && info.Video.FPS <= 0) || info.Audio.SampleRate <= 0 {
 		return fmt.Errorf("stream info without frame rate (%d) or sample rate (%d)", info.Video.FPS, info.Audio.SampleRate)
 	}
-	fc, err := astiav.AllocOutputFormatContext(nil, "mp4", s.path)
+	format := "mp4"
+	if !info.HasVideo() {
+		// The same muxer with the M4A brand, which audio players expect
+		// of a .m4a; fragments are then cut by frag_duration alone.
+		format = "ipod"
+	}
+	fc, err := astiav.AllocOutputFormatContext(nil, format, s.path)
 	if err != nil {
 		return fmt.Errorf("allocating mp4 muxer: %w", err)
 	}
