@@ -42,7 +42,6 @@ func TestAudioOnlyMixesAlone(t *testing.T) {
 	st := r.c.Stats()
 	if st.Frames != 0 || st.VideoSources != 0 || st.AudioSources != 2 || st.Peers != 2 || st.FirstVideoFrame != -1 ||
 		st.AudioSamples != 38*rate/DefaultAudioTicks { // ticks at 0, 40, ..., 1480 ms
-
 		t.Errorf("stats %+v", st)
 	}
 }
