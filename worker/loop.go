@@ -114,6 +114,7 @@ func (j *Job) initLoop() {
 		State:         Starting,
 		Room:          RedactRoom(cfg.MeetingURL),
 		RTMPStreaming: RTMPStreaming{Outputs: []RTMPOutput{}},
+		AudioOnly:     cfg.AudioOnly,
 	}
 	for _, u := range cfg.RTMPURLs {
 		j.rtmpSeq++
@@ -121,7 +122,7 @@ func (j *Job) initLoop() {
 		j.state.RTMPStreaming.Outputs = append(j.state.RTMPStreaming.Outputs, RTMPOutput{URL: config.MaskRTMPURL(u)})
 	}
 	if cfg.Record {
-		j.state.Recording.Path = "recording.mp4"
+		j.state.Recording.Path = recordingFile(cfg)
 	}
 }
 
