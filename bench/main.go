@@ -58,7 +58,7 @@ func main() {
 	seconds := flag.Int("seconds", 20, "room length")
 	out := flag.String("results", "bench/results.md", "results file")
 	soakSeconds := flag.Int("soak", 3600, "length of the --fast soak room in seconds (0: skip)")
-	only := flag.String("only", "", "run only this part: soak, latency, serve or rooms (serve and rooms update their sections of -results)")
+	only := flag.String("only", "", "run only this part: soak, latency, serve, rooms or audio (serve, rooms and audio update their sections of -results)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -115,8 +115,18 @@ func main() {
 			log.Fatal(err)
 		}
 		return
+	} else if *only == "audio" {
+		sec, err := audioOnlySection(*bin, *dir, peers, manifest, *seconds)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(sec)
+		if err := spliceSection(*out, "## audio-only", sec); err != nil {
+			log.Fatal(err)
+		}
+		return
 	} else if *only != "" {
-		log.Fatalf("-only %q: want soak, latency, serve or rooms", *only)
+		log.Fatalf("-only %q: want soak, latency, serve, rooms or audio", *only)
 	}
 	dur := fmt.Sprintf("%ds", *seconds)
 	rc, err := measure("roomcast 4-peer 720p30", *bin, "record", "--room", "file:"+manifest, "--record",
@@ -234,6 +244,11 @@ func main() {
 		log.Fatal(err)
 	}
 
+	audioSec, err := audioOnlySection(*bin, *dir, peers, manifest, *seconds)
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	if *soakSeconds > 0 {
 		n, err := soak(ctx, *bin, *dir, *soakSeconds)
 		if err != nil {
@@ -246,6 +261,7 @@ func main() {
 	report += "\n## Outputs\n\nCPU-seconds per second of output, roomcast only, same 4-peer 720p30 room, real time. The encoder runs once; outputs only mux and send.\n\n| outputs | CPU-s/s | extra |\n|---|---|---|\n" + strings.Join(outRows, "\n") + "\n"
 	report += "\n" + srv.section()
 	report += "\n" + roomsSection(liveRooms, *seconds)
+	report += "\n" + audioSec
 	fmt.Print(report)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Fatal(err)
