@@ -39,15 +39,16 @@ type Recorder struct {
 	fc      *astiav.FormatContext
 	out     *avmux.Output
 	started bool // the first video keyframe has been written
+	header  bool // avformat_write_header succeeded
+	err     error
+	closed  bool
+
 	// Without video (audioOnly), FFmpeg cuts a segment at the first packet
 	// past each multiple of hls_time; cutAt is the next such time, where
 	// the checks that a keyframe triggers with video run instead.
 	audioOnly bool
 	cutAt     time.Duration
 	cutEvery  time.Duration
-	header  bool // avformat_write_header succeeded
-	err     error
-	closed  bool
 
 	// FFmpeg 5.1's hls muxer ignores write errors: it buffers a segment in
 	// memory, writes it out when the next keyframe cuts it, and on a full
