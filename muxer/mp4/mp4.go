@@ -17,8 +17,8 @@ import (
 // a whole 2 s GOP.
 const fragmentDuration = 1_000_000 // µs
 
-// Sink writes the archival recording: a fragmented MP4 (M4A without video)
-// written through FFmpeg's mp4 muxer directly to its final path. The moov comes first and
+// Sink writes the archival recording: a fragmented MP4 written through
+// FFmpeg's mp4 muxer directly to its final path. The moov comes first and
 // empty, then one moof+mdat per fragment, each flushed to the file as soon as
 // it is cut, so a process killed at any moment leaves a file that plays up to
 // its last complete fragment. Close writes the trailer (the mfra index).
