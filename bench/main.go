@@ -58,7 +58,7 @@ func main() {
 	seconds := flag.Int("seconds", 20, "room length")
 	out := flag.String("results", "bench/results.md", "results file")
 	soakSeconds := flag.Int("soak", 3600, "length of the --fast soak room in seconds (0: skip)")
-	only := flag.String("only", "", "run only this part: soak, latency, serve, rooms or fleet (serve, rooms and fleet update their sections of -results)")
+	only := flag.String("only", "", "run only this part: soak, latency, serve, rooms, fleet or audio (serve, rooms, fleet and audio update their sections of -results)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -127,8 +127,18 @@ func main() {
 			log.Fatal(err)
 		}
 		return
+	} else if *only == "audio" {
+		sec, err := audioOnlySection(*bin, *dir, peers, manifest, *seconds)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(sec)
+		if err := spliceSection(*out, "## audio-only", sec); err != nil {
+			log.Fatal(err)
+		}
+		return
 	} else if *only != "" {
-		log.Fatalf("-only %q: want soak, latency, serve, rooms or fleet", *only)
+		log.Fatalf("-only %q: want soak, latency, serve, rooms, fleet or audio", *only)
 	}
 	dur := fmt.Sprintf("%ds", *seconds)
 	rc, err := measure("roomcast 4-peer 720p30", *bin, "record", "--room", "file:"+manifest, "--record",
@@ -252,6 +262,11 @@ func main() {
 		log.Fatal(err)
 	}
 
+	audioSec, err := audioOnlySection(*bin, *dir, peers, manifest, *seconds)
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	if *soakSeconds > 0 {
 		n, err := soak(ctx, *bin, *dir, *soakSeconds)
 		if err != nil {
@@ -265,6 +280,7 @@ func main() {
 	report += "\n" + srv.section()
 	report += "\n" + roomsSection(liveRooms, *seconds)
 	report += "\n" + fleetSection(fl)
+	report += "\n" + audioSec
 	fmt.Print(report)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Fatal(err)

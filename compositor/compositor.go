@@ -126,6 +126,9 @@ func New(cfg Config, clk mediaclock.Clock, out Output) (*Compositor, error) {
 		speaker:  speaker.New(0, 0, 0),
 		version:  1,
 	}
+	if cfg.AudioOnly {
+		return c, nil
+	}
 	c.canvas = astiav.AllocFrame()
 	c.canvas.SetWidth(cfg.Width)
 	c.canvas.SetHeight(cfg.Height)
@@ -211,6 +214,9 @@ func (c *Compositor) AddTrack(info room.TrackInfo) {
 		return
 	}
 	c.addPeerLocked(room.Peer{ID: info.PeerID})
+	if c.cfg.AudioOnly && info.Kind == room.KindVideo {
+		return
+	}
 	if ts, ok := c.tracks[info.ID]; ok {
 		ts.info = info
 		ts.muted = info.Muted
@@ -436,6 +442,9 @@ func (c *Compositor) Run(ctx context.Context, until time.Duration) error {
 
 // tick composes, mixes and writes frame c.n due at output time at.
 func (c *Compositor) tick(at time.Duration) error {
+	if c.cfg.AudioOnly {
+		return c.tickAudio(at)
+	}
 	behind := c.clk.Now() - at
 	mt := at - c.cfg.Latency
 	a0, a1 := c.samplesAt(c.n), c.samplesAt(c.n+1)
@@ -502,6 +511,39 @@ func (c *Compositor) tick(at time.Duration) error {
 	c.n++
 	c.mu.Lock()
 	c.stats.Frames = c.n
+	c.stats.AudioSamples = a1
+	c.mu.Unlock()
+	return nil
+}
+
+// tickAudio mixes and writes the audio of tick c.n, due at output time at,
+// for an audio-only compositor: no picture, and no active speaker to
+// follow, as it only ever chooses a layout.
+func (c *Compositor) tickAudio(at time.Duration) error {
+	behind := c.clk.Now() - at
+	a0, a1 := c.samplesAt(c.n), c.samplesAt(c.n+1)
+	audio := c.mixBuf[:2*(a1-a0)]
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errors.New("compositor: closed while running")
+	}
+	c.mixer.mix(audio, c.audio)
+	late := behind > c.frameDur
+	if late {
+		c.stats.LateTicks++
+	}
+	c.mu.Unlock()
+	if late && (c.lastLate == 0 || at-c.lastLate >= lateLogEvery) {
+		c.log.Warn("compositor: behind the clock; mixing every tick anyway", "behind", behind, "tick", c.n)
+		c.lastLate = at
+	}
+	c.limiter.process(audio)
+	if err := c.out.WriteAudio(audio, a0); err != nil {
+		return fmt.Errorf("compositor: writing audio at sample %d: %w", a0, err)
+	}
+	c.n++
+	c.mu.Lock()
 	c.stats.AudioSamples = a1
 	c.mu.Unlock()
 	return nil

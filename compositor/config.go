@@ -18,6 +18,9 @@ const (
 	minSide           = 16
 	maxSide           = 8192
 	maxFPS            = 120
+	// DefaultAudioTicks is an audio-only compositor's rate when its FPS is
+	// 0: 40 ms of mix per wake-up, a fifth of the default latency.
+	DefaultAudioTicks = 25
 )
 
 // Config configures a Compositor.
@@ -37,16 +40,27 @@ type Config struct {
 	// whenever that changes, so that a room with simulcast can send the
 	// layer that fits. It is called from Run's goroutine and must not block.
 	OnTileSize func(trackID string, width, height int)
+	// AudioOnly mixes the audio alone: video tracks are ignored, nothing
+	// is drawn, and Output.WriteVideo is never called. Width, Height and
+	// Layout do not apply; FPS is the rate the mix is written at (0 means
+	// DefaultAudioTicks).
+	AudioOnly bool
 }
 
 // withDefaults validates c and fills in its defaults. Errors name the field
 // and say what to do.
 func (c Config) withDefaults() (Config, error) {
+	if c.AudioOnly && c.FPS == 0 {
+		c.FPS = DefaultAudioTicks
+	}
 	for _, s := range []struct {
 		name string
 		v    int
 		eg   int
 	}{{"Width", c.Width, 1280}, {"Height", c.Height, 720}} {
+		if c.AudioOnly {
+			break
+		}
 		if s.v < minSide || s.v > maxSide {
 			return c, fmt.Errorf("compositor: Config.%s %d is out of range: use %d..%d, such as %d", s.name, s.v, minSide, maxSide, s.eg)
 		}
@@ -77,7 +91,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // Output receives the composed streams; the encoder implements it. Its
 // methods are called only from Run's goroutine, video then audio for each
-// frame.
+// frame (audio alone with Config.AudioOnly).
 type Output interface {
 	// WriteVideo gets frame n (pts n in 1/FPS), yuv420p Width x Height. The
 	// frame and its pixels are valid only during the call: the compositor

@@ -32,6 +32,8 @@ func TestValidate(t *testing.T) {
 		{"layout", func(j *Job) { j.Layout = "mosaic" }, []string{"layout", "mosaic", "grid, pip, screenshare, single, speaker"}},
 		{"nothing", func(j *Job) { j.Record = false }, []string{"nothing to do"}},
 		{"tracks only", func(j *Job) { j.Record, j.Tracks = false, true }, nil},
+		{"audio only", func(j *Job) { j.AudioOnly = true }, nil},
+		{"audio only thumbnails", func(j *Job) { j.AudioOnly, j.Thumbnails = true, Duration(10*time.Second) }, []string{"thumbnails", "audioOnly", "no picture"}},
 		{"no room", func(j *Job) { j.MeetingURL = "" }, []string{"meetingUrl is required", "file:PATH.yaml"}},
 		{"bad scheme", func(j *Job) { j.MeetingURL = "zoom://x" }, []string{"unknown scheme", "livekit://"}},
 		{"livekit no room", func(j *Job) { j.MeetingURL = "livekit://127.0.0.1:7880" }, []string{"exactly one room"}},

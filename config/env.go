@@ -58,6 +58,7 @@ func envVars() []envVar {
 		{"ROOMCAST_RECORD", "write the archival MP4", boolean(func(j *Job, _ *Worker) *bool { return &j.Record })},
 		{"ROOMCAST_HLS", "serve live HLS", boolean(func(j *Job, _ *Worker) *bool { return &j.HLS })},
 		{"ROOMCAST_HLS_RECORD", "write an HLS recording", boolean(func(j *Job, _ *Worker) *bool { return &j.HLSRecord })},
+		{"ROOMCAST_AUDIO_ONLY", "mix the audio only: recording.m4a, audio-only RTMP and HLS", boolean(func(j *Job, _ *Worker) *bool { return &j.AudioOnly })},
 		{"ROOMCAST_TRACKS", "also record each track to tracks/, with tracks/room.yaml", boolean(func(j *Job, _ *Worker) *bool { return &j.Tracks })},
 		{"ROOMCAST_RESOLUTION", "WxH", func(j *Job, _ *Worker, v string) error {
 			r, err := ParseResolution(v)

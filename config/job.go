@@ -51,6 +51,11 @@ type Job struct {
 	// with the manifest tracks/room.yaml that re-composes the meeting
 	// (roomcast's extension).
 	Tracks bool `json:"tracks,omitempty" yaml:"tracks,omitempty"`
+	// AudioOnly mixes the room's audio alone: no video is decoded,
+	// composed or encoded, the recording is recording.m4a and every
+	// stream carries one AAC track (roomcast's extension). resolution,
+	// fps, layout and videoBitrate do not apply.
+	AudioOnly bool `json:"audioOnly,omitempty" yaml:"audioOnly,omitempty"`
 }
 
 // Defaults of the contract.
@@ -169,6 +174,9 @@ func (j *Job) Validate() error {
 	}
 	if j.Thumbnails != 0 && (j.Thumbnails < Duration(time.Second) || j.Thumbnails > Duration(24*time.Hour)) {
 		add("thumbnails: %s is out of range (allowed: 1s..24h, or unset for none)", j.Thumbnails)
+	}
+	if j.AudioOnly && j.Thumbnails != 0 {
+		add("thumbnails: %s with audioOnly: an audio-only job has no picture to take thumbnails of (drop thumbnails or audioOnly)", j.Thumbnails)
 	}
 	if j.RTMPRetryWindow < 0 || j.RTMPRetryWindow > Duration(24*time.Hour) {
 		add("rtmpRetryWindow: %s is out of range (allowed: 0..24h; 0 means the default, 60s)", j.RTMPRetryWindow)

@@ -27,7 +27,10 @@ type EncoderConfig struct {
 	SampleRate         int    // Hz, stereo; 0 means DefaultSampleRate
 	Preset             string // x264 preset; "" means DefaultPreset
 	Threads            int    // x264 threads; 0 = auto
-	Logger             *slog.Logger
+	// AudioOnly opens the AAC encoder alone: the video fields are
+	// ignored, Info has no video stream and WriteVideo is an error.
+	AudioOnly bool
+	Logger    *slog.Logger
 }
 
 // PacketWriter receives encoded packets. *Fanout implements it. WritePacket
@@ -89,17 +92,19 @@ func (c *EncoderConfig) validate() error {
 	bad := func(field string, v any, why string) {
 		errs = append(errs, fmt.Errorf("%s %v: %s", field, v, why))
 	}
-	if c.Width <= 0 || c.Width%2 != 0 {
-		bad("Width", c.Width, "must be positive and even (yuv420p)")
-	}
-	if c.Height <= 0 || c.Height%2 != 0 {
-		bad("Height", c.Height, "must be positive and even (yuv420p)")
-	}
-	if c.FPS <= 0 || c.FPS > 120 {
-		bad("FPS", c.FPS, "must be in 1..120")
-	}
-	if c.VideoBitrate <= 0 {
-		bad("VideoBitrate", c.VideoBitrate, "must be positive")
+	if !c.AudioOnly {
+		if c.Width <= 0 || c.Width%2 != 0 {
+			bad("Width", c.Width, "must be positive and even (yuv420p)")
+		}
+		if c.Height <= 0 || c.Height%2 != 0 {
+			bad("Height", c.Height, "must be positive and even (yuv420p)")
+		}
+		if c.FPS <= 0 || c.FPS > 120 {
+			bad("FPS", c.FPS, "must be in 1..120")
+		}
+		if c.VideoBitrate <= 0 {
+			bad("VideoBitrate", c.VideoBitrate, "must be positive")
+		}
 	}
 	if c.AudioBitrate < 0 {
 		bad("AudioBitrate", c.AudioBitrate, "must not be negative")
@@ -141,13 +146,20 @@ func NewEncoder(cfg EncoderConfig, out PacketWriter) (*Encoder, error) {
 	}
 	e := &Encoder{cfg: cfg, log: loggerOrDiscard(cfg.Logger), out: out}
 	e.v.lastPTS = math.MinInt64
-	if err := e.openVideo(); err != nil {
+	if cfg.AudioOnly {
+		// Nothing to flush on the video side, and WriteVideo refuses.
+		e.v.closed = true
+	} else if err := e.openVideo(); err != nil {
 		e.free()
 		return nil, err
 	}
 	if err := e.openAudio(); err != nil {
 		e.free()
 		return nil, err
+	}
+	if cfg.AudioOnly {
+		e.log.Info("encoder opened, audio only", "audio_bitrate", cfg.AudioBitrate, "sample_rate", cfg.SampleRate)
+		return e, nil
 	}
 	e.log.Info("encoder opened",
 		"width", cfg.Width, "height", cfg.Height, "fps", cfg.FPS,

@@ -38,9 +38,12 @@ type OutputState struct {
 // bounded queue and goroutine, so a slow or stuck sink costs only its own
 // packets. Each sink starts at a video keyframe; a sink that falls behind
 // loses whole GOPs (and the audio alongside) and resumes at a keyframe.
+// Without video, a sink starts at the first packet and loses a GOP's length
+// of audio at a time.
 type Fanout struct {
-	info output.StreamInfo
-	log  *slog.Logger
+	info     output.StreamInfo
+	hasVideo bool // else every packet is audio, and each one a start
+	log      *slog.Logger
 
 	mu      sync.RWMutex
 	outputs map[string]*outlet
@@ -54,7 +57,7 @@ var _ PacketWriter = (*Fanout)(nil)
 
 // NewFanout returns a fanout for streams described by info. log may be nil.
 func NewFanout(info output.StreamInfo, log *slog.Logger) *Fanout {
-	return &Fanout{info: info, log: loggerOrDiscard(log), outputs: make(map[string]*outlet)}
+	return &Fanout{info: info, hasVideo: info.HasVideo(), log: loggerOrDiscard(log), outputs: make(map[string]*outlet)}
 }
 
 // OnChange sets a function called when an output's Running, Err, Retries or

@@ -25,10 +25,11 @@ type outlet struct {
 	mu       sync.Mutex
 	q        []*output.Packet // ring buffer
 	head, n  int
-	started  bool // a video keyframe has been queued
-	dropping bool // dropping until the next video keyframe
-	draining bool // no more packets will come: stop when the queue is empty
-	stopped  bool // no more packets are wanted
+	started  bool          // a video keyframe has been queued
+	dropping bool          // dropping until the next video keyframe (audio only: for audioDropSpan)
+	dropFrom time.Duration // audio only: the time of the first packet dropped
+	draining bool          // no more packets will come: stop when the queue is empty
+	stopped  bool          // no more packets are wanted
 	opened   bool
 	reported bool
 	report   output.SinkState

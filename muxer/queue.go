@@ -22,9 +22,23 @@ type QueueOptions struct {
 // An outlet's queue is a ring buffer of packets, guarded by outlet.mu. It
 // starts at a video keyframe and, when a bound is hit, drops whole GOPs, so
 // that a sink that fell behind resumes cleanly at a keyframe.
+//
+// Without video every AAC frame decodes on its own, so the queue starts at
+// the first packet. Dropping one packet at a time would then feed a slow
+// sink at exactly its own pace with a 21 ms hole every few frames, which
+// plays as a crackle for as long as it lasts; instead a full queue drops a
+// span as long as a GOP (audioDropSpan), a gap a listener hears once, and
+// the sink gets that much time to catch up.
+
+// audioDropSpan is the media time an audio-only queue drops at once.
+const audioDropSpan = gopSeconds * time.Second
 
 // push queues p, applying the keyframe start and the GOP dropping.
 func (o *outlet) push(p *output.Packet) {
+	if !o.f.hasVideo {
+		o.pushAudioOnly(p)
+		return
+	}
 	key := p.Kind == output.Video && p.Key
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -58,6 +72,34 @@ func (o *outlet) push(p *output.Packet) {
 		o.dropping = true
 		return
 	}
+	o.enqueue(p)
+}
+
+// pushAudioOnly queues p for a stream without video, dropping
+// audioDropSpan at a time when the queue is full.
+func (o *outlet) pushAudioOnly(p *output.Packet) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped || o.draining {
+		return
+	}
+	o.started = true
+	if o.dropping {
+		if p.Time(&o.f.info)-o.dropFrom < audioDropSpan {
+			o.dropped++
+			return
+		}
+		o.dropping = false
+	}
+	if o.full(p) {
+		o.dropped++
+		o.dropping, o.dropFrom = true, p.Time(&o.f.info)
+		return
+	}
+	o.enqueue(p)
+}
+
+func (o *outlet) enqueue(p *output.Packet) {
 	o.q[(o.head+o.n)%len(o.q)] = p
 	o.n++
 	select {

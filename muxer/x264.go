@@ -109,6 +109,9 @@ func (e *Encoder) WriteVideo(f *astiav.Frame, pts int64) error {
 	e.v.mu.Lock()
 	defer e.v.mu.Unlock()
 	if e.v.closed {
+		if e.cfg.AudioOnly {
+			return errors.New("muxer: WriteVideo on an audio-only encoder")
+		}
 		return errors.New("muxer: WriteVideo after Close")
 	}
 	if f.PixelFormat() != astiav.PixelFormatYuv420P || f.Width() != e.cfg.Width || f.Height() != e.cfg.Height {

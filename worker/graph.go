@@ -45,11 +45,20 @@ type graph struct {
 	tracks *tracks.Recorder
 	room   room.Room
 	exact  bool // the room's sender clocks are the job clock (room.Timeline)
+	// audioOnly: the job mixes audio alone, and video tracks are not
+	// decoded (config.Job.AudioOnly).
+	audioOnly bool
 
 	// ctx is the graph's life: the room, the compositor and every
 	// pipeline run on it, and close cancels it first.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// outCtx is the outputs' life, which outlasts ctx: close cancels ctx
+	// first, and the outputs must still write what the encoder flushes
+	// after that (the AAC encoder's last frames). close cancels it once
+	// the fan-out is closed.
+	outCtx    context.Context
+	outCancel context.CancelFunc
 
 	compDone chan struct{} // closed when the compositor's Run returned; nil until run
 	compErr  error         // what Run returned; read after compDone
@@ -82,6 +91,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 	cfg := spec.cfg
 	g := &graph{log: spec.log, clock: spec.clock, syncs: map[string]*pipeline.Sync{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.outCtx, g.outCancel = context.WithCancel(context.Background())
 	var paths outputPaths
 
 	doc, err := cfg.Layout.Resolve()
@@ -94,6 +104,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
 		VideoBitrate: int(cfg.VideoBitrate), AudioBitrate: int(cfg.AudioBitrate),
 		SampleRate: 48000, Preset: "veryfast", Threads: spec.opts.X264Threads, Logger: g.log,
+		AudioOnly: cfg.AudioOnly,
 	}, muxer.PacketWriterFunc(func(p *output.Packet) { g.fan.WritePacket(p) }))
 	if err != nil {
 		return g, paths, errorf(CodeInternal, "encoder: %w", err)
@@ -120,11 +131,17 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 			return g, paths, errorf(CodeInternal, "%w", err)
 		}
 	}
-	g.comp, err = compositor.New(compositor.Config{
+	cc := compositor.Config{
 		Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS,
 		SampleRate: 48000, Latency: spec.opts.Latency, Layout: doc, Logger: g.log,
 		OnTileSize: g.tileSized,
-	}, g.clock, out)
+	}
+	if cfg.AudioOnly {
+		// The mix at the compositor's own tick rate; no picture to size.
+		g.audioOnly = true
+		cc = compositor.Config{AudioOnly: true, SampleRate: 48000, Latency: spec.opts.Latency, Logger: g.log}
+	}
+	g.comp, err = compositor.New(cc, g.clock, out)
 	if err != nil {
 		return g, paths, errorf(CodeInternal, "compositor: %w", err)
 	}
@@ -230,21 +247,21 @@ func (g *graph) addTrack(tr room.Track) {
 			pc.Tap = file
 		}
 	}
+	if g.audioOnly && info.Kind == room.KindVideo {
+		if file == nil {
+			g.discard(tr)
+			return
+		}
+		// Recorded to its own file, never decoded.
+		pc.Sink, pc.TapOnly = nil, true
+	}
 	p, err := pipeline.New(pc)
 	if err != nil {
 		g.log.Warn("track not shown", "track", info.ID, "err", err)
 		if file != nil {
 			file.Close() // never opened: nothing to finalize
 		}
-		// Keep reading so that the room (and a virtual clock) is not held up.
-		g.spawn(func(context.Context) {
-			b := make([]byte, room.MaxPacketSize)
-			for {
-				if _, err := tr.Read(b); err != nil {
-					return
-				}
-			}
-		})
+		g.discard(tr)
 		return
 	}
 	g.spawn(func(ctx context.Context) {
@@ -260,6 +277,19 @@ func (g *graph) addTrack(tr room.Track) {
 		}
 		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			g.log.Warn("track pipeline ended", "track", info.ID, "err", err)
+		}
+	})
+}
+
+// discard reads a track that has no pipeline to its end, so that the room
+// (and a virtual clock) is not held up.
+func (g *graph) discard(tr room.Track) {
+	g.spawn(func(context.Context) {
+		b := make([]byte, room.MaxPacketSize)
+		for {
+			if _, err := tr.Read(b); err != nil {
+				return
+			}
 		}
 	})
 }
@@ -297,7 +327,8 @@ func (g *graph) tileSized(trackID string, w, h int) {
 //  2. Wait for the compositor's Run: nothing is encoded after this.
 //  3. Close the encoder: it flushes, so the last frames reach the fan-out.
 //  4. Close the fan-out: every output writes what it has queued and
-//     finalizes (an MP4's index, an HLS playlist), within 15 s.
+//     finalizes (an MP4's index, an HLS playlist), within 15 s. The
+//     outputs run on outCtx, which step 1 leaves alone.
 //  5. Close the room: every track's Read returns io.EOF.
 //  6. Wait for every goroutine of the graph: each pipeline frees its
 //     decoder as it ends, and finalizes its track file; then the track
@@ -321,6 +352,7 @@ func (g *graph) close() error {
 		}
 		cancel()
 	}
+	g.outCancel()
 	if g.room != nil {
 		if err := g.room.Close(); err != nil {
 			g.log.Warn("closing the room", "err", err)

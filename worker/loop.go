@@ -115,6 +115,7 @@ func (j *Job) initLoop() {
 		State:         Starting,
 		Room:          RedactRoom(cfg.MeetingURL),
 		RTMPStreaming: RTMPStreaming{Outputs: []RTMPOutput{}},
+		AudioOnly:     cfg.AudioOnly,
 	}
 	for _, u := range cfg.RTMPURLs {
 		j.rtmpSeq++
@@ -122,7 +123,7 @@ func (j *Job) initLoop() {
 		j.state.RTMPStreaming.Outputs = append(j.state.RTMPStreaming.Outputs, RTMPOutput{URL: config.MaskRTMPURL(u)})
 	}
 	if cfg.Record {
-		j.state.Recording.Path = jobstate.PartFile("recording.mp4", j.opts.Part)
+		j.state.Recording.Path = jobstate.PartFile(recordingFile(cfg), j.opts.Part)
 	}
 }
 

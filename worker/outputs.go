@@ -22,6 +22,15 @@ const (
 	outRTMP      = "rtmp:" // + a serial number: a URL holds its stream key
 )
 
+// recordingFile is the archive's name in the job's folder: an audio-only
+// job records an M4A.
+func recordingFile(cfg config.Job) string {
+	if cfg.AudioOnly {
+		return "recording.m4a"
+	}
+	return "recording.mp4"
+}
+
 // rtmpName is the fan-out name of the n-th RTMP URL a job streams to.
 func rtmpName(n int) string { return fmt.Sprintf("%s%d", outRTMP, n) }
 
@@ -40,13 +49,13 @@ func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 	cfg, opts := spec.cfg, spec.opts
 	var paths outputPaths
 	add := func(name string, s output.Sink) error {
-		if err := g.fan.Add(g.ctx, name, s, queueOptions()); err != nil {
+		if err := g.fan.Add(g.outCtx, name, s, queueOptions()); err != nil {
 			return errorf(CodeInternal, "output %s: %w", name, err)
 		}
 		return nil
 	}
 	if cfg.Record {
-		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(opts.Out, jobstate.PartFile("recording.mp4", opts.Part)), Logger: g.log})); err != nil {
+		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(opts.Out, jobstate.PartFile(recordingFile(cfg), opts.Part)), Logger: g.log})); err != nil {
 			return paths, err
 		}
 	}

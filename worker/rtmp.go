@@ -58,7 +58,7 @@ func (j *Job) addRTMP(url string) error {
 	j.rtmpNames = append(j.rtmpNames, name)
 	j.rtmpURLs = append(j.rtmpURLs, url)
 	j.state.RTMPStreaming.Outputs = append(j.state.RTMPStreaming.Outputs, RTMPOutput{URL: config.MaskRTMPURL(url)})
-	if err := j.g.fan.Add(j.g.ctx, name, s, queueOptions()); err != nil {
+	if err := j.g.fan.Add(j.g.outCtx, name, s, queueOptions()); err != nil {
 		j.dropRTMP(name)
 		return errorf(CodeInternal, "adding %s: %w", config.MaskRTMPURL(url), err)
 	}

@@ -15,6 +15,10 @@ func (j *Job) refreshStats() {
 	}
 	cs := g.comp.Stats()
 	st := &j.state.Stats
+	if g.audioOnly {
+		// No frames: the figures are the audio's (cs.Frames stays 0).
+		cs.LateTicks = 0
+	}
 	st.Frames = cs.Frames
 	st.LateFrames = cs.LateTicks
 	st.DroppedFrames, st.DuplicatedFrames = cs.DroppedFrames, cs.DuplicatedFrames
@@ -25,6 +29,9 @@ func (j *Job) refreshStats() {
 	// Output time written, not the clock: a virtual clock runs on while the
 	// job shuts down.
 	st.Elapsed = float64(cs.Frames) / float64(j.cfg.FPS)
+	if g.audioOnly {
+		st.Elapsed = float64(cs.AudioSamples) / 48000
+	}
 	es := g.enc.Stats()
 	st.EncodedBytes = es.VideoBytes + es.AudioBytes
 	st.FPS, st.BitrateKbps = j.rate.sample(cs.Frames, st.EncodedBytes)

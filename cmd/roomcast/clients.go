@@ -107,6 +107,9 @@ func newStartCmd() *cobra.Command {
 			if fl.Changed("tracks") {
 				j.Tracks, _ = fl.GetBool("tracks")
 			}
+			if fl.Changed("audio-only") {
+				j.AudioOnly, _ = fl.GetBool("audio-only")
+			}
 			if fl.Changed("rtmp") {
 				j.RTMPURLs, _ = fl.GetStringArray("rtmp")
 			}
@@ -181,6 +184,7 @@ func newStartCmd() *cobra.Command {
 	fl.String("duration", "", "maximum duration, e.g. 30m")
 	fl.String("thumbnails", "", "a JPEG of the composite this often, e.g. 10s")
 	fl.Bool("tracks", false, "also record each track to tracks/, with the manifest tracks/room.yaml")
+	fl.Bool("audio-only", false, "mix the audio only: recording.m4a, audio-only RTMP and HLS")
 	fl.StringVar(&key, "idempotency-key", "", "the same key within 24 h returns the same job")
 	return cmd
 }

@@ -46,7 +46,8 @@ Exit status: 0 when the job ended as asked; 1 when it failed; 2 for bad
 settings.`,
 		Example: `  roomcast record --room demo: --record --duration 10s --out out/demo
   roomcast record --room file:testdata/rooms/demo.yaml --record --resolution 1280x720 --fps 30 --duration 10s --out out/demo
-  roomcast record --room demo: --record --rtmp rtmp://127.0.0.1/live/KEY`,
+  roomcast record --room demo: --record --rtmp rtmp://127.0.0.1/live/KEY
+  roomcast record --room demo: --audio-only --record --duration 10s --out out/podcast`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runRecord(cmd, f)
@@ -70,6 +71,7 @@ settings.`,
 	fl.String("rtmp-connect-timeout", "", "bound on each RTMP connect, up to the server's confirmation (default 5s)")
 	fl.String("rtmp-retry-window", "", "how long a dropped RTMP URL is retried before it fails (default 60s)")
 	fl.String("thumbnails", "", "write a JPEG of the composite this often, e.g. 10s, to OUT/thumbnails/ (with latest.jpg)")
+	fl.Bool("audio-only", false, "mix the audio only, with no video decode or encode: OUT/recording.m4a, audio-only RTMP and HLS")
 	fl.Bool("tracks", false, "also write each track unchanged to OUT/tracks/ (WebM, H.264 in MP4), with the file room tracks/room.yaml that re-composes it")
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
@@ -123,6 +125,7 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 	boolean("hls", &job.HLS)
 	boolean("hls-record", &job.HLSRecord)
 	boolean("tracks", &job.Tracks)
+	boolean("audio-only", &job.AudioOnly)
 	boolean("fast", &w.Fast)
 	boolean("trim", &w.Trim)
 	if fl.Changed("rtmp") {
@@ -306,7 +309,7 @@ loop:
 		return &exitError{exitStatus(err), err}
 	}
 	if job.Record {
-		fmt.Fprintf(os.Stdout, "recording: %s\n", j.Out()+"/recording.mp4")
+		fmt.Fprintf(os.Stdout, "recording: %s\n", j.Out()+"/"+st.Recording.Path)
 	}
 	if job.HLSRecord {
 		fmt.Fprintf(os.Stdout, "hls recording: %s\n", j.Out()+"/hls/index.m3u8")

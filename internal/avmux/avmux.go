@@ -22,13 +22,27 @@ type Output struct {
 }
 
 // New adds the H.264 and AAC streams info describes to fc, which
-// must not have any streams yet. WriteHeader is still the caller's to do.
+// must not have any streams yet; the AAC stream alone when info has no
+// video. WriteHeader is still the caller's to do.
 func New(fc *astiav.FormatContext, info output.StreamInfo) (*Output, error) {
 	o := &Output{fc: fc, info: info}
+	if info.HasVideo() {
+		if err := o.addVideo(); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.addAudio(); err != nil {
+		return nil, err
+	}
+	o.pkt = astiav.AllocPacket()
+	return o, nil
+}
 
+func (o *Output) addVideo() error {
+	fc, info := o.fc, o.info
 	v := fc.NewStream(nil)
 	if v == nil {
-		return nil, errors.New("adding video stream failed")
+		return errors.New("adding video stream failed")
 	}
 	vp := v.CodecParameters()
 	vp.SetMediaType(astiav.MediaTypeVideo)
@@ -39,7 +53,7 @@ func New(fc *astiav.FormatContext, info output.StreamInfo) (*Output, error) {
 	vp.SetSampleAspectRatio(astiav.NewRational(1, 1))
 	// Annex-B SPS/PPS: the mp4 muxer converts them into the avcC box.
 	if err := vp.SetExtraData(info.Video.Extradata); err != nil {
-		return nil, fmt.Errorf("setting video extradata: %w", err)
+		return fmt.Errorf("setting video extradata: %w", err)
 	}
 	v.SetTimeBase(astiav.NewRational(info.Video.TimeBase.Num, info.Video.TimeBase.Den))
 	if info.Video.FPS > 0 {
@@ -51,10 +65,14 @@ func New(fc *astiav.FormatContext, info output.StreamInfo) (*Output, error) {
 		v.SetRFrameRate(fps)
 	}
 	o.streams[output.Video] = v
+	return nil
+}
 
+func (o *Output) addAudio() error {
+	fc, info := o.fc, o.info
 	a := fc.NewStream(nil)
 	if a == nil {
-		return nil, errors.New("adding audio stream failed")
+		return errors.New("adding audio stream failed")
 	}
 	ap := a.CodecParameters()
 	ap.SetMediaType(astiav.MediaTypeAudio)
@@ -68,24 +86,25 @@ func New(fc *astiav.FormatContext, info output.StreamInfo) (*Output, error) {
 	case 2:
 		ap.SetChannelLayout(astiav.ChannelLayoutStereo)
 	default:
-		return nil, fmt.Errorf("%d audio channels (want 1 or 2)", info.Audio.Channels)
+		return fmt.Errorf("%d audio channels (want 1 or 2)", info.Audio.Channels)
 	}
 	// The AudioSpecificConfig: the mp4 muxer's esds box, and the ADTS
 	// headers the mpegts muxer puts in front of raw AAC frames.
 	if err := ap.SetExtraData(info.Audio.Extradata); err != nil {
-		return nil, fmt.Errorf("setting audio extradata: %w", err)
+		return fmt.Errorf("setting audio extradata: %w", err)
 	}
 	a.SetTimeBase(astiav.NewRational(info.Audio.TimeBase.Num, info.Audio.TimeBase.Den))
 	o.streams[output.Audio] = a
-
-	o.pkt = astiav.AllocPacket()
-	return o, nil
+	return nil
 }
 
 // Write hands one packet to the muxer, interleaved: the muxer orders audio
 // and video by DTS itself.
 func (o *Output) Write(p *output.Packet) error {
 	st := o.streams[p.Kind]
+	if st == nil {
+		return fmt.Errorf("writing a %s packet: the output has no %s stream", p.Kind, p.Kind)
+	}
 	tb := o.info.Video.TimeBase
 	if p.Kind == output.Audio {
 		tb = o.info.Audio.TimeBase

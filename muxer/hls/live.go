@@ -148,26 +148,38 @@ func (l *Live) open(ctx context.Context, info output.StreamInfo) error {
 	if err != nil {
 		return err
 	}
-	sps, pps, err := splitParameterSets(info.Video.Extradata)
-	if err != nil {
-		return err
-	}
 	l.info = info
-	// gohlslib keeps and updates the parameter sets it is given: hand it
-	// copies, never the shared extradata.
-	l.video = &gohlslib.Track{
-		Codec:     &codecs.H264{SPS: clone(sps), PPS: clone(pps)},
-		ClockRate: 90000,
+	var tracks []*gohlslib.Track
+	if info.HasVideo() {
+		sps, pps, err := splitParameterSets(info.Video.Extradata)
+		if err != nil {
+			return err
+		}
+		// gohlslib keeps and updates the parameter sets it is given: hand
+		// it copies, never the shared extradata.
+		l.video = &gohlslib.Track{
+			Codec:     &codecs.H264{SPS: clone(sps), PPS: clone(pps)},
+			ClockRate: 90000,
+		}
+		tracks = append(tracks, l.video)
 	}
 	l.audio = &gohlslib.Track{
 		Codec:     &codecs.MPEG4Audio{Config: asc},
 		ClockRate: asc.SampleRate,
 	}
+	// Without video, gohlslib leads with the audio track and cuts segments
+	// and parts by duration alone: at the segment duration itself, as
+	// there is no keyframe for a rounding error to skip.
+	tracks = append(tracks, l.audio)
+	segMin := minSegmentDuration(l.opts.SegmentDuration)
+	if l.video == nil {
+		segMin = l.opts.SegmentDuration
+	}
 	m := &gohlslib.Muxer{
-		Tracks:             []*gohlslib.Track{l.video, l.audio},
+		Tracks:             tracks,
 		Variant:            variant,
 		SegmentCount:       segmentCount,
-		SegmentMinDuration: minSegmentDuration(l.opts.SegmentDuration),
+		SegmentMinDuration: segMin,
 		PartMinDuration:    partMinDuration,
 		OnEncodeError: func(err error) {
 			l.log.Warn("hls live: packaging", "err", err)
@@ -239,6 +251,9 @@ func (l *Live) Write(ctx context.Context, p *output.Packet) error {
 	var err error
 	switch p.Kind {
 	case output.Video:
+		if l.video == nil {
+			return nil
+		}
 		var au h264.AnnexB
 		if err = au.Unmarshal(data); err == nil {
 			pts := rescale(p.PTS, l.info.Video.TimeBase, 90000)

@@ -51,14 +51,15 @@ func splitParameterSets(extradata []byte) (sps, pps []byte, err error) {
 	return sps, pps, nil
 }
 
-// checkInfo rejects stream descriptions the sinks cannot package.
+// checkInfo rejects stream descriptions the sinks cannot package. A zero
+// video (an audio-only job) is fine: the sinks then package the audio alone.
 func checkInfo(info *output.StreamInfo) (mpeg4audio.AudioSpecificConfig, error) {
 	var asc mpeg4audio.AudioSpecificConfig
 	v, a := info.Video, info.Audio
-	if v.Width <= 0 || v.Height <= 0 {
+	if info.HasVideo() && v.Height <= 0 {
 		return asc, fmt.Errorf("video size %dx%d", v.Width, v.Height)
 	}
-	if v.TimeBase.Num <= 0 || v.TimeBase.Den <= 0 {
+	if info.HasVideo() && (v.TimeBase.Num <= 0 || v.TimeBase.Den <= 0) {
 		return asc, fmt.Errorf("video time base %d/%d", v.TimeBase.Num, v.TimeBase.Den)
 	}
 	if a.TimeBase.Num <= 0 || a.TimeBase.Den <= 0 {

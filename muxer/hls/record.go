@@ -33,6 +33,7 @@ type Recorder struct {
 	opts RecordOptions
 	log  *slog.Logger
 	rep  output.Reporter
+	info output.StreamInfo
 
 	dir     string // absolute
 	fc      *astiav.FormatContext
@@ -41,6 +42,13 @@ type Recorder struct {
 	header  bool // avformat_write_header succeeded
 	err     error
 	closed  bool
+
+	// Without video (audioOnly), FFmpeg cuts a segment at the first packet
+	// past each multiple of hls_time; cutAt is the next such time, where
+	// the checks that a keyframe triggers with video run instead.
+	audioOnly bool
+	cutAt     time.Duration
+	cutEvery  time.Duration
 
 	// FFmpeg 5.1's hls muxer ignores write errors: it buffers a segment in
 	// memory, writes it out when the next keyframe cuts it, and on a full
@@ -100,6 +108,8 @@ func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 	if _, err := checkInfo(&info); err != nil {
 		return err
 	}
+	r.audioOnly = !info.HasVideo()
+	r.info = info
 	dir, err := filepath.Abs(r.opts.Dir)
 	if err != nil {
 		return err
@@ -126,9 +136,15 @@ func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 	opts := astiav.NewDictionary()
 	defer opts.Free()
 	seg := r.opts.SegmentDuration
+	r.cutEvery = roundMillis(minSegmentDuration(seg))
+	if r.audioOnly {
+		// No keyframe to wait for: cut at the segment duration itself.
+		r.cutEvery = roundMillis(seg)
+	}
 	for _, kv := range [][2]string{
 		// Cut at every keyframe of the 2 s GOP; see minSegmentDuration.
-		{"hls_time", strconv.FormatFloat(minSegmentDuration(seg).Seconds(), 'f', 3, 64)},
+		// (Audio only: every 2 s.)
+		{"hls_time", strconv.FormatFloat(r.cutEvery.Seconds(), 'f', 3, 64)},
 		{"hls_list_size", "0"}, // keep every segment: it is a recording
 		{"hls_playlist_type", "event"},
 		{"hls_segment_type", "mpegts"},
@@ -183,6 +199,9 @@ func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 			r.segBytes = 0
 		}
 	case output.Audio:
+		if r.audioOnly {
+			return r.writeAudioOnly(p)
+		}
 		if !r.started {
 			return nil
 		}
@@ -201,6 +220,41 @@ func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 	}
 	return nil
 }
+
+// writeAudioOnly writes an audio packet of a stream without video: every
+// one starts a segment as well as any, and the space and playlist checks
+// run where FFmpeg cuts, at the first packet past each multiple of
+// hls_time from the first.
+func (r *Recorder) writeAudioOnly(p *output.Packet) error {
+	t := p.Time(&r.info)
+	if !r.started {
+		r.started = true
+		r.cutAt = t + r.cutEvery
+	}
+	cut := t >= r.cutAt
+	if cut {
+		if err := r.checkSpace(r.segBytes); err != nil {
+			return r.fail(fmt.Errorf("hls recording: %w", err))
+		}
+		r.segBytes = 0
+		for r.cutAt <= t {
+			r.cutAt += r.cutEvery
+		}
+	}
+	if err := r.out.Write(p); err != nil {
+		return r.fail(fmt.Errorf("hls recording: %w", err))
+	}
+	r.segBytes += int64(len(p.Data))
+	if cut {
+		if err := r.checkPlaylist(); err != nil {
+			return r.fail(fmt.Errorf("hls recording: %w", err))
+		}
+	}
+	return nil
+}
+
+// roundMillis rounds d to the millisecond, as hls_time is given to FFmpeg.
+func roundMillis(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
 // checkSpace fails with ENOSPC unless the disk has room for a segment of
 // about segBytes of payload (MPEG-TS adds up to ~25 % for small audio

@@ -63,10 +63,16 @@ func (s *Sink) Open(_ context.Context, info output.StreamInfo, _ output.Reporter
 }
 
 func (s *Sink) open(info output.StreamInfo) error {
-	if info.Video.FPS <= 0 || info.Audio.SampleRate <= 0 {
+	if (info.HasVideo() && info.Video.FPS <= 0) || info.Audio.SampleRate <= 0 {
 		return fmt.Errorf("stream info without frame rate (%d) or sample rate (%d)", info.Video.FPS, info.Audio.SampleRate)
 	}
-	fc, err := astiav.AllocOutputFormatContext(nil, "mp4", s.path)
+	format := "mp4"
+	if !info.HasVideo() {
+		// The same muxer with the M4A brand, which audio players expect
+		// of a .m4a; fragments are then cut by frag_duration alone.
+		format = "ipod"
+	}
+	fc, err := astiav.AllocOutputFormatContext(nil, format, s.path)
 	if err != nil {
 		return fmt.Errorf("allocating mp4 muxer: %w", err)
 	}

@@ -46,10 +46,16 @@ type AudioInfo struct {
 }
 
 // StreamInfo describes both encoded streams. Every output receives the same.
+// An audio-only job has no video stream: its Video is the zero VideoInfo,
+// and no packet is of Kind Video.
 type StreamInfo struct {
 	Video VideoInfo
 	Audio AudioInfo
 }
+
+// HasVideo reports whether there is a video stream; sinks write only the
+// audio track when there is not.
+func (s *StreamInfo) HasVideo() bool { return s.Video.Width > 0 }
 
 // Packet is one encoded access unit. Packets are shared by every output and
 // must not be modified. Video data is Annex B (start codes, SPS/PPS repeated

@@ -107,6 +107,18 @@ func appendAACAudio(b []byte, frame []byte) []byte {
 // dashboards read the stream's shape from.
 func metadata(info *output.StreamInfo) []byte {
 	v, a := info.Video, info.Audio
+	if !info.HasVideo() {
+		return amfEncode(nil, "@setDataFrame", "onMetaData", amfECMA{
+			{"duration", 0},
+			{"audiodatarate", float64(a.Bitrate) / 1000},
+			{"audiosamplerate", a.SampleRate},
+			{"audiosamplesize", 16},
+			{"stereo", a.Channels == 2},
+			{"audiocodecid", 10},
+			{"encoder", "roomcast"},
+			{"filesize", 0},
+		})
+	}
 	return amfEncode(nil, "@setDataFrame", "onMetaData", amfECMA{
 		{"duration", 0},
 		{"width", v.Width},

@@ -159,7 +159,7 @@ func (s *Sink) Open(ctx context.Context, info output.StreamInfo, r output.Report
 		r = output.ReporterFunc(func(output.SinkState) {})
 	}
 	s.info, s.rep = info, r
-	if info.Video.TimeBase.Den == 0 || info.Audio.TimeBase.Den == 0 {
+	if (info.HasVideo() && info.Video.TimeBase.Den == 0) || info.Audio.TimeBase.Den == 0 {
 		return s.red.err(fmt.Errorf("rtmp %s: stream info without time bases", s.target.masked))
 	}
 	h, err := aacSequenceHeader(info.Audio)
@@ -326,7 +326,8 @@ func (s *Sink) send(p *output.Packet) error {
 		}
 	}
 	if s.needKey {
-		if p.Kind != output.Video || !p.Key {
+		// Without video, every AAC frame is a place to start.
+		if s.info.HasVideo() && (p.Kind != output.Video || !p.Key) {
 			return nil
 		}
 		if err := s.sendHeaders(uint32(ts)); err != nil {
@@ -352,10 +353,19 @@ func (s *Sink) send(p *output.Packet) error {
 
 var errNoParamSets = errors.New("no H.264 SPS/PPS")
 
-// sendHeaders sends metadata and both sequence headers, with the SPS/PPS of
+// sendHeaders sends metadata and the sequence headers, with the SPS/PPS of
 // the keyframe about to go out (the stream info's as a fallback), so that
 // whatever the server records or relays from here decodes on its own.
 func (s *Sink) sendHeaders(ts uint32) error {
+	if !s.info.HasVideo() {
+		// An FLV with an AAC track alone: no AVC sequence header, and
+		// metadata without video fields, so that players do not wait for
+		// a video track.
+		if err := s.writeMedia(msgAMF0Data, ts, metadata(&s.info)); err != nil {
+			return err
+		}
+		return s.writeMedia(msgAudio, ts, s.aacHeader)
+	}
 	sps, pps := paramSets(s.au)
 	if sps == nil || pps == nil {
 		var ex h264.AnnexB

@@ -83,6 +83,10 @@ type State struct {
 	Parts []Part `json:"parts,omitempty"`
 	Peers int    `json:"peers"`
 	Stats Stats  `json:"stats"`
+
+	// AudioOnly says the job has no video (config audioOnly): its outputs
+	// carry one AAC track, and stats has no frames, fps or late frames.
+	AudioOnly bool `json:"audioOnly,omitempty"`
 }
 
 // Stats are live figures of a job, for the progress line and status.json.

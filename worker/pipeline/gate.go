@@ -69,6 +69,9 @@ func (p *Pipeline) frameDone(frame []byte, tooLarge bool) {
 	if p.tap != nil {
 		p.tap.Frame(data, t, d.keyframe())
 	}
+	if p.dec == nil {
+		return
+	}
 	if err := p.dec.send(data, int64(t)); err != nil {
 		p.decodeError(err)
 		return

@@ -41,7 +41,7 @@ func (p *Pipeline) receiveVideo(fallback time.Duration) {
 }
 
 func (p *Pipeline) decodeAudio(payload []byte, t time.Duration) {
-	if len(payload) == 0 {
+	if len(payload) == 0 || p.dec == nil {
 		return
 	}
 	if err := p.dec.send(payload, int64(t)); err != nil {

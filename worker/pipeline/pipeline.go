@@ -34,6 +34,10 @@ type Config struct {
 	// Tap, when set, receives every frame as it goes to the decoder (the
 	// per-track recordings); nil for none.
 	Tap Tap
+	// TapOnly opens no decoder: the track's frames go to Tap alone, and
+	// Sink may be nil (an audio-only job's video tracks, recorded on their
+	// own).
+	TapOnly bool
 }
 
 // Tap takes a track's encoded media as the decoder gets it: data is an
@@ -79,7 +83,8 @@ type Pipeline struct {
 
 	jb     *jitterBuffer
 	asm    *assembler // nil for audio
-	dec    *decoder
+	dec    *decoder   // nil with TapOnly
+	closed bool
 	mapper *trackMapper
 
 	params []byte // H.264 parameter sets that came in a frame of their own
@@ -105,7 +110,10 @@ type Pipeline struct {
 // New builds the pipeline for cfg.Track: it opens the decoder for the
 // track's codec, and fails naming the codec if it is not supported.
 func New(cfg Config) (*Pipeline, error) {
-	if cfg.Track == nil || cfg.Clock == nil || cfg.Sink == nil {
+	if cfg.TapOnly && cfg.Tap == nil {
+		return nil, errors.New("pipeline: TapOnly needs a Tap")
+	}
+	if cfg.Track == nil || cfg.Clock == nil || (cfg.Sink == nil && !cfg.TapOnly) {
 		return nil, errors.New("pipeline: Track, Clock and Sink are required")
 	}
 	info := cfg.Track.Info()
@@ -134,9 +142,11 @@ func New(cfg Config) (*Pipeline, error) {
 			rate = audioRate
 		}
 	}
-	dec, err := newDecoder(c, cfg.Threads)
-	if err != nil {
-		return nil, fmt.Errorf("pipeline: track %s: codec %s: %w", info.ID, info.Codec.MimeType, err)
+	var dec *decoder
+	if !cfg.TapOnly {
+		if dec, err = newDecoder(c, cfg.Threads); err != nil {
+			return nil, fmt.Errorf("pipeline: track %s: codec %s: %w", info.ID, info.Codec.MimeType, err)
+		}
 	}
 	p := &Pipeline{
 		track:        cfg.Track,
@@ -171,7 +181,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("pipeline: Run called twice")
 	}
-	if p.dec == nil {
+	if p.closed {
 		return errors.New("pipeline: Run after Close")
 	}
 	rtcpDone := make(chan struct{})
@@ -284,11 +294,13 @@ func (p *Pipeline) finish() {
 	if p.asm != nil && p.asm.active {
 		p.asm.end(p)
 	}
-	if err := p.dec.flush(); err == nil {
-		if p.codec == codecOpus {
-			p.receiveAudio(p.st.LastMediaTime)
-		} else {
-			p.receiveVideo(p.st.LastMediaTime)
+	if p.dec != nil { // TapOnly decodes nothing
+		if err := p.dec.flush(); err == nil {
+			if p.codec == codecOpus {
+				p.receiveAudio(p.st.LastMediaTime)
+			} else {
+				p.receiveVideo(p.st.LastMediaTime)
+			}
 		}
 	}
 	p.publish()
@@ -296,6 +308,7 @@ func (p *Pipeline) finish() {
 
 // Close frees the decoder. Call it after Run has returned.
 func (p *Pipeline) Close() {
+	p.closed = true
 	if p.dec != nil {
 		p.dec.close()
 		p.dec = nil

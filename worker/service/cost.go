@@ -22,6 +22,9 @@ const (
 	// perOutput covers muxing and sending one more output; the bench
 	// measures three RTMP URLs within noise of one.
 	perOutput = 0.01
+	// audioOnlyCost is an audio-only job's: four Opus decodes, the mix and
+	// AAC.
+	audioOnlyCost = 0.10
 	// Utilization is how much of the machine admission hands out: three
 	// 720p30 jobs (1.74 cores) on 2 cores made half of their frames late
 	// on the shared bench machine; two kept real time.
@@ -37,6 +40,11 @@ func CostOf(cfg config.Job) Cost {
 		if on {
 			outputs++
 		}
+	}
+	if cfg.AudioOnly {
+		// No decode, composite or encode of video: bench/results.md
+		// (audio-only) measures 0.10 CPU-s/s for the 4-peer room.
+		return Cost(audioOnlyCost + perOutput*float64(outputs))
 	}
 	return Cost(fixedCost + costPer720p30*px/pixels720p30 + perOutput*float64(outputs))
 }

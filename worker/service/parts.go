@@ -14,7 +14,11 @@ import (
 func partFiles(cfg config.Job, n int) []string {
 	files := []string{}
 	if cfg.Record {
-		files = append(files, jobstate.PartFile("recording.mp4", n))
+		name := "recording.mp4"
+		if cfg.AudioOnly {
+			name = "recording.m4a"
+		}
+		files = append(files, jobstate.PartFile(name, n))
 	}
 	if cfg.HLSRecord {
 		files = append(files, jobstate.PartFile("hls", n)+"/index.m3u8")
