@@ -347,7 +347,31 @@ func TestServeRefusals(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a job beyond capacity = %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	// A start refused for want of room, retried with its key once there
+	// is room, starts (its first try never made a job).
+	retry := `{"meetingUrl":"demo:","record":true,"resolution":{"width":320,"height":180}}`
+	if code := s.call("POST", "/v1/jobs", retry, nil, "Idempotency-Key", "idem-full"); code != 503 {
+		t.Errorf("a keyed job beyond capacity = %d, want 503", code)
+	}
 	s.call("DELETE", "/v1/jobs/cap-1?wait=true", nil, nil)
+	// The stop's answer comes as its outputs are finalized; the room and
+	// the capacity are freed a moment later.
+	var retried worker.State
+	code := 0
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		retried = worker.State{}
+		if code = s.call("POST", "/v1/jobs", retry, &retried, "Idempotency-Key", "idem-full"); code != 503 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code != 201 || retried.ID == "" {
+		t.Errorf("the keyed job retried once there is room = %d %q, want 201", code, retried.ID)
+	}
+	var same worker.State
+	if code := s.call("POST", "/v1/jobs", retry, &same, "Idempotency-Key", "idem-full"); code != 200 || same.ID != retried.ID {
+		t.Errorf("the same key again = %d %q, want 200 %q", code, same.ID, retried.ID)
+	}
+	s.call("DELETE", "/v1/jobs/"+retried.ID+"?wait=true", nil, nil)
 }
 
 // hookReceiver verifies webhooks from the Standard Webhooks text alone.

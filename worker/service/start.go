@@ -65,7 +65,8 @@ func (s *Service) checkRoom(cfg config.Job) (string, error) {
 
 // StartJob implements api.Service.
 func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (jobstate.State, bool, error) {
-	if cfg.ID == "" {
+	generated := cfg.ID == ""
+	if generated {
 		cfg.ID = newID()
 	}
 	cfg.ApplyDefaults()
@@ -82,7 +83,13 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 		}
 		if existing != cfg.ID {
 			st, err := s.Job(ctx, existing)
-			return st, true, err
+			var p *api.Problem
+			if !generated || !errors.As(err, &p) || p.Code != api.CodeNotFound {
+				return st, true, err
+			}
+			// The key's first start was refused (no capacity, a busy
+			// room) before its job existed: this is its retry.
+			cfg.ID = existing
 		}
 	}
 	if s.opts.Fleet != nil {
