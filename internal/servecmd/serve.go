@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,7 +30,7 @@ import (
 
 type serveFlags struct {
 	listen, data, tokensFile, nats, roomsDir string
-	node                                     string
+	node, publicURL                          string
 	natsReplicas                             int
 	webhooks                                 []string
 	webhookBackoff                           string
@@ -72,6 +73,7 @@ their outputs finalized, flushes webhooks, and exits within --grace.`,
 	fl.StringArrayVar(&f.webhooks, "webhook", nil, "POST every event to this URL (repeatable)")
 	fl.StringVar(&f.webhookBackoff, "webhook-retries", "1s,3s,10s", "waits before each retry of a failed webhook")
 	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded); makes this serve a node of a fleet")
+	fl.StringVar(&f.publicURL, "public-url", "", "the URL clients reach this node at, for the live HLS URLs in job states (default http://LISTEN)")
 	fl.StringVar(&f.node, "node", "", "this node's name in the fleet, unique (default: the host name); with --nats")
 	fl.IntVar(&f.natsReplicas, "nats-replicas", 0, "copies of each bucket and stream in the cluster (default: as many servers as it has, up to 3)")
 	fl.StringVar(&f.roomsDir, "rooms-dir", "", "file: rooms given through the API must lie in this folder")
@@ -150,6 +152,14 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return cli.Usage("--listen %s: %v", f.listen, err)
 	}
 	defer ln.Close()
+	publicURL := "http://" + ln.Addr().String()
+	if f.publicURL != "" {
+		u, err := url.Parse(f.publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return cli.Usage("--public-url %q: want http://HOST[:PORT] or https://HOST[:PORT], the address clients reach this node at", f.publicURL)
+		}
+		publicURL = strings.TrimSuffix(f.publicURL, "/")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	scfg := store.Config{Dir: filepath.Join(data, "nats"), Backoff: backoff, Logger: log}
@@ -188,7 +198,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
 			Stderr:   cmd.ErrOrStderr(),
 			Logger:   log,
-			HTTPBase: "http://" + ln.Addr().String(),
+			HTTPBase: publicURL,
 		}},
 		Data:     data,
 		RoomsDir: f.roomsDir,
