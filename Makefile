@@ -8,7 +8,7 @@ DEMO_OUT    ?= out/demo
 TEST_FLAGS  ?= -race -count=1 -timeout 25m
 FUZZTIME    ?= 30s
 
-.PHONY: all build deps test-deps demo test lint fuzz bench vet testdata docker clean
+.PHONY: all build deps test-deps demo test lint fuzz bench chaos vet testdata docker clean
 
 all: build
 
@@ -44,6 +44,13 @@ fuzz:
 
 bench: build
 	$(GO) run ./bench -roomcast $(BIN)
+
+# The long versions of the fault table's fleet rows: ten NATS leader kills,
+# ten failovers of a job's node, ten browser lip-sync runs.
+chaos: build test-deps
+	NATSTEST_FAILOVERS=10 $(GO) test $(TEST_FLAGS) -run TestLeaderFailover -v ./internal/natstest
+	$(GO) run ./bench -roomcast $(BIN) -only fleet
+	ROOMCAST_LIPSYNC_RUNS=10 $(GO) test $(TEST_FLAGS) -run TestBrowserLipSync -v ./cmd/roomcast
 
 testdata:
 	scripts/gen-testdata.sh
