@@ -58,12 +58,12 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			body, err := encodeEvent(ev)
+			frame, err := sseFrame(ev)
 			if err != nil {
 				a.log.Warn("encoding an event", "job", id, "err", err)
 				continue
 			}
-			if !write("id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Type, body) {
+			if !write("%s", frame) {
 				return
 			}
 		case <-tick.C:

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -69,7 +70,7 @@ type receiver struct {
 	fail int // answer 503 to this many requests first
 }
 
-func newReceiver(t *testing.T, secret string) *receiver {
+func newReceiver(t testing.TB, secret string) *receiver {
 	t.Helper()
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
 	if err != nil {
@@ -210,4 +211,43 @@ func TestSendErrors(t *testing.T) {
 	if _, err := NewSender(SenderOptions{}); err == nil {
 		t.Fatal("NewSender without a secret succeeded")
 	}
+}
+
+// FuzzSign: whatever the id, time and body, the independent receiver
+// accepts the signature, and refuses it once one byte of the body, or the
+// id, differs.
+func FuzzSign(f *testing.F) {
+	f.Add("msg_p5jXN8AQM9LWM0D4loKWxJek", int64(1614265330), []byte(`{"test": 2432232314}`), 0)
+	f.Add("evt_1_0", int64(0), []byte{}, 3)
+	f.Add("", int64(-1), []byte("\x00\xff.."), 1)
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	s, err := ParseSecret(secret)
+	if err != nil {
+		f.Fatal(err)
+	}
+	rc := newReceiver(f, secret)
+	f.Fuzz(func(t *testing.T, id string, unix int64, body []byte, flip int) {
+		if id == "" || strings.ContainsAny(id, "\r\n\x00") || strings.TrimSpace(id) != id {
+			return // not a header value: the service's ids are evt_SEQ_N
+		}
+		ts := time.Unix(unix, 0)
+		h := http.Header{}
+		h.Set("webhook-id", id)
+		h.Set("webhook-timestamp", strconv.FormatInt(unix, 10))
+		h.Set("webhook-signature", s.Sign(id, ts, body))
+		if err := rc.verify(h, body, ts); err != nil {
+			t.Fatalf("the receiver refuses a signed message: %v", err)
+		}
+		if len(body) > 0 {
+			bad := bytes.Clone(body)
+			bad[(flip%len(bad)+len(bad))%len(bad)] ^= 0x01
+			if rc.verify(h, bad, ts) == nil {
+				t.Fatalf("a changed body still verifies")
+			}
+		}
+		h.Set("webhook-id", id+"x")
+		if rc.verify(h, body, ts) == nil {
+			t.Fatalf("a changed id still verifies")
+		}
+	})
 }
