@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -59,10 +60,13 @@ func (p *progress) update(s worker.State) {
 		return
 	}
 	p.lastLog = time.Now()
-	args := []any{
-		"state", s.State, "elapsed", fmt.Sprintf("%.1fs", s.Stats.Elapsed), "fps", round1(s.Stats.FPS),
-		"kbps", round1(s.Stats.BitrateKbps), "peers", s.Peers, "frames", s.Stats.Frames,
+	args := []any{"state", s.State, "elapsed", fmt.Sprintf("%.1fs", s.Stats.Elapsed)}
+	if s.AudioOnly {
+		args = append(args, "audioOnly", true)
+	} else {
+		args = append(args, "fps", round1(s.Stats.FPS), "frames", s.Stats.Frames)
 	}
+	args = append(args, "kbps", round1(s.Stats.BitrateKbps), "peers", s.Peers)
 	if s.Recording.Path != "" {
 		args = append(args, "recording", outputWord(s.Recording.Running, s.Recording.Error), "recordingBytes", s.Recording.Bytes)
 	}
@@ -95,7 +99,11 @@ func (p *progress) done(s worker.State) {
 	if s.Error != nil {
 		word += ": " + s.Error.Message
 	}
-	fmt.Fprintf(p.w, "job %s %s after %s (%d frames)", s.ID, word, fmtElapsed(s.Stats.Elapsed), s.Stats.Frames)
+	if s.AudioOnly {
+		fmt.Fprintf(p.w, "job %s %s after %s (audio only)", s.ID, word, fmtElapsed(s.Stats.Elapsed))
+	} else {
+		fmt.Fprintf(p.w, "job %s %s after %s (%d frames)", s.ID, word, fmtElapsed(s.Stats.Elapsed), s.Stats.Frames)
+	}
 	if s.Reason != "" {
 		fmt.Fprintf(p.w, "; %s", s.Reason)
 	}
@@ -122,9 +130,13 @@ func (p *progress) done(s worker.State) {
 
 func progressLine(s worker.State) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s | %5.1f fps | %6.0f kb/s | %d peers", s.State, fmtElapsed(s.Stats.Elapsed), s.Stats.FPS, s.Stats.BitrateKbps, s.Peers)
+	if s.AudioOnly {
+		fmt.Fprintf(&b, "%s %s | audio only | %6.0f kb/s | %d peers", s.State, fmtElapsed(s.Stats.Elapsed), s.Stats.BitrateKbps, s.Peers)
+	} else {
+		fmt.Fprintf(&b, "%s %s | %5.1f fps | %6.0f kb/s | %d peers", s.State, fmtElapsed(s.Stats.Elapsed), s.Stats.FPS, s.Stats.BitrateKbps, s.Peers)
+	}
 	if s.Recording.Path != "" {
-		fmt.Fprintf(&b, " | mp4 %s %s", outputWord(s.Recording.Running, s.Recording.Error), fmtBytes(s.Recording.Bytes))
+		fmt.Fprintf(&b, " | %s %s %s", strings.TrimPrefix(path.Ext(s.Recording.Path), "."), outputWord(s.Recording.Running, s.Recording.Error), fmtBytes(s.Recording.Bytes))
 	}
 	for i, o := range s.RTMPStreaming.Outputs {
 		fmt.Fprintf(&b, " | rtmp%d %s", i+1, outputWord(o.Running, o.Error))
