@@ -297,15 +297,5 @@ func minMedMax(xs []float64) (lo, med, hi float64) {
 
 // fleetSection renders the fleet part for results.md.
 func fleetSection(r serveResult) string {
-	var b strings.Builder
-	b.WriteString("## fleet\n\nServe nodes on a three-node nats-server cluster on loopback (R3 buckets), `--capacity 0.5` each (one small job per node), jobs of the demo room at 320x180p15. Measured " + r.at.UTC().Format("2006-01-02 15:04 UTC") + ".\n\n")
-	b.WriteString("| measure | roomcast | target |\n|---|---|---|\n")
-	for _, row := range r.rows {
-		b.WriteString(row + "\n")
-	}
-	b.WriteString("\n")
-	for _, n := range r.notes {
-		b.WriteString("- " + n + "\n")
-	}
-	return b.String()
+	return r.render("fleet", "Serve nodes on a three-node nats-server cluster on loopback (R3 buckets), `--capacity 0.5` each (one small job per node), jobs of the demo room at 320x180p15.", "roomcast")
 }

@@ -27,9 +27,15 @@ type serveResult struct {
 
 // section renders the part for results.md.
 func (r serveResult) section() string {
+	return r.render("serve", "`roomcast serve` as a backend runs it: a loopback port, one API token, the embedded NATS JetStream under a fresh `--data`. Jobs are posted to its HTTP API; each runs in its own `roomcast job-child` process.", "roomcast serve")
+}
+
+// render writes a part as a results.md section: heading, what was run,
+// when, then its rows and notes.
+func (r serveResult) render(heading, intro, column string) string {
 	var b strings.Builder
-	b.WriteString("## serve\n\n`roomcast serve` as a backend runs it: a loopback port, one API token, the embedded NATS JetStream under a fresh `--data`. Jobs are posted to its HTTP API; each runs in its own `roomcast job-child` process. Measured " + r.at.UTC().Format("2006-01-02 15:04 UTC") + ".\n\n")
-	b.WriteString("| measure | roomcast serve | target |\n|---|---|---|\n")
+	b.WriteString("## " + heading + "\n\n" + intro + " Measured " + r.at.UTC().Format("2006-01-02 15:04 UTC") + ".\n\n")
+	b.WriteString("| measure | " + column + " | target |\n|---|---|---|\n")
 	for _, row := range r.rows {
 		b.WriteString(row + "\n")
 	}

@@ -220,12 +220,7 @@ func (s *Service) adopt(ctx context.Context, id, cause string, lapsed time.Time)
 	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
 		return jobstate.State{}, fmt.Errorf("service: job %s: %w", id, err)
 	}
-	runURL, err := s.checkRoom(cfg)
-	if err != nil {
-		return jobstate.State{}, err
-	}
-	cost := CostOf(cfg)
-	release, err := s.admit(cost)
+	runURL, cost, release, err := s.reserve(cfg)
 	if err != nil {
 		return jobstate.State{}, err
 	}
@@ -235,13 +230,7 @@ func (s *Service) adopt(ctx context.Context, id, cause string, lapsed time.Time)
 		release()
 		return jobstate.State{}, err
 	}
-	inner := release
-	release = func() {
-		inner()
-		if err := f.Release(context.Background(), id); err != nil {
-			s.log.Warn("releasing a lease", "job", id, "err", err)
-		}
-	}
+	release = s.leased(release, id)
 	// Read again under the lease: the job may have ended, or moved, since.
 	rec, rev, err := s.opts.Store.Job(ctx, id)
 	var st jobstate.State

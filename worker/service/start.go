@@ -103,12 +103,7 @@ func (s *Service) StartJob(ctx context.Context, cfg config.Job, key string) (job
 // startHere starts a validated job on this node: admission, the lease (in
 // a fleet), the room claim, the record, then its process.
 func (s *Service) startHere(ctx context.Context, cfg config.Job) (jobstate.State, error) {
-	runURL, err := s.checkRoom(cfg)
-	if err != nil {
-		return jobstate.State{}, err
-	}
-	cost := CostOf(cfg)
-	release, err := s.admit(cost)
+	runURL, cost, release, err := s.reserve(cfg)
 	if err != nil {
 		return jobstate.State{}, err
 	}
@@ -127,13 +122,7 @@ func (s *Service) startHere(ctx context.Context, cfg config.Job) (jobstate.State
 		}
 		node = f.Name()
 		j.parts = []jobstate.Part{{Part: 1, Node: node, Cause: jobstate.PartStart, StartedAt: now, Files: partFiles(cfg, 1)}}
-		inner := release
-		release = func() {
-			inner()
-			if err := f.Release(context.WithoutCancel(ctx), cfg.ID); err != nil {
-				s.log.Warn("releasing a lease", "job", cfg.ID, "err", err)
-			}
-		}
+		release = s.leased(release, cfg.ID)
 	}
 
 	if err := s.opts.Store.ClaimRoom(ctx, cfg.MeetingURL, cfg.ID); err != nil {
@@ -157,6 +146,30 @@ func (s *Service) startHere(ctx context.Context, cfg config.Job) (jobstate.State
 		return jobstate.State{}, fmt.Errorf("service: storing the job: %w", err)
 	}
 	return s.launch(ctx, j, runURL, st, release)
+}
+
+// reserve checks the job's room against this node's policy and reserves
+// its cost here: it returns the meetingUrl to run, the cost, and release,
+// which gives the cost back.
+func (s *Service) reserve(cfg config.Job) (runURL string, cost Cost, release func(), err error) {
+	if runURL, err = s.checkRoom(cfg); err != nil {
+		return "", 0, nil, err
+	}
+	cost = CostOf(cfg)
+	if release, err = s.admit(cost); err != nil {
+		return "", 0, nil, err
+	}
+	return runURL, cost, release, nil
+}
+
+// leased makes release give the job's lease up too.
+func (s *Service) leased(release func(), id string) func() {
+	return func() {
+		release()
+		if err := s.opts.Fleet.Release(context.Background(), id); err != nil {
+			s.log.Warn("releasing a lease", "job", id, "err", err)
+		}
+	}
 }
 
 // admit reserves cost on this node, or says why not; release gives it back.
