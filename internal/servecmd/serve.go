@@ -54,6 +54,12 @@ in a child process, so a crash fails that job only. Jobs, events and webhook
 deliveries are kept in NATS JetStream: embedded, under --data, or an existing
 cluster with --nats.
 
+With --nats, serve is one node (--node) of a fleet: every node takes every
+call, a job is placed on the node with the most free CPU, and the jobs of a
+node that dies continue on another within seconds, in a new part
+(recording.part2.mp4, …). roomcast nodes lists the fleet; roomcast drain
+NODE stops a node taking jobs.
+
 Environment:
   ROOMCAST_API_TOKENS       bearer tokens, comma-separated (or --api-tokens-file)
   ROOMCAST_WEBHOOK_SECRET   whsec_… secret that signs webhooks (Standard Webhooks)
