@@ -152,6 +152,9 @@ func newStartCmd() *cobra.Command {
 				}
 				j.MaxDuration = d
 			}
+			if err := uploadFromFlags(fl, &j); err != nil {
+				return usage("%v", err)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			s, err := c.Start(ctx, j, key)
@@ -181,6 +184,7 @@ func newStartCmd() *cobra.Command {
 	fl.String("duration", "", "maximum duration, e.g. 30m")
 	fl.String("thumbnails", "", "a JPEG of the composite this often, e.g. 10s")
 	fl.Bool("tracks", false, "also record each track to tracks/, with the manifest tracks/room.yaml")
+	addUploadFlags(fl)
 	fl.StringVar(&key, "idempotency-key", "", "the same key within 24 h returns the same job")
 	return cmd
 }

@@ -7,5 +7,5 @@ func extraCommands() []*cobra.Command {
 	return []*cobra.Command{newVerifyCmd(), newAnalyzeCmd(), newPublishCmd(),
 		newServeCmd(), newJobChildCmd(),
 		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd(),
-		newPreviewCmd(), newLayoutsCmd()}
+		newPreviewCmd(), newLayoutsCmd(), newUploadRecoverCmd()}
 }

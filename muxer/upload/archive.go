@@ -35,6 +35,9 @@ import (
 // server-side with UploadPartCopy but would have been re-sent whole every
 // second.
 
+// errNothing: the job ended with no file to upload.
+var errNothing = errors.New("nothing to upload")
+
 // TailInfix separates an archive's key from its tail objects' offsets.
 const TailInfix = ".tail."
 
@@ -97,6 +100,10 @@ func (a *archive) run() {
 	}
 	for wait() {
 		err := a.step(finishing)
+		if errors.Is(err, errNothing) {
+			a.u.update(a.name, func(s *State) { s.Running = false })
+			return
+		}
 		if err == nil {
 			a.fails = 0
 			a.u.update(a.name, func(s *State) { s.Err = nil; s.Bytes = a.tailEnd })
@@ -152,8 +159,11 @@ func (a *archive) partSize() int64 {
 func (a *archive) step(final bool) error {
 	fi, err := os.Stat(a.path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && !final {
+		switch {
+		case errors.Is(err, os.ErrNotExist) && !final:
 			return nil // the sink has not created it yet
+		case errors.Is(err, os.ErrNotExist) && a.uploadID == "" && a.key == "":
+			return errNothing // the job ended before its sink opened
 		}
 		return fmt.Errorf("reading %s: %w", a.rel, err)
 	}

@@ -3,8 +3,6 @@ package upload
 import (
 	"context"
 	"fmt"
-	"net/url"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -25,66 +23,6 @@ type Target struct {
 	// PathStyle addresses the bucket in the path, not the host name: what a
 	// service on an IP address (or most S3-compatible servers) needs.
 	PathStyle bool
-}
-
-// ParseURL splits s3://BUCKET/PREFIX into a bucket and a key prefix that
-// ends in "/" (or is empty).
-func ParseURL(s string) (bucket, prefix string, err error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", "", fmt.Errorf("%q is not a URL (want s3://BUCKET/PREFIX/)", s)
-	}
-	if u.Scheme != "s3" {
-		return "", "", fmt.Errorf("%q is not an s3:// URL (want s3://BUCKET/PREFIX/)", s)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Errorf("%q has credentials, a query or a fragment: give only s3://BUCKET/PREFIX/ (credentials come from the AWS environment, profiles or IAM roles)", s)
-	}
-	if err := checkBucket(u.Host); err != nil {
-		return "", "", fmt.Errorf("%q: %w", s, err)
-	}
-	prefix = strings.TrimPrefix(u.Path, "/")
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
-	if strings.Contains(prefix, "//") {
-		return "", "", fmt.Errorf("%q: the prefix has an empty path segment (\"//\")", s)
-	}
-	return u.Host, prefix, nil
-}
-
-// checkBucket applies S3's bucket naming rules: 3 to 63 lowercase letters,
-// digits, '.' and '-', starting and ending with a letter or digit.
-func checkBucket(b string) error {
-	if b == "" {
-		return fmt.Errorf("no bucket (want s3://BUCKET/PREFIX/)")
-	}
-	if len(b) < 3 || len(b) > 63 {
-		return fmt.Errorf("bucket %q must be 3 to 63 characters", b)
-	}
-	for i, c := range []byte(b) {
-		ok := 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || (c == '.' || c == '-') && i > 0 && i < len(b)-1
-		if !ok {
-			return fmt.Errorf("bucket %q may hold only lowercase letters, digits, '.' and '-', and must start and end with a letter or digit", b)
-		}
-	}
-	return nil
-}
-
-// CheckEndpoint checks an endpoint URL: http or https, a host, nothing else
-// that would carry credentials.
-func CheckEndpoint(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http:// or https:// URL with a host", s)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q has credentials in it; credentials come from the AWS environment, profiles or IAM roles", u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%q has a query or fragment", s)
-	}
-	return nil
 }
 
 // Location is an object's s3:// URL.
