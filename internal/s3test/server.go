@@ -255,4 +255,3 @@ func (s *Server) Port() int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
-
