@@ -153,7 +153,9 @@ func (f *Files) run() {
 			f.fails = 0
 			f.u.update(f.name, func(s *State) { s.Err = nil; s.Bytes = f.bytes() })
 			if finishing {
-				f.u.update(f.name, func(s *State) { s.Running, s.Verified = false, true })
+				// Verified says the bucket holds the files; with none
+				// (the job ended before any was written) it stays false.
+				f.u.update(f.name, func(s *State) { s.Running, s.Verified = false, len(f.sent) > 0 })
 				f.u.log.Info("upload verified", "output", f.name, "files", len(f.sent), "bytes", f.bytes())
 				f.removeLocal()
 				return

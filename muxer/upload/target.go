@@ -52,9 +52,10 @@ func LoadAWS(ctx context.Context) (aws.Config, error) {
 // itself, with its own backoff and the move to a backup, and reports each
 // failure in the state as it happens. Checksums are sent and checked only
 // where S3 requires them: a multipart upload created without a checksum
-// algorithm must complete with part numbers and ETags alone (servers as
-// strict as AWS refuse part checksums it did not ask for), and the uploader
-// checks every ETag against the MD5 of what it sent instead.
+// algorithm must complete with part numbers and ETags alone, where the
+// SDK's default would add CRC32s the upload was not created with; the
+// uploader sends Content-MD5 and checks every ETag against the MD5 of what
+// it sent instead.
 func NewClient(cfg aws.Config, t Target) *s3.Client {
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		switch {
