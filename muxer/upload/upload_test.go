@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,11 +125,25 @@ func TestArchiveServerRestarts(t *testing.T) {
 	dir := t.TempDir()
 	u := newUploader(t, srv, dir, "rec", func(o *Options) { o.KeepLocal = true })
 	u.Archive("recording", "recording.mp4")
+	th := u.Files("thumbnails", "thumbnails", "thumbnails/latest.jpg", "")
+	os.MkdirAll(filepath.Join(dir, "thumbnails"), 0o755)
+	thumb := func(n int) {
+		b := make([]byte, 20<<10)
+		_, _ = rand.Read(b)
+		name := filepath.Join(dir, "thumbnails", fmt.Sprintf("%06d.jpg", n))
+		os.WriteFile(name, b, 0o644)
+		os.WriteFile(filepath.Join(dir, "thumbnails", "latest.jpg"), b, 0o644)
+		th.Put(name)
+		th.Put(filepath.Join(dir, "thumbnails", "latest.jpg"))
+	}
 	p := filepath.Join(dir, "recording.mp4")
 	grow(t, p, 3<<20)
+	thumb(1)
 	waitState(t, u, "recording", 10*time.Second, func(s State) bool { return s.Bytes == 3<<20 })
 	srv.Kill()
+	thumb(2)
 	grow(t, p, 8<<20)
+	thumb(3)
 	s := waitState(t, u, "recording", 10*time.Second, func(s State) bool { return s.Err != nil })
 	t.Logf("while the server is down: %v", s.Err)
 	if !s.Running {
@@ -145,6 +160,13 @@ func TestArchiveServerRestarts(t *testing.T) {
 	}
 	want, _ := os.ReadFile(p)
 	sameBytes(t, "recording.mp4", srv.Get(t, "rec", "job/recording.mp4"), want)
+	if s, _ := u.State("thumbnails"); !s.Verified {
+		t.Fatalf("thumbnails: %+v", s)
+	}
+	for _, f := range []string{"000001.jpg", "000002.jpg", "000003.jpg", "latest.jpg"} {
+		want, _ := os.ReadFile(filepath.Join(dir, "thumbnails", f))
+		sameBytes(t, f, srv.Get(t, "rec", "job/thumbnails/"+f), want)
+	}
 }
 
 // Refusals no retry cures: the state says why at once, the local file is
