@@ -17,7 +17,6 @@ import (
 
 	"github.com/roomcast/roomcast/internal/apitest"
 	"github.com/roomcast/roomcast/internal/s3test"
-	"github.com/roomcast/roomcast/muxer/hls"
 	"github.com/roomcast/roomcast/worker"
 )
 
@@ -281,10 +280,19 @@ func TestRecordUploadSIGKILL(t *testing.T) {
 		}
 	}
 	// A crashed job's playlist is an EVENT playlist without an end, which
-	// a player would keep polling: finish it as one left on disk would be.
-	if err := hls.FinalizePlaylist(filepath.Join(dl, "hls", "index.m3u8")); err != nil {
-		t.Fatal(err)
+	// a player keeps polling; upload-recover finishes it in the bucket.
+	rp := startRoomcast(t, uploadEnv(s3test.SecretKey), "upload-recover", "s3://recordings/killed/hls/index.m3u8",
+		"--upload-endpoint", srv.Endpoint, "--upload-path-style")
+	rp.wait(t, time.Minute)
+	if code := rp.exitCode(t); code != 0 {
+		t.Fatalf("upload-recover: exit %d: %s", code, rp.stderr.String())
 	}
+	t.Logf("upload-recover: %s", strings.TrimSpace(rp.stdout.String()))
+	fin := srv.Get(t, "recordings", "killed/hls/index.m3u8")
+	if !bytes.Contains(fin, []byte("#EXT-X-ENDLIST")) || !bytes.Contains(fin, []byte("#EXT-X-PLAYLIST-TYPE:VOD")) {
+		t.Fatalf("the finished playlist:\n%s", fin)
+	}
+	os.WriteFile(filepath.Join(dl, "hls", "index.m3u8"), fin, 0o644)
 	decodes(t, filepath.Join(dl, "hls", "index.m3u8"))
 	t.Logf("the bucket's HLS recording has %d segments", n)
 
@@ -292,7 +300,7 @@ func TestRecordUploadSIGKILL(t *testing.T) {
 	if _, err := srv.TryGet("recordings", "killed/recording.mp4"); err == nil {
 		t.Fatal("the archive exists before recovery")
 	}
-	rp := startRoomcast(t, uploadEnv(s3test.SecretKey), "upload-recover", "s3://recordings/killed/recording.mp4",
+	rp = startRoomcast(t, uploadEnv(s3test.SecretKey), "upload-recover", "s3://recordings/killed/recording.mp4",
 		"--upload-endpoint", srv.Endpoint, "--upload-path-style")
 	rp.wait(t, time.Minute)
 	if code := rp.exitCode(t); code != 0 {

@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/muxer/hls"
 	"github.com/roomcast/roomcast/muxer/upload"
 )
 
@@ -84,9 +91,15 @@ objects beside it (KEY.tail.OFFSET). After a crash (of the process, the
 machine or its disk) this completes that upload with its tails, so the
 object holds the recording up to the last fragment that reached the bucket,
 and verifies it. A job that starts again at the same key does the same by
-itself.`,
+itself.
+
+Given the HLS recording's playlist (KEY ending in .m3u8), it finishes the
+playlist the crashed job left in the bucket, as roomcast does to one left on
+disk: a VOD playlist with #EXT-X-ENDLIST, naming only the segments the
+bucket holds.`,
 		Example: `  roomcast upload-recover s3://recordings/standup/recording.mp4
-  roomcast upload-recover s3://rec/job1/recording.mp4 --upload-endpoint http://127.0.0.1:7070 --upload-path-style`,
+  roomcast upload-recover s3://rec/job1/recording.mp4 --upload-endpoint http://127.0.0.1:7070 --upload-path-style
+  roomcast upload-recover s3://recordings/standup/hls/index.m3u8`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
@@ -110,7 +123,16 @@ itself.`,
 			if err != nil {
 				return err
 			}
-			r, err := upload.Recover(ctx, cfg, upload.Target{Bucket: bucket, Endpoint: t.Endpoint, Region: t.Region, PathStyle: t.PathStyle}, key)
+			target := upload.Target{Bucket: bucket, Endpoint: t.Endpoint, Region: t.Region, PathStyle: t.PathStyle}
+			if path.Ext(key) == ".m3u8" {
+				n, err := finishPlaylist(ctx, upload.NewClient(cfg, target), bucket, key)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "finished %s: a VOD playlist of %d segments\n", target.Location(key), n)
+				return nil
+			}
+			r, err := upload.Recover(ctx, cfg, target, key)
 			if err != nil {
 				return err
 			}
@@ -123,4 +145,48 @@ itself.`,
 	fl.String("upload-region", "", "the bucket's region")
 	fl.Bool("upload-path-style", false, "path-style bucket addressing")
 	return cmd
+}
+
+// finishPlaylist rewrites the bucket's HLS playlist at key as a finished
+// VOD playlist of the segments the bucket holds; it returns their number.
+func finishPlaylist(ctx context.Context, c *s3.Client, bucket, key string) (int, error) {
+	loc := "s3://" + bucket + "/" + key
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", loc, err)
+	}
+	b, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", loc, err)
+	}
+	dir := path.Dir(key) + "/"
+	have := map[string]bool{}
+	pg := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(dir)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("listing s3://%s/%s: %w", bucket, dir, err)
+		}
+		for _, o := range page.Contents {
+			if aws.ToInt64(o.Size) > 0 {
+				have[strings.TrimPrefix(aws.ToString(o.Key), dir)] = true
+			}
+		}
+	}
+	n := 0
+	text, err := hls.FinalizePlaylistText(string(b), func(uri string) bool {
+		if have[uri] {
+			n++
+		}
+		return have[uri]
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", loc, err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		Body: strings.NewReader(text), ContentType: aws.String("application/vnd.apple.mpegurl")}); err != nil {
+		return 0, fmt.Errorf("writing %s: %w", loc, err)
+	}
+	return n, nil
 }
