@@ -343,3 +343,39 @@ func lastVideoTime(t *testing.T, path string) float64 {
 	}
 	return slices.Max(ts)
 }
+
+// The S3 server dies while a job uploads and comes back before it ends:
+// the upload resumes, completes and verifies, and the job never noticed.
+func TestRecordUploadServerRestarts(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "recordings")
+	out := t.TempDir()
+	p := startRoomcast(t, uploadEnv(s3test.SecretKey), "record", "--room", "demo:", "--record", "--hls-record",
+		"--resolution", "640x360", "--duration", "8s", "--out", out, "--keep-local",
+		"--upload", "s3://recordings/outage/", "--upload-endpoint", srv.Endpoint, "--upload-path-style")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(srv.Keys(t, "recordings", "outage/")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing uploaded")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	srv.Kill()
+	time.Sleep(3 * time.Second)
+	srv.Restart()
+	p.wait(t, 2*time.Minute)
+	if code := p.exitCode(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, p.stderr.String())
+	}
+	st := readStatus(t, out)
+	checkUpload(t, "recording", st.Recording.Upload, "s3://recordings/outage/recording.mp4")
+	checkUpload(t, "hlsRecording", st.HLSRecording.Upload, "s3://recordings/outage/hls/index.m3u8")
+	for k, want := range localFiles(t, out) {
+		if got := srv.Get(t, "recordings", "outage/"+k); !bytes.Equal(got, want) {
+			t.Fatalf("%s: the object (%d bytes) is not the local file (%d bytes)", k, len(got), len(want))
+		}
+	}
+	if d := lastVideoTime(t, filepath.Join(out, "recording.mp4")); d < 7.5 {
+		t.Fatalf("the recording plays %.2f s, want 8: the outage held up the job", d)
+	}
+}
