@@ -379,3 +379,45 @@ func TestRecordUploadServerRestarts(t *testing.T) {
 		t.Fatalf("the recording plays %.2f s, want 8: the outage held up the job", d)
 	}
 }
+
+// The job API takes the upload object, with the AWS credentials of the
+// service's environment, and gives the upload's state (every answer is
+// checked against docs/openapi.json).
+func TestServeUpload(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "recordings")
+	v := apitest.New(t)
+	s := startServe(t, v, t.TempDir(), loopedRoom(t))
+	// startServe's environment, and the credentials.
+	s.proc.cmd.Process.Kill()
+	s.proc.wait(t, 10*time.Second)
+	s.env = append(s.env, s3test.Env()...)
+	s.start()
+
+	up := map[string]any{"url": "s3://recordings/api/", "endpoint": srv.Endpoint, "pathStyle": true}
+	job := map[string]any{"id": "up-1", "meetingUrl": "file:long.yaml", "record": true, "hlsRecord": true,
+		"resolution": map[string]int{"width": 320, "height": 180}, "upload": up}
+	var st worker.State
+	if code := s.call("POST", "/v1/jobs", job, &st); code != 201 {
+		t.Fatalf("POST /v1/jobs = %d %+v", code, st)
+	}
+	s.waitJob("up-1", "the recording's first bytes in the bucket", func(st worker.State) bool {
+		return running(st) && st.Recording.Upload != nil && st.Recording.Upload.Bytes > 0
+	})
+	if code := s.call("DELETE", "/v1/jobs/up-1?wait=true", nil, &st); code != 200 || st.State != worker.Stopped {
+		t.Fatalf("DELETE ?wait=true = %d, state %s (%v)", code, st.State, st.Error)
+	}
+	checkUpload(t, "recording", st.Recording.Upload, "s3://recordings/api/recording.mp4")
+	checkUpload(t, "hlsRecording", st.HLSRecording.Upload, "s3://recordings/api/hls/index.m3u8")
+	if got := srv.Get(t, "recordings", "api/recording.mp4"); int64(len(got)) != st.Recording.Upload.Bytes {
+		t.Fatalf("the object has %d bytes, the state says %d", len(got), st.Recording.Upload.Bytes)
+	}
+
+	var p struct {
+		Code, Message string
+	}
+	bad := map[string]any{"meetingUrl": "file:long.yaml", "record": true, "upload": map[string]any{"url": "https://recordings/api/"}}
+	if code := s.call("POST", "/v1/jobs", bad, &p); code != 422 || !strings.Contains(p.Message, "upload.url") {
+		t.Fatalf("a bad upload URL = %d %+v, want 422 naming upload.url", code, p)
+	}
+}
