@@ -47,10 +47,11 @@ func tailKey(key string, off int64) string { return fmt.Sprintf("%s%s%016d", key
 // archive is one growing file's upload; its goroutine owns all of it.
 type archive struct {
 	retry
-	path string // absolute
-	rel  string
-	fin  chan struct{}
-	end_ chan struct{}
+	path  string // absolute
+	rel   string
+	since time.Time // a file older than this is a past run's, not yet replaced
+	fin   chan struct{}
+	ended chan struct{}
 
 	// On the current site:
 	key      string
@@ -68,16 +69,16 @@ type archive struct {
 // the output's name in the states.
 func (u *Uploader) Archive(name, rel string) {
 	a := &archive{retry: retry{u: u, name: name}, path: filepath.Join(u.opts.Dir, rel), rel: rel,
-		fin: make(chan struct{}), end_: make(chan struct{})}
+		since: time.Now().Add(-time.Second), fin: make(chan struct{}), ended: make(chan struct{})}
 	u.add(name, a)
 	go a.run()
 }
 
 func (a *archive) finish()               { close(a.fin) }
-func (a *archive) done() <-chan struct{} { return a.end_ }
+func (a *archive) done() <-chan struct{} { return a.ended }
 
 func (a *archive) run() {
-	defer close(a.end_)
+	defer close(a.ended)
 	if err := a.u.setup(); err != nil {
 		a.end(err, "upload of "+a.rel)
 		return
@@ -168,8 +169,17 @@ func (a *archive) step(final bool) error {
 		return fmt.Errorf("reading %s: %w", a.rel, err)
 	}
 	size := fi.Size()
+	if size < a.tailEnd {
+		// Replaced or truncated under the upload: what went up is no
+		// longer the file. Start over; a past run's bytes that went up
+		// stay in the open upload for Recover.
+		a.reset()
+		return fmt.Errorf("%s shrank from %d to %d bytes while it was uploaded; starting over", a.rel, a.tailEnd, size)
+	}
 	if a.uploadID == "" {
-		if size == 0 && !final {
+		// Until its sink opens it, the file may be a past run's, which the
+		// sink is about to truncate: not this run's recording.
+		if !final && (size == 0 || fi.ModTime().Before(a.since)) {
 			return nil
 		}
 		if err := a.begin(); err != nil {

@@ -29,11 +29,12 @@ import (
 // segments it names, never reaches the bucket before them.
 type Files struct {
 	retry
-	dir      string // the folder, relative to the job's
-	playlist string // the HLS playlist watched for new segments; "" for none
-	main     string // the file the state's location names
+	dir      string    // the folder, relative to the job's
+	playlist string    // the HLS playlist watched for new segments; "" for none
+	main     string    // the file the state's location names
+	since    time.Time // a playlist older than this is a past run's
 	fin      chan struct{}
-	end_     chan struct{}
+	ended    chan struct{}
 	wake     chan struct{}
 
 	mu     sync.Mutex
@@ -60,8 +61,8 @@ type mark struct {
 // not uploaded as it is now is uploaded, so nothing Put late or never is
 // left behind.
 func (u *Uploader) Files(name, dir, main, playlist string) *Files {
-	f := &Files{retry: retry{u: u, name: name}, dir: dir, main: main, playlist: playlist,
-		fin: make(chan struct{}), end_: make(chan struct{}), wake: make(chan struct{}, 1),
+	f := &Files{retry: retry{u: u, name: name}, dir: dir, main: main, playlist: playlist, since: time.Now().Add(-time.Second),
+		fin: make(chan struct{}), ended: make(chan struct{}), wake: make(chan struct{}, 1),
 		queued: map[string]bool{}, sent: map[string]mark{}}
 	u.add(name, f)
 	go f.run()
@@ -117,10 +118,10 @@ func (f *Files) pop() {
 }
 
 func (f *Files) finish()               { close(f.fin) }
-func (f *Files) done() <-chan struct{} { return f.end_ }
+func (f *Files) done() <-chan struct{} { return f.ended }
 
 func (f *Files) run() {
-	defer close(f.end_)
+	defer close(f.ended)
 	if err := f.u.setup(); err != nil {
 		f.end(err, "upload of "+f.dir+"/")
 		return
@@ -244,7 +245,7 @@ func (f *Files) scanPlaylist() error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", f.playlist, err)
 	}
-	if fi.Size() == f.plSeen.size && fi.ModTime().Equal(f.plSeen.mtime) {
+	if fi.Size() == f.plSeen.size && fi.ModTime().Equal(f.plSeen.mtime) || fi.ModTime().Before(f.since) {
 		return nil
 	}
 	b, err := os.ReadFile(p)

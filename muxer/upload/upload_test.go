@@ -256,6 +256,8 @@ func TestRecover(t *testing.T) {
 	}
 
 	// Crash again, then start over at the same key.
+	now := time.Now()
+	os.Chtimes(p, now, now) // this run's file
 	u = newUploader(t, srv, dir, "rec", func(o *Options) { o.KeepLocal = true; o.Primary.Prefix = "again/" })
 	u.Archive("recording", "recording.mp4")
 	waitState(t, u, "recording", 10*time.Second, func(s State) bool { return s.Bytes == 7<<20 })
@@ -364,4 +366,35 @@ func TestBackup(t *testing.T) {
 			sameBytes(t, "backup", srv.Get(t, "spare", tc.primary.Prefix+"recording.mp4"), want)
 		})
 	}
+}
+
+// A file replaced under its upload (a past run's, truncated by the new
+// run's sink) starts over: the object is the new file.
+func TestArchiveReplaced(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "rec")
+	dir := t.TempDir()
+	p := filepath.Join(dir, "recording.mp4")
+	grow(t, p, 200<<10)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	u := newUploader(t, srv, dir, "rec", func(o *Options) { o.KeepLocal = true })
+	u.Archive("recording", "recording.mp4")
+	time.Sleep(300 * time.Millisecond)
+	if s, _ := u.State("recording"); s.Bytes != 0 {
+		t.Fatalf("a past run's file was uploaded: %+v", s)
+	}
+	os.Truncate(p, 0)
+	grow(t, p, 1<<20)
+	waitState(t, u, "recording", 10*time.Second, func(s State) bool { return s.Bytes == 1<<20 })
+	os.Truncate(p, 0) // replaced once more, after part of it went up
+	grow(t, p, 300<<10)
+	if err := closeWithin(t, u, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(p)
+	s, _ := u.State("recording")
+	key := strings.TrimPrefix(s.Location, "s3://rec/")
+	sameBytes(t, key, srv.Get(t, "rec", key), want)
+	t.Logf("replaced file: %s", s.Location)
 }
