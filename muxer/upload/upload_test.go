@@ -38,7 +38,8 @@ func grow(t *testing.T, path string, n int) {
 
 func newUploader(t *testing.T, srv *s3test.Server, dir, bucket string, mod func(*Options)) *Uploader {
 	t.Helper()
-	o := Options{Dir: dir, Primary: Target{Bucket: bucket, Prefix: "job/", Endpoint: srv.Endpoint, PathStyle: true}, Poll: 50 * time.Millisecond}
+	o := Options{Dir: dir, Primary: Target{Bucket: bucket, Prefix: "job/", Endpoint: srv.Endpoint, PathStyle: true}, Poll: 50 * time.Millisecond,
+		MaxBackoff: time.Second}
 	if mod != nil {
 		mod(&o)
 	}

@@ -55,7 +55,9 @@ type Options struct {
 	FailoverAfter int           // default DefaultFailoverAfter
 	PartSize      int64         // default (and at least) MinPartSize
 	Poll          time.Duration // default DefaultPoll
-	Logger        *slog.Logger
+	// MaxBackoff caps the wait between retries; default 8 s.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
 	// OnChange is told that an output's state changed (other than its byte
 	// count); it runs on the output's goroutine and must not block.
 	OnChange func(name string)
@@ -123,6 +125,9 @@ func New(opts Options) *Uploader {
 	opts.PartSize = max(opts.PartSize, MinPartSize)
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = maxBackoff
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -275,7 +280,7 @@ func (r *retry) failed(err error) verdict {
 // backoff waits before attempt fails+1, or until the uploader is cancelled.
 func (r *retry) backoff() bool {
 	d := minBackoff << min(r.fails-1, 5)
-	t := time.NewTimer(min(d, maxBackoff))
+	t := time.NewTimer(min(d, r.u.opts.MaxBackoff))
 	defer t.Stop()
 	select {
 	case <-t.C:
