@@ -395,6 +395,28 @@ func printState(w io.Writer, s worker.State) {
 		}
 		fmt.Fprintf(tw, "rtmp%d\t%s running=%v retries=%d bytes=%d%s\n", i+1, o.URL, o.Running, o.Retries, o.Bytes, e)
 	}
+	uploads := []struct {
+		name string
+		u    *worker.Upload
+	}{{"recording", s.Recording.Upload}, {"hlsRecording", s.HLSRecording.Upload}}
+	if s.Thumbnails != nil {
+		uploads = append(uploads, struct {
+			name string
+			u    *worker.Upload
+		}{"thumbnails", s.Thumbnails.Upload})
+	}
+	for _, up := range uploads {
+		if u := up.u; u != nil {
+			loc, e := "-", ""
+			if u.Location != nil {
+				loc = *u.Location
+			}
+			if u.Error != nil {
+				e = "  " + u.Error.Error()
+			}
+			fmt.Fprintf(tw, "upload %s\t%s running=%v verified=%v backup=%v bytes=%d%s\n", up.name, loc, u.Running, u.Verified, u.Backup, u.Bytes, e)
+		}
+	}
 	fmt.Fprintf(tw, "peers\t%d\n", s.Peers)
 	fmt.Fprintf(tw, "elapsed\t%.1f s, %d frames (%d late)\n", s.Stats.Elapsed, s.Stats.Frames, s.Stats.LateFrames)
 	_ = tw.Flush()

@@ -413,6 +413,23 @@ func TestServeUpload(t *testing.T) {
 		t.Fatalf("the object has %d bytes, the state says %d", len(got), st.Recording.Upload.Bytes)
 	}
 
+	// The same through the CLI: start's upload flags, status's upload lines.
+	out, errOut, code := s.client(serveToken, "start", "--room", "file:long.yaml", "--record", "--resolution", "320x180", "--id", "up-2",
+		"--upload", "s3://recordings/cli/", "--upload-endpoint", srv.Endpoint, "--upload-path-style")
+	if code != 0 || strings.TrimSpace(out) != "up-2" {
+		t.Fatalf("start: exit %d: %s %s", code, out, errOut)
+	}
+	s.waitJob("up-2", "the recording's first bytes in the bucket", func(st worker.State) bool {
+		return running(st) && st.Recording.Upload != nil && st.Recording.Upload.Bytes > 0
+	})
+	if _, errOut, code := s.client(serveToken, "stop", "up-2", "--wait"); code != 0 {
+		t.Fatalf("stop: exit %d: %s", code, errOut)
+	}
+	out, _, _ = s.client(serveToken, "status", "up-2")
+	if !strings.Contains(out, "s3://recordings/cli/recording.mp4 running=false verified=true") {
+		t.Fatalf("status lacks the verified upload:\n%s", out)
+	}
+
 	var p struct {
 		Code, Message string
 	}
