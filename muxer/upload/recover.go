@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -64,7 +65,7 @@ func recoverUpload(ctx context.Context, s site, key, id string) (Recovered, erro
 		}
 		in.PartNumberMarker = out.NextPartNumberMarker
 	}
-	slices.SortFunc(parts, func(a, b types.Part) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	slices.SortFunc(parts, func(a, b types.Part) int { return cmp.Compare(aws.ToInt32(a.PartNumber), aws.ToInt32(b.PartNumber)) })
 	var done []types.CompletedPart
 	var md5s []byte
 	var size int64
@@ -168,10 +169,8 @@ func listTails(ctx context.Context, s site, key string) ([]tailObject, error) {
 		}
 	}
 	slices.SortFunc(tails, func(a, b tailObject) int {
-		if a.off != b.off {
-			return int(a.off - b.off)
-		}
-		return int(b.size - a.size)
+		// By offset, the longest first where two start together.
+		return cmp.Or(cmp.Compare(a.off, b.off), cmp.Compare(b.size, a.size))
 	})
 	return tails, nil
 }
