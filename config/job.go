@@ -56,6 +56,9 @@ type Job struct {
 	// stream carries one AAC track (roomcast's extension). resolution,
 	// fps, layout and videoBitrate do not apply.
 	AudioOnly bool `json:"audioOnly,omitempty" yaml:"audioOnly,omitempty"`
+	// Upload, when set, uploads the recordings to S3-compatible storage
+	// while the job runs (roomcast's extension; upload.go).
+	Upload *Upload `json:"upload,omitempty" yaml:"upload,omitempty"`
 }
 
 // Defaults of the contract.
@@ -180,6 +183,9 @@ func (j *Job) Validate() error {
 	}
 	if j.RTMPRetryWindow < 0 || j.RTMPRetryWindow > Duration(24*time.Hour) {
 		add("rtmpRetryWindow: %s is out of range (allowed: 0..24h; 0 means the default, 60s)", j.RTMPRetryWindow)
+	}
+	if j.Upload != nil {
+		j.Upload.validate(j, add)
 	}
 	if len(p) > 0 {
 		return &Error{Problems: p}

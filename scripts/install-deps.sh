@@ -8,7 +8,8 @@
 #                                   browser harness drives Debian's chromium, never a download),
 #                                   staticcheck (the linter make test runs),
 #                                   nats-server v2.15.2 (the store's external-cluster tests),
-#                                   janus 1.1.2 (Debian's; the Janus connector's tests)
+#                                   janus 1.1.2 (Debian's; the Janus connector's tests),
+#                                   versitygw v1.8.0 (the S3 server the upload tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +66,12 @@ if [[ $mode == test ]]; then
   if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "0.8.2"; then
     echo "installing staticcheck v0.8.2"
     GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+  fi
+  # versitygw's --version says "git" when built by go install; the module
+  # version is in the binary's build info.
+  if ! go version -m "$gobin/versitygw" 2>/dev/null | grep -qP "^\s+mod\s+github.com/versity/versitygw\s+v1.8.0\s"; then
+    echo "installing versitygw v1.8.0 (about 1.5 min)"
+    GOFLAGS= go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
   fi
   if [[ -f muxer/hls/testdata/player/package.json && ! -d muxer/hls/testdata/player/node_modules/hls.js ]]; then
     echo "installing hls.js"

@@ -18,6 +18,7 @@ import (
 	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/thumbnail"
 	"github.com/roomcast/roomcast/muxer/tracks"
+	"github.com/roomcast/roomcast/muxer/upload"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
@@ -43,8 +44,12 @@ type graph struct {
 	thumbs *thumbnail.Writer
 	// tracks records each track to its own file; nil without.
 	tracks *tracks.Recorder
-	room   room.Room
-	exact  bool // the room's sender clocks are the job clock (room.Timeline)
+	// up uploads the recordings to object storage, thumbUp the thumbnails;
+	// nil without (outputs.go).
+	up      *upload.Uploader
+	thumbUp *upload.Files
+	room    room.Room
+	exact   bool // the room's sender clocks are the job clock (room.Timeline)
 	// audioOnly: the job mixes audio alone, and video tracks are not
 	// decoded (config.Job.AudioOnly).
 	audioOnly bool
@@ -81,6 +86,8 @@ type graphSpec struct {
 	rtmpNames []string // fan-out name of each of cfg.RTMPURLs
 	// onOutput receives the outputs' state changes; it must not block.
 	onOutput func(name string, s muxer.OutputState)
+	// onUpload is told that an upload's state changed; it must not block.
+	onUpload func(name string)
 }
 
 // openGraph builds the graph and joins the room: encoder and fan-out first,
@@ -120,6 +127,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		g.thumbs, err = thumbnail.New(thumbnail.Options{
 			Dir: filepath.Join(spec.opts.Out, "thumbnails"), Every: time.Duration(cfg.Thumbnails),
 			Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS, Logger: g.log,
+			OnWrite: g.thumbnailWritten,
 		})
 		if err != nil {
 			return g, paths, errorf(CodeInternal, "thumbnails: %w", err)
@@ -333,7 +341,9 @@ func (g *graph) tileSized(trackID string, w, h int) {
 //  6. Wait for every goroutine of the graph: each pipeline frees its
 //     decoder as it ends, and finalizes its track file; then the track
 //     manifest is written a last time.
-//  7. Close the compositor: its frames and scalers are freed.
+//  7. Complete and verify the uploads (outputs.go), within
+//     uploadFinishTimeout.
+//  8. Close the compositor: its frames and scalers are freed.
 //
 // It returns the encoder's error, if flushing failed.
 func (g *graph) close() error {
@@ -367,6 +377,7 @@ func (g *graph) close() error {
 	if g.thumbs != nil {
 		g.thumbs.Close()
 	}
+	g.closeUpload()
 	if g.comp != nil {
 		g.comp.Close()
 	}

@@ -16,6 +16,7 @@ type (
 	HLSStreaming  = jobstate.HLSStreaming
 	HLSRecording  = jobstate.HLSRecording
 	Thumbnails    = jobstate.Thumbnails
+	Upload        = jobstate.Upload
 	TrackFile     = jobstate.TrackFile
 	PeerStats     = jobstate.PeerStats
 	VideoStats    = jobstate.VideoStats
@@ -51,6 +52,7 @@ const (
 	CodeRTMP           = jobstate.CodeRTMP
 	CodeRecording      = jobstate.CodeRecording
 	CodeHLS            = jobstate.CodeHLS
+	CodeUpload         = jobstate.CodeUpload
 	CodeInternal       = jobstate.CodeInternal
 )
 

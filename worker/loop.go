@@ -102,6 +102,8 @@ type (
 		s    muxer.OutputState
 	}
 	graphClosed struct{ encErr error }
+	// uploadChanged: an upload's state changed (outputs.go).
+	uploadChanged struct{}
 )
 
 func (j *Job) initLoop() {
@@ -194,6 +196,8 @@ func (j *Job) note(n any) {
 		}
 	case graphClosed:
 		j.finish(n.encErr)
+	case uploadChanged:
+		j.publish()
 	default:
 		panic(fmt.Sprintf("worker: unknown note %T", n))
 	}
@@ -230,6 +234,7 @@ func (j *Job) start(r startReq) {
 		cfg: j.cfg, opts: j.opts, log: j.log, clock: j.clock,
 		rtmpNames: slices.Clone(j.rtmpNames),
 		onOutput:  func(name string, s muxer.OutputState) { j.notes.put(outputChanged{name, s}) },
+		onUpload:  func(string) { j.notes.put(uploadChanged{}) },
 	}
 	go func() {
 		g, paths, err := openGraph(ctx, spec)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/roomcast/roomcast/muxer"
 	"github.com/roomcast/roomcast/muxer/mp4"
 	"github.com/roomcast/roomcast/muxer/output"
+	"github.com/roomcast/roomcast/muxer/upload"
 	"github.com/roomcast/roomcast/worker/jobstate"
 )
 
@@ -19,7 +21,10 @@ const (
 	outRecording = "recording"
 	outHLS       = "hls"
 	outHLSRecord = "hlsRecording"
-	outRTMP      = "rtmp:" // + a serial number: a URL holds its stream key
+	// outThumbnails names the thumbnails' upload (they are no fan-out
+	// output).
+	outThumbnails = "thumbnails"
+	outRTMP       = "rtmp:" // + a serial number: a URL holds its stream key
 )
 
 // recordingFile is the archive's name in the job's folder: an audio-only
@@ -48,6 +53,7 @@ type outputPaths struct {
 func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 	cfg, opts := spec.cfg, spec.opts
 	var paths outputPaths
+	g.startUpload(spec)
 	add := func(name string, s output.Sink) error {
 		if err := g.fan.Add(g.outCtx, name, s, queueOptions()); err != nil {
 			return errorf(CodeInternal, "output %s: %w", name, err)
@@ -100,4 +106,89 @@ func newRTMPSink(cfg config.Job, opts Options, url string) (output.Sink, error) 
 		return nil, errorf(CodeInvalidConfig, "rtmpUrls: %s: %w", config.MaskRTMPURL(url), err)
 	}
 	return s, nil
+}
+
+// uploadFinishTimeout bounds completing and verifying the uploads once the
+// job's outputs are finalized. Parts went up while the job ran, so what is
+// left is normally the last part and a few requests; a bucket that stays
+// unreachable this long leaves the local files in place (and the archive's
+// multipart upload open for upload-recover), and the state says so.
+const uploadFinishTimeout = 90 * time.Second
+
+// startUpload starts the job's uploads, when its config has one. The
+// uploader reads what the sinks write from their files: the archive as it
+// grows, the HLS recording by its playlist, the thumbnails as they are
+// written; so no output, and nothing on the media path, waits for it.
+func (g *graph) startUpload(spec graphSpec) {
+	u := spec.cfg.Upload
+	if u == nil {
+		return
+	}
+	target := func(t config.UploadTarget) upload.Target {
+		bucket, prefix, _ := config.ParseS3URL(t.URL) // validated with the job
+		return upload.Target{Bucket: bucket, Prefix: prefix, Endpoint: t.Endpoint, Region: t.Region, PathStyle: t.PathStyle}
+	}
+	opts := upload.Options{Dir: spec.opts.Out, Primary: target(u.UploadTarget), KeepLocal: u.KeepLocal, Logger: g.log, OnChange: spec.onUpload}
+	if b := u.ResolvedBackup(); b != nil {
+		t := target(*b)
+		opts.Backup = &t
+	}
+	g.up = upload.New(opts)
+	if spec.cfg.Record {
+		g.up.Archive(outRecording, jobstate.PartFile(recordingFile(spec.cfg), spec.opts.Part))
+	}
+	if spec.cfg.HLSRecord {
+		dir := jobstate.PartFile("hls", spec.opts.Part)
+		g.up.Files(outHLSRecord, dir, dir+"/"+hlsPlaylist, dir+"/"+hlsPlaylist)
+	}
+	if spec.cfg.Thumbnails > 0 {
+		g.thumbUp = g.up.Files(outThumbnails, "thumbnails", "thumbnails/latest.jpg", "")
+	}
+}
+
+// hlsPlaylist is the HLS recording's playlist in hls/ (hls.PlaylistName;
+// the worker does not import the HLS package, which the SinkFactory
+// provides).
+const hlsPlaylist = "index.m3u8"
+
+// thumbnailWritten queues a new thumbnail, and latest.jpg, for upload. It
+// runs on the thumbnails' goroutine and never waits.
+func (g *graph) thumbnailWritten(_ int, path string) {
+	if g.thumbUp != nil {
+		g.thumbUp.Put(path)
+		g.thumbUp.Put(filepath.Join(filepath.Dir(path), "latest.jpg"))
+	}
+}
+
+// closeUpload completes and verifies the uploads; see uploadFinishTimeout.
+func (g *graph) closeUpload() {
+	if g.up == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), uploadFinishTimeout)
+	defer cancel()
+	if err := g.up.Close(ctx); err != nil {
+		g.log.Warn("uploads did not all complete; their local files are kept", "err", err)
+	}
+}
+
+// uploadState is an output's upload in the contract's terms; nil when the
+// output has none.
+func (g *graph) uploadState(name string) *Upload {
+	if g.up == nil {
+		return nil
+	}
+	s, ok := g.up.State(name)
+	if !ok {
+		return nil
+	}
+	u := &Upload{Running: s.Running, Bytes: s.Bytes, Verified: s.Verified, Backup: s.Backup}
+	if s.Location != "" {
+		loc := s.Location
+		u.Location = &loc
+	}
+	if s.Err != nil {
+		u.Error = &Error{Code: CodeUpload, Message: s.Err.Error()}
+	}
+	return u
 }

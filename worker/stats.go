@@ -46,8 +46,11 @@ func (j *Job) refreshStats() {
 		if err != nil {
 			t.Error = &Error{Code: CodeInternal, Message: err.Error()}
 		}
+		t.Upload = g.uploadState(outThumbnails)
 		j.state.Thumbnails = t
 	}
+	j.state.Recording.Upload = g.uploadState(outRecording)
+	j.state.HLSRecording.Upload = g.uploadState(outHLSRecord)
 	if g.tracks != nil {
 		j.state.Tracks = trackFiles(g.tracks.Files())
 	}

@@ -47,6 +47,14 @@ func withoutCounters(s State) State {
 	s.Recording.Bytes = 0
 	if s.Thumbnails != nil {
 		s.Thumbnails.Count = 0
+		if s.Thumbnails.Upload != nil {
+			s.Thumbnails.Upload.Bytes = 0
+		}
+	}
+	for _, u := range []*Upload{s.Recording.Upload, s.HLSRecording.Upload} {
+		if u != nil {
+			u.Bytes = 0
+		}
 	}
 	for i := range s.RTMPStreaming.Outputs {
 		s.RTMPStreaming.Outputs[i].Bytes = 0

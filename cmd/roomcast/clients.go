@@ -155,6 +155,9 @@ func newStartCmd() *cobra.Command {
 				}
 				j.MaxDuration = d
 			}
+			if err := uploadFromFlags(fl, &j); err != nil {
+				return usage("%v", err)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 60*time.Second)
 			defer cancel()
 			s, err := c.Start(ctx, j, key)
@@ -185,6 +188,7 @@ func newStartCmd() *cobra.Command {
 	fl.String("thumbnails", "", "a JPEG of the composite this often, e.g. 10s")
 	fl.Bool("tracks", false, "also record each track to tracks/, with the manifest tracks/room.yaml")
 	fl.Bool("audio-only", false, "mix the audio only: recording.m4a, audio-only RTMP and HLS")
+	addUploadFlags(fl)
 	fl.StringVar(&key, "idempotency-key", "", "the same key within 24 h returns the same job")
 	return cmd
 }
@@ -394,6 +398,28 @@ func printState(w io.Writer, s worker.State) {
 			e = "  " + o.Error.Error()
 		}
 		fmt.Fprintf(tw, "rtmp%d\t%s running=%v retries=%d bytes=%d%s\n", i+1, o.URL, o.Running, o.Retries, o.Bytes, e)
+	}
+	uploads := []struct {
+		name string
+		u    *worker.Upload
+	}{{"recording", s.Recording.Upload}, {"hlsRecording", s.HLSRecording.Upload}}
+	if s.Thumbnails != nil {
+		uploads = append(uploads, struct {
+			name string
+			u    *worker.Upload
+		}{"thumbnails", s.Thumbnails.Upload})
+	}
+	for _, up := range uploads {
+		if u := up.u; u != nil {
+			loc, e := "-", ""
+			if u.Location != nil {
+				loc = *u.Location
+			}
+			if u.Error != nil {
+				e = "  " + u.Error.Error()
+			}
+			fmt.Fprintf(tw, "upload %s\t%s running=%v verified=%v backup=%v bytes=%d%s\n", up.name, loc, u.Running, u.Verified, u.Backup, u.Bytes, e)
+		}
 	}
 	fmt.Fprintf(tw, "peers\t%d\n", s.Peers)
 	fmt.Fprintf(tw, "elapsed\t%.1f s, %d frames (%d late)\n", s.Stats.Elapsed, s.Stats.Frames, s.Stats.LateFrames)

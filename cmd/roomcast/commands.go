@@ -8,5 +8,5 @@ func extraCommands() []*cobra.Command {
 		newServeCmd(), newJobChildCmd(),
 		newStartCmd(), newStopCmd(), newStatusCmd(), newListCmd(), newWatchCmd(),
 		newNodesCmd(), newDrainCmd(),
-		newPreviewCmd(), newLayoutsCmd()}
+		newPreviewCmd(), newLayoutsCmd(), newUploadRecoverCmd()}
 }

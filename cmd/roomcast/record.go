@@ -73,6 +73,7 @@ settings.`,
 	fl.String("thumbnails", "", "write a JPEG of the composite this often, e.g. 10s, to OUT/thumbnails/ (with latest.jpg)")
 	fl.Bool("audio-only", false, "mix the audio only, with no video decode or encode: OUT/recording.m4a, audio-only RTMP and HLS")
 	fl.Bool("tracks", false, "also write each track unchanged to OUT/tracks/ (WebM, H.264 in MP4), with the file room tracks/room.yaml that re-composes it")
+	addUploadFlags(fl)
 	fl.String("out", "", "the job's output folder (default ./out/<job-id>)")
 	fl.String("id", "", "job id (default random)")
 	fl.Bool("fast", false, "file and demo rooms: run as fast as the CPU allows, with the same timestamps")
@@ -176,6 +177,12 @@ func jobFromSources(cmd *cobra.Command, f recordFlags, environ []string) (config
 				bad(flag, fmt.Errorf("%s must be positive", v))
 			}
 			*dst = d
+		}
+	}
+	if err := uploadFromFlags(fl, &job); err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			problems = append(problems, ce.Problems...)
 		}
 	}
 	if v, ok := str("out"); ok {

@@ -427,6 +427,12 @@ func FinalizePlaylist(path string) error {
 	return nil
 }
 
+// FinalizePlaylistText is FinalizePlaylist on a playlist's text, for one
+// kept elsewhere (a bucket): exists tells whether a segment URI is there.
+func FinalizePlaylistText(in string, exists func(uri string) bool) (string, error) {
+	return finalizePlaylist(in, exists)
+}
+
 // finalizePlaylist rewrites playlist text; exists tells whether a segment
 // URI is present.
 func finalizePlaylist(in string, exists func(uri string) bool) (string, error) {

@@ -11,6 +11,7 @@ const (
 	CodeRTMP           = "RTMP_FAILED"
 	CodeRecording      = "RECORDING_FAILED"
 	CodeHLS            = "HLS_FAILED"
+	CodeUpload         = "UPLOAD_FAILED"
 	CodeInternal       = "INTERNAL"
 )
 

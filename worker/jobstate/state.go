@@ -39,6 +39,8 @@ type Recording struct {
 	Error   *Error `json:"error"`
 	Path    string `json:"path,omitempty"`
 	Bytes   int64  `json:"bytes"`
+	// Upload is the recording's upload, when the job has one.
+	Upload *Upload `json:"upload,omitempty"`
 }
 
 // HLSStreaming is the contract's hlsStreaming.
@@ -53,6 +55,30 @@ type HLSRecording struct {
 	Running bool    `json:"running"`
 	Error   *Error  `json:"error"`
 	Path    *string `json:"path"`
+	// Upload is the HLS recording's upload, when the job has one.
+	Upload *Upload `json:"upload,omitempty"`
+}
+
+// Upload is one output's upload to object storage (roomcast's extension):
+// the archive as one object, the HLS recording and the thumbnails as one
+// object per file.
+type Upload struct {
+	// Running while there is something to upload or retry.
+	Running bool `json:"running"`
+	// Error is the last failure (cleared by the next success); once the
+	// upload has ended, why it did not complete: the local files are then
+	// kept.
+	Error *Error `json:"error"`
+	// Bytes are the bytes stored in the bucket so far.
+	Bytes int64 `json:"bytes"`
+	// Location is the s3:// URL of the archive, the HLS playlist or the
+	// latest thumbnail; null until known.
+	Location *string `json:"location"`
+	// Verified: complete, and checked against the local files (size, and
+	// MD5 where the server's ETags give it).
+	Verified bool `json:"verified"`
+	// Backup: the upload moved to the backup bucket.
+	Backup bool `json:"backup"`
 }
 
 // State is a job's state in the contract's schema, plus roomcast's
@@ -135,6 +161,8 @@ type Thumbnails struct {
 	// (thumbnails/latest.jpg), once there is one.
 	Latest *string `json:"latest"`
 	Error  *Error  `json:"error"`
+	// Upload is the thumbnails' upload, when the job has one.
+	Upload *Upload `json:"upload,omitempty"`
 }
 
 // TrackFile is one track's recording (tracks/), as the room sent it.
@@ -173,8 +201,11 @@ func (s State) Clone() State {
 	c.Parts = slices.Clone(s.Parts)
 	if s.Thumbnails != nil {
 		t := *s.Thumbnails
+		t.Upload = t.Upload.clone()
 		c.Thumbnails = &t
 	}
+	c.Recording.Upload = s.Recording.Upload.clone()
+	c.HLSRecording.Upload = s.HLSRecording.Upload.clone()
 	return c
 }
 
@@ -197,4 +228,12 @@ type VideoStats struct {
 	Height   int  `json:"height"`
 	// LayerChanges counts the switches since the first keyframe.
 	LayerChanges int `json:"layerChanges"`
+}
+
+func (u *Upload) clone() *Upload {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	return &c
 }
