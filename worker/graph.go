@@ -20,6 +20,7 @@ import (
 	"github.com/roomcast/roomcast/muxer/tracks"
 	"github.com/roomcast/roomcast/muxer/upload"
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/worker/jobstate"
 	"github.com/roomcast/roomcast/worker/pipeline"
 )
 
@@ -125,7 +126,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 	var out compositor.Output = g.enc
 	if cfg.Thumbnails > 0 {
 		g.thumbs, err = thumbnail.New(thumbnail.Options{
-			Dir: filepath.Join(spec.opts.Out, "thumbnails"), Every: time.Duration(cfg.Thumbnails),
+			Dir: filepath.Join(spec.opts.Out, thumbnailsDir(spec.opts.Part)), Every: time.Duration(cfg.Thumbnails),
 			Width: cfg.Resolution.Width, Height: cfg.Resolution.Height, FPS: cfg.FPS, Logger: g.log,
 			OnWrite: g.thumbnailWritten,
 		})
@@ -135,7 +136,7 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 		out = thumbnailTee{Output: g.enc, thumbs: g.thumbs}
 	}
 	if cfg.Tracks {
-		if g.tracks, err = tracks.New(tracks.Options{JobDir: spec.opts.Out, Logger: g.log}); err != nil {
+		if g.tracks, err = tracks.New(tracks.Options{JobDir: spec.opts.Out, Folder: jobstate.PartFile(tracks.Dir, spec.opts.Part), Logger: g.log}); err != nil {
 			return g, paths, errorf(CodeInternal, "%w", err)
 		}
 	}

@@ -142,9 +142,15 @@ func (g *graph) startUpload(spec graphSpec) {
 		g.up.Files(outHLSRecord, dir, dir+"/"+hlsPlaylist, dir+"/"+hlsPlaylist)
 	}
 	if spec.cfg.Thumbnails > 0 {
-		g.thumbUp = g.up.Files(outThumbnails, "thumbnails", "thumbnails/latest.jpg", "")
+		dir := thumbnailsDir(spec.opts.Part)
+		g.thumbUp = g.up.Files(outThumbnails, dir, dir+"/latest.jpg", "")
 	}
 }
+
+// thumbnailsDir is the thumbnails' folder of a job's part: thumbnails, then
+// thumbnails.part2, … (a fleet continues a job in a new part, which must
+// not overwrite the first part's 000001.jpg, on disk or in the bucket).
+func thumbnailsDir(part int) string { return jobstate.PartFile("thumbnails", part) }
 
 // hlsPlaylist is the HLS recording's playlist in hls/ (hls.PlaylistName;
 // the worker does not import the HLS package, which the SinkFactory

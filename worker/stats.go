@@ -40,7 +40,7 @@ func (j *Job) refreshStats() {
 		n, err := g.thumbs.State()
 		t := &Thumbnails{Count: n}
 		if n > 0 {
-			latest := "thumbnails/latest.jpg"
+			latest := thumbnailsDir(j.opts.Part) + "/latest.jpg"
 			t.Latest = &latest
 		}
 		if err != nil {

@@ -34,8 +34,11 @@ type File struct {
 
 // Options configure a Recorder.
 type Options struct {
-	// JobDir is the job's folder; the files go to JobDir/tracks.
+	// JobDir is the job's folder; the files go to JobDir/Folder.
 	JobDir string
+	// Folder is the recordings' folder in it; "" is Dir (tracks). A
+	// fleet's later part of a job uses its own (tracks.part2).
+	Folder string
 	Logger *slog.Logger
 	// OnChange is called after each new file, on the goroutine of the
 	// track writer whose file opened; it must not block.
@@ -46,6 +49,7 @@ type Options struct {
 // manifest. Its methods are safe from any goroutine.
 type Recorder struct {
 	dir      string
+	folder   string // dir, relative to the job's folder
 	log      *slog.Logger
 	onChange func([]File)
 
@@ -90,7 +94,11 @@ type peer struct {
 
 // New creates the recordings' folder.
 func New(opts Options) (*Recorder, error) {
-	dir := filepath.Join(opts.JobDir, Dir)
+	folder := opts.Folder
+	if folder == "" {
+		folder = Dir
+	}
+	dir := filepath.Join(opts.JobDir, folder)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tracks: creating %s: %w", dir, err)
 	}
@@ -98,7 +106,7 @@ func New(opts Options) (*Recorder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{dir: dir, log: log, onChange: opts.OnChange, peers: map[string]*peer{}, mutes: map[string]*mutes{}, used: map[string]bool{}}, nil
+	return &Recorder{dir: dir, folder: folder, log: log, onChange: opts.OnChange, peers: map[string]*peer{}, mutes: map[string]*mutes{}, used: map[string]bool{}}, nil
 }
 
 // AddPeer records that the peer joined at job time at: its name names its
@@ -171,7 +179,7 @@ func (r *Recorder) Writer(info room.TrackInfo) (*Writer, error) {
 	r.used[name] = true
 	r.mu.Unlock()
 	f := File{PeerID: info.PeerID, PeerName: peerName, TrackID: info.ID, Kind: info.Kind, Source: info.Source,
-		Codec: info.Codec.MimeType, Path: Dir + "/" + name}
+		Codec: info.Codec.MimeType, Path: r.folder + "/" + name}
 	w := newWriter(filepath.Join(r.dir, name), c, r.log.With("track", info.ID, "file", f.Path))
 	w.opened = func(start time.Duration) {
 		f.Start = start
