@@ -96,12 +96,33 @@ func rejoin(t *testing.T, ctx context.Context, lk *lktest.Server, page *browser.
 	}
 }
 
-// lipSyncRun is one measured run: offsets in ms, beep − flash.
+// lipSyncRun is one measured run: offsets in ms, beep − flash. recorded,
+// source and added are medians over the flashes seen in both: the page's
+// capture times step by 10 to 20 ms now and then, a step the recording
+// only follows at the next sender report (up to 3 s later), and the first
+// 3 s of a recording, before any report, are timed by arrival; the median
+// is the run's steady offset, the mean is kept beside it.
 type lipSyncRun struct {
 	recorded, source, added float64
+	meanAdded               float64
 	pairs                   int
-	maxDev                  float64 // largest |added − its mean| over the flashes
+	maxDev                  float64 // largest |added − the run's| over the flashes
 	perFlash                []string
+	flashes                 []flashOffset
+}
+
+// flashOffset is one flash's added offset (ms) at its time in the
+// recording (s).
+type flashOffset struct{ at, added float64 }
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // runBrowserLipSync records a room of one browser publisher for dur and
@@ -132,14 +153,23 @@ func runBrowserLipSync(t *testing.T, ctx context.Context, lk *lktest.Server, med
 		t.Logf("roomcast log:\n%s", rec.stderr.String())
 		t.Logf("livekit-server log:\n%s", lk.Logs())
 	}
+	if os.Getenv("ROOMCAST_LIPSYNC_KEEP") != "" {
+		// Beside the recording, for comparing runs afterwards.
+		js, _ := json.Marshal(src)
+		for name, b := range map[string][]byte{"roomcast.log": rec.stderr.Bytes(), "source.json": js} {
+			if err := os.WriteFile(filepath.Join(out, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	pairs := analyzeInSegments(t, ctx, filepath.Join(out, "recording.mp4"), dur, 1000)
 	r, ok := matchSyncPairs(pairs, src.Pairs)
 	if !ok || r.pairs < 2 {
 		t.Errorf("run %d: only %d flashes of the recording matched the page's, want 2 or more (recording %+v, page %+v)", run, r.pairs, pairs, src.Pairs)
 		return r, false
 	}
-	t.Logf("run %d: recorded %+.1f ms, source %+.1f ms, added %+.1f ms (over %d flashes seen in both; added per flash within ±%.1f ms of its mean)",
-		run, r.recorded, r.source, r.added, r.pairs, r.maxDev)
+	t.Logf("run %d: recorded %+.1f ms, source %+.1f ms, added %+.1f ms (medians over %d flashes seen in both; added per flash within ±%.1f ms of it, mean %+.1f ms)",
+		run, r.recorded, r.source, r.added, r.pairs, r.maxDev, r.meanAdded)
 	t.Logf("run %d: added per flash (output time: ms) %v", run, r.perFlash)
 	return r, true
 }
@@ -206,13 +236,14 @@ func matchSyncPairs(rec []analyze.SyncPair, src []browser.SourcePair) (lipSyncRu
 		}
 	}
 	var r lipSyncRun
-	var added []float64
+	var recorded, source, added []float64
 	for _, rp := range rec {
 		for _, sp := range src {
 			if math.Abs(sp.Flash/1000-best-rp.Flash) < tol {
-				r.recorded += rp.OffsetMs
-				r.source += sp.OffsetMs
+				recorded = append(recorded, rp.OffsetMs)
+				source = append(source, sp.OffsetMs)
 				added = append(added, rp.OffsetMs-sp.OffsetMs)
+				r.flashes = append(r.flashes, flashOffset{rp.Flash, rp.OffsetMs - sp.OffsetMs})
 				r.perFlash = append(r.perFlash, fmt.Sprintf("%.1fs:%+.0f", rp.Flash, rp.OffsetMs-sp.OffsetMs))
 				break
 			}
@@ -221,10 +252,9 @@ func matchSyncPairs(rec []analyze.SyncPair, src []browser.SourcePair) (lipSyncRu
 	if len(added) == 0 {
 		return r, false
 	}
-	n := float64(len(added))
-	r.recorded, r.source, r.pairs = r.recorded/n, r.source/n, len(added)
-	r.added = r.recorded - r.source
+	r.recorded, r.source, r.added, r.pairs = median(recorded), median(source), median(added), len(added)
 	for _, a := range added {
+		r.meanAdded += a / float64(len(added))
 		r.maxDev = max(r.maxDev, math.Abs(a-r.added))
 	}
 	return r, true
@@ -266,21 +296,26 @@ func TestBrowserLipSync(t *testing.T) {
 		fps = n
 	}
 	halfFrame := 500.0 / float64(fps)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(runs)*(dur+90*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(runs)*(dur+dur/2+90*time.Second))
 	defer cancel()
 	lk := startLiveKit(t)
 	// The loop is longer than a run: where Chromium's fake camera wraps
 	// around its file, its frames' capture times step by a frame against
 	// their RTP timestamps, and the page's probe would see a step the
-	// recording does not.
-	media, err := browser.MakeMedia(ctx, t.TempDir(), "sync", browser.Media{Width: 640, Height: 360, ToneHz: 1000, DurationS: dur.Seconds() + 6})
+	// recording does not. Past two minutes the camera is 320x180, which
+	// keeps the file under 2 GB for a 10-minute room.
+	cam := browser.Media{Width: 640, Height: 360, ToneHz: 1000, DurationS: dur.Seconds() + 6}
+	if dur > 2*time.Minute {
+		cam.Width, cam.Height = 320, 180
+	}
+	media, err := browser.MakeMedia(ctx, t.TempDir(), "sync", cam)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var all []lipSyncRun
 	defer func() {
 		for i, r := range all {
-			t.Logf("summary %d: recorded %+.1f source %+.1f added %+.1f (%d flashes)", i+1, r.recorded, r.source, r.added, r.pairs)
+			t.Logf("summary %d: recorded %+.1f source %+.1f added %+.1f (mean %+.1f; %d flashes)", i+1, r.recorded, r.source, r.added, r.meanAdded, r.pairs)
 		}
 	}()
 	for i := range runs {
@@ -302,6 +337,32 @@ func TestBrowserLipSync(t *testing.T) {
 				i+1, r.recorded, r.added, r.source, tol)
 		}
 		lo, hi = min(lo, r.added), max(hi, r.added)
+	}
+	// A long room (ROOMCAST_LIPSYNC_SECONDS=600) is checked for drift: the
+	// added offset over its last minute against its first, within one
+	// output frame.
+	if dur >= 3*time.Minute {
+		for i, r := range all {
+			var first, last []float64
+			for _, f := range r.flashes {
+				switch {
+				case f.at < 60:
+					first = append(first, f.added)
+				case f.at > dur.Seconds()-60:
+					last = append(last, f.added)
+				}
+			}
+			if len(first) < 10 || len(last) < 10 {
+				t.Errorf("run %d: %d flashes matched in the first minute and %d in the last, want 10 or more in each", i+1, len(first), len(last))
+				continue
+			}
+			f, l := median(first), median(last)
+			t.Logf("run %d: added offset %+.1f ms over the first minute (%d flashes), %+.1f ms over the last (%d flashes): drift %+.1f ms in %v",
+				i+1, f, len(first), l, len(last), l-f, dur)
+			if math.Abs(l-f) >= 2*halfFrame {
+				t.Errorf("run %d: the offset drifted %+.1f ms over %v, want less than a frame (%.1f ms)", i+1, l-f, dur, 2*halfFrame)
+			}
+		}
 	}
 	if runs > 1 {
 		t.Logf("added offset over %d runs: %+.1f … %+.1f ms (spread %.1f ms)", runs, lo, hi, hi-lo)

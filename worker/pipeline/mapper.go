@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -40,17 +41,21 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 // report on, RTP time goes to NTP through the latest report and NTP to job
 // time through the peer's Sync. Everything but setSR runs on Run's goroutine.
 //
-// An audio track's move from arrival times to its report pins the peer's
-// Sync where the audio already plays (Sync.pin): the compositor keeps a
-// source's audio continuous through small changes of its timestamps, so
-// audio that jumped by a few ms at its first report would not move, while
-// the video, whose frames are placed one by one, would. Seen with browser
-// publishers: a recorded offset that changed by up to 20 ms from run to
-// run, and stayed put within each.
+// Each report of an audio track pins the peer's Sync where that audio
+// already plays (Sync.pin): at its first report, where its arrival put it;
+// at every later one, where the report before put it. The compositor keeps
+// a source's audio continuous through changes of its timestamps of up to
+// 10 ms, so audio that a report moved by a few ms would stay where it was,
+// while the video, whose frames are placed one by one, would take the
+// change, and be out of step with it by that much for the rest of the room.
+// Pinned, the audio stays and the video moves instead: the two keep the
+// offset the reports give them. Seen with browser publishers: Chromium's
+// audio reports step by about 10 ms now and then, as its capture times do.
 type trackMapper struct {
 	sync  *Sync
 	rate  int64 // RTP clock rate, Hz
 	audio bool
+	log   *slog.Logger // nil unless debugging: the mapping's decisions
 
 	mu      sync.Mutex
 	pending senderReport
@@ -64,7 +69,34 @@ type trackMapper struct {
 	haveSR       bool
 	srExt        int64
 	srNTP        time.Duration
+	loggedOffset time.Duration // the Sync offset last logged
+
+	// An audio track's recent reports, a ring (steadyNTP).
+	reports    [reportSlots]reportAnchor
+	nReports   int
+	nextReport int
 }
+
+// An audio track's reports are filtered (steadyNTP): the earliest mapping
+// of the last reportWindow of media is used, unless a report is more than
+// reportJump off it, a new mapping. reportSlots holds the window's
+// reports: LiveKit sends one every 3 s, pion every 1 s.
+const (
+	reportWindow = 15 * time.Second
+	reportJump   = 100 * time.Millisecond
+	reportSlots  = 16
+)
+
+// reportAnchor is one audio report: the NTP time of RTP time 0 of the
+// extended timeline, and the RTP time it came with.
+type reportAnchor struct {
+	ext    int64
+	anchor time.Duration
+}
+
+// offsetLogStep is how far the peer's offset moves before a debugging
+// mapper logs it again.
+const offsetLogStep = 2 * time.Millisecond
 
 func newTrackMapper(s *Sync, rate uint32) *trackMapper {
 	// Every RTP video payload format has a 90 kHz clock; no audio one does.
@@ -84,9 +116,15 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 	ext := m.u.unwrap(ts)
 	if !m.haveFirst {
 		m.haveFirst, m.firstExt, m.firstArrival, m.ssrc = true, ext, arrival, ssrc
+		if m.log != nil {
+			m.log.Debug("sync: first packet", "ssrc", ssrc, "ts", ts, "arrival", arrival)
+		}
 	}
 	if ssrc != m.ssrc {
 		// The sender changed streams; its timestamps start afresh.
+		if m.log != nil {
+			m.log.Debug("sync: new ssrc, timed by arrival until its first report", "old_ssrc", m.ssrc, "ssrc", ssrc, "ts", ts, "arrival", arrival)
+		}
 		m.u = unwrapper{}
 		ext = m.u.unwrap(ts)
 		m.ssrc, m.firstExt, m.firstArrival, m.haveSR = ssrc, ext, arrival, false
@@ -98,15 +136,75 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 	}
 	m.mu.Unlock()
 	if ok && sr.ssrc == ssrc {
-		first := !m.haveSR
-		m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
-		if first && m.audio {
-			m.sync.pin(m, m.ntpOf(ext), m.firstArrival+ticks(ext-m.firstExt, m.rate))
-		}
+		m.applySR(sr, ext, arrival)
 	}
 	if m.haveSR {
-		m.sync.observe(m.ntpOf(ext), arrival)
+		off := m.sync.observe(m.ntpOf(ext), arrival)
+		if m.log != nil && (off-m.loggedOffset >= offsetLogStep || m.loggedOffset-off >= offsetLogStep) {
+			m.log.Debug("sync: peer offset moved", "from", m.loggedOffset, "to", off, "arrival", arrival)
+			m.loggedOffset = off
+		}
 	}
+}
+
+// applySR makes sr the current packet's (ext) mapping; for audio it pins
+// the peer's Sync where the packet already plays.
+func (m *trackMapper) applySR(sr senderReport, ext int64, arrival time.Duration) {
+	first := !m.haveSR
+	at := m.jobTimeExt(ext)
+	srExt, ntp := m.u.peek(sr.rtp), sr.ntp
+	var held time.Duration
+	if m.audio {
+		if !m.haveSR {
+			m.nReports, m.nextReport = 0, 0 // a new stream's reports
+		}
+		ntp, held = m.steadyNTP(srExt, ntp)
+	}
+	m.haveSR, m.srExt, m.srNTP = true, srExt, ntp
+	var old, off time.Duration
+	var pinned bool
+	if m.audio {
+		old, off, pinned = m.sync.pin(m, m.ntpOf(ext), at)
+	}
+	if m.log != nil {
+		after := m.jobTimeExt(ext)
+		m.log.Debug("sync: sender report applied", "ssrc", sr.ssrc, "first", first, "arrival", arrival,
+			"before", at, "after", after, "moved", after-at, "held_back", held, "pinned", pinned, "offset_from", old, "offset", off)
+		m.loggedOffset = off
+	}
+}
+
+// steadyNTP filters an audio report that maps RTP time ext to NTP time
+// ntp: it returns the NTP time of ext by the report, among those of the
+// last reportWindow of media (this one included), that puts it earliest,
+// and how much later this report put it.
+//
+// libwebrtc (Chromium) stamps a voice stream's reports with the time its
+// latest frame was encoded, not captured (ChannelSend passes no capture
+// time for voice), so a report's mapping is late by that frame's wait on
+// the encoder, which differs from report to report: seen 2 to 38 ms later
+// or earlier than the report before, with the page's own capture times
+// steady. A late report no longer moves the audio at once; one that stays
+// late for the window does. A report more than reportJump off the others
+// is a new mapping (the sender reset its clock) and starts afresh.
+func (m *trackMapper) steadyNTP(ext int64, ntp time.Duration) (time.Duration, time.Duration) {
+	anchor := ntp - ticks(ext, m.rate) // the NTP time of RTP time 0
+	if m.nReports > 0 {
+		if d := anchor - m.ntpOf(ext) + ticks(ext, m.rate); d > reportJump || d < -reportJump {
+			m.nReports, m.nextReport = 0, 0
+		}
+	}
+	m.reports[m.nextReport] = reportAnchor{ext: ext, anchor: anchor}
+	m.nextReport = (m.nextReport + 1) % len(m.reports)
+	m.nReports = min(m.nReports+1, len(m.reports))
+	best := anchor
+	for i := range m.nReports {
+		r := m.reports[i]
+		if ticks(ext-r.ext, m.rate) <= reportWindow && r.anchor < best {
+			best = r.anchor
+		}
+	}
+	return best + ticks(ext, m.rate), anchor - best
 }
 
 func (m *trackMapper) ntpOf(ext int64) time.Duration {
@@ -115,7 +213,11 @@ func (m *trackMapper) ntpOf(ext int64) time.Duration {
 
 // jobTime maps an RTP timestamp of the current stream to job time.
 func (m *trackMapper) jobTime(ts uint32) time.Duration {
-	ext := m.u.peek(ts)
+	return m.jobTimeExt(m.u.peek(ts))
+}
+
+// jobTimeExt maps an extended RTP timestamp of the current stream.
+func (m *trackMapper) jobTimeExt(ext int64) time.Duration {
 	if m.haveSR {
 		return m.sync.jobTime(m.ntpOf(ext))
 	}

@@ -119,3 +119,142 @@ func TestAudioPinsThePeer(t *testing.T) {
 		t.Errorf("after a 26 ms change: audio of NTP 12 s at %v, video at %v, want both at 3 s", a, v)
 	}
 }
+
+// TestLaterReportsMoveTheVideo: once pinned, each later sender report of
+// the peer's audio that moves its RTP→NTP mapping keeps the audio where it
+// plays and moves the peer's offset instead (the compositor would hold
+// audio that moved by up to 10 ms, and the video would not follow); a
+// video report moves the video alone; another audio track's report moves
+// neither. Either way, audio and video of the same NTP time land together,
+// by the reports.
+func TestLaterReportsMoveTheVideo(t *testing.T) {
+	epoch := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	const ntp0 = 10 * time.Second
+	tests := []struct {
+		name string
+		// The second reports: how far the audio's and the video's RTP 0
+		// moved on the NTP clock, and whether the audio's report is
+		// another audio track's.
+		audioStep, videoStep time.Duration
+		other                bool
+		// How far the video of one NTP time moves in job time; the
+		// audio never moves.
+		wantVideo time.Duration
+	}{
+		{name: "earlier audio report, within the snap", audioStep: ms(-6), wantVideo: ms(6)},
+		{name: "earlier audio report, past the snap", audioStep: ms(-12), wantVideo: ms(12)},
+		{name: "later audio report, held back (steadyNTP)", audioStep: ms(6)},
+		{name: "video report", videoStep: ms(5), wantVideo: ms(5)},
+		{name: "both", audioStep: ms(-10), videoStep: ms(3), wantVideo: ms(13)},
+		{name: "report unchanged"},
+		{name: "another audio track's report", audioStep: ms(-6), other: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSync(newTestClock(epoch), false)
+			audio := newTrackMapper(s, 48000)
+			other := newTrackMapper(s, 48000)
+			video := newTrackMapper(s, 90000)
+			// Both RTP 0 are NTP 10 s; every packet takes 20 ms, and
+			// reports come with the packets of 1 s.
+			audio.setSR(1, 0, toNTP(epoch.Add(ntp0)))
+			video.setSR(2, 0, toNTP(epoch.Add(ntp0)))
+			other.setSR(3, 0, toNTP(epoch.Add(ntp0)))
+			audio.observe(1, 48000, ms(1020))
+			video.observe(2, 90000, ms(1020))
+			other.observe(3, 48000, ms(1020))
+			a0, v0 := audio.jobTime(96000), video.jobTime(180000) // NTP 12 s
+			if a0 != v0 {
+				t.Fatalf("after the first reports: audio of NTP 12 s at %v, video at %v", a0, v0)
+			}
+			// The second reports, at 2 s: a step of +d says RTP 0 was
+			// captured d later than the first report said.
+			step := func(m *trackMapper, ssrc uint32, rate int64, d time.Duration) {
+				m.setSR(ssrc, uint32(2*rate), toNTP(epoch.Add(ntp0+d+2*time.Second)))
+				m.observe(ssrc, uint32(2*rate), ms(2020))
+			}
+			if tc.other {
+				step(other, 3, 48000, tc.audioStep)
+				step(audio, 1, 48000, 0)
+			} else {
+				step(audio, 1, 48000, tc.audioStep)
+			}
+			step(video, 2, 90000, tc.videoStep)
+			if got := audio.jobTime(96000); !near(got, a0, time.Microsecond) {
+				t.Errorf("the audio of RTP 96000 moved %v at the report", got-a0)
+			}
+			v1 := video.jobTime(180000)
+			if got := v1 - v0; !near(got, tc.wantVideo, time.Microsecond) {
+				t.Errorf("the video of RTP 180000 moved %v, want %v", got, tc.wantVideo)
+			}
+		})
+	}
+}
+
+// TestSteadyAudioReports: an audio track's reports are filtered: the one
+// of the last reportWindow that maps its RTP time earliest is used
+// (libwebrtc stamps them at encode time, late by varying amounts), and
+// one more than reportJump off is a new mapping.
+func TestSteadyAudioReports(t *testing.T) {
+	epoch := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	tests := []struct {
+		name string
+		// Report i comes 3 s of media after the one before, as LiveKit
+		// sends them, and is late[i] ms late; want[i] is the lateness
+		// the mapper then uses.
+		late, want []float64
+	}{
+		{"steady", []float64{0, 0, 0}, []float64{0, 0, 0}},
+		{"a late one", []float64{0, 9, 0, 0}, []float64{0, 0, 0, 0}},
+		{"late for longer than the window", []float64{0, 20, 20, 20, 20, 20, 20, 20}, []float64{0, 0, 0, 0, 0, 0, 20, 20}},
+		{"an early one taken at once", []float64{15, 6, 21, 6}, []float64{15, 6, 6, 6}},
+		{"a clock that drifts late", []float64{0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8}, []float64{0, 0, 0, 0, 0, 0, 0.3}},
+		{"a clock that drifts early", []float64{0, -0.3, -0.6}, []float64{0, -0.3, -0.6}},
+		{"a new mapping, later", []float64{0, 250, 251, 250}, []float64{0, 250, 250, 250}},
+		{"a new mapping, earlier", []float64{0, -250, -249}, []float64{0, -250, -250}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTrackMapper(NewSync(newTestClock(epoch), true), 48000)
+			for i, late := range tc.late {
+				at := time.Duration(3*i) * time.Second
+				rtp := uint32(48000 * 3 * i)
+				m.setSR(1, rtp, toNTP(epoch.Add(10*time.Second+at+ms(late))))
+				m.observe(1, rtp, at)
+				// Exact Sync: job time is the NTP time the mapper uses.
+				want := 10*time.Second + at + ms(tc.want[i])
+				if got := m.jobTime(rtp); !near(got, want, time.Microsecond) {
+					t.Errorf("report %d (late %v ms): RTP %d at %v, want %v", i, late, rtp, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestLaterPinDoesNotRepin: the pin's move at a later report moves the
+// estimate it is checked against too. The first audio packet came 6 ms
+// later than the rest, and the pin is there; an audio report 12 ms
+// earlier moves the pin 12 ms on, which alone would put it 18 ms from the
+// estimate, past repinStep, and jump the audio.
+func TestLaterPinDoesNotRepin(t *testing.T) {
+	epoch := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	s := NewSync(newTestClock(epoch), false)
+	audio := newTrackMapper(s, 48000)
+	audio.setSR(1, 0, toNTP(epoch.Add(10*time.Second)))
+	audio.observe(1, 0, ms(1026))
+	for i := 1; i <= 100; i++ {
+		audio.observe(1, uint32(960*i), ms(1020+20*i))
+	}
+	before := audio.jobTime(960 * 200)
+	audio.setSR(1, 960*101, toNTP(epoch.Add(10*time.Second+ms(20*101-12))))
+	for i := 101; i <= 200; i++ {
+		// The same arrivals: 12 ms later than the report now says.
+		audio.observe(1, uint32(960*i), ms(1020+20*i))
+	}
+	if got := audio.jobTime(960 * 200); got != before {
+		t.Errorf("the audio moved %v after an earlier report", got-before)
+	}
+}
