@@ -46,11 +46,13 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 // at every later one, where the report before put it. The compositor keeps
 // a source's audio continuous through changes of its timestamps of up to
 // 10 ms, so audio that a report moved by a few ms would stay where it was,
-// while the video, whose frames are placed one by one, would take the
-// change, and be out of step with it by that much for the rest of the room.
-// Pinned, the audio stays and the video moves instead: the two keep the
-// offset the reports give them. Seen with browser publishers: Chromium's
-// audio reports step by about 10 ms now and then, as its capture times do.
+// while the video, whose frames are placed one by one, would not take the
+// change, and the two would be out of step by that much for the rest of
+// the room. Pinned, the audio stays and the video moves instead: the two
+// keep the offset the reports give them. Chromium's voice reports move by
+// 2 to 40 ms every few seconds (libwebrtc stamps them when a frame is
+// encoded, not captured; under load its capture times slip too), and a
+// move past 10 ms also left a gap or an overlap in the audio.
 type trackMapper struct {
 	sync  *Sync
 	rate  int64 // RTP clock rate, Hz
@@ -70,28 +72,6 @@ type trackMapper struct {
 	srExt        int64
 	srNTP        time.Duration
 	loggedOffset time.Duration // the Sync offset last logged
-
-	// An audio track's recent reports, a ring (steadyNTP).
-	reports    [reportSlots]reportAnchor
-	nReports   int
-	nextReport int
-}
-
-// An audio track's reports are filtered (steadyNTP): the earliest mapping
-// of the last reportWindow of media is used, unless a report is more than
-// reportJump off it, a new mapping. reportSlots holds the window's
-// reports: LiveKit sends one every 3 s, pion every 1 s.
-const (
-	reportWindow = 15 * time.Second
-	reportJump   = 100 * time.Millisecond
-	reportSlots  = 16
-)
-
-// reportAnchor is one audio report: the NTP time of RTP time 0 of the
-// extended timeline, and the RTP time it came with.
-type reportAnchor struct {
-	ext    int64
-	anchor time.Duration
 }
 
 // offsetLogStep is how far the peer's offset moves before a debugging
@@ -152,15 +132,7 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 func (m *trackMapper) applySR(sr senderReport, ext int64, arrival time.Duration) {
 	first := !m.haveSR
 	at := m.jobTimeExt(ext)
-	srExt, ntp := m.u.peek(sr.rtp), sr.ntp
-	var held time.Duration
-	if m.audio {
-		if !m.haveSR {
-			m.nReports, m.nextReport = 0, 0 // a new stream's reports
-		}
-		ntp, held = m.steadyNTP(srExt, ntp)
-	}
-	m.haveSR, m.srExt, m.srNTP = true, srExt, ntp
+	m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
 	var old, off time.Duration
 	var pinned bool
 	if m.audio {
@@ -169,42 +141,9 @@ func (m *trackMapper) applySR(sr senderReport, ext int64, arrival time.Duration)
 	if m.log != nil {
 		after := m.jobTimeExt(ext)
 		m.log.Debug("sync: sender report applied", "ssrc", sr.ssrc, "first", first, "arrival", arrival,
-			"before", at, "after", after, "moved", after-at, "held_back", held, "pinned", pinned, "offset_from", old, "offset", off)
+			"before", at, "after", after, "moved", after-at, "pinned", pinned, "offset_from", old, "offset", off)
 		m.loggedOffset = off
 	}
-}
-
-// steadyNTP filters an audio report that maps RTP time ext to NTP time
-// ntp: it returns the NTP time of ext by the report, among those of the
-// last reportWindow of media (this one included), that puts it earliest,
-// and how much later this report put it.
-//
-// libwebrtc (Chromium) stamps a voice stream's reports with the time its
-// latest frame was encoded, not captured (ChannelSend passes no capture
-// time for voice), so a report's mapping is late by that frame's wait on
-// the encoder, which differs from report to report: seen 2 to 38 ms later
-// or earlier than the report before, with the page's own capture times
-// steady. A late report no longer moves the audio at once; one that stays
-// late for the window does. A report more than reportJump off the others
-// is a new mapping (the sender reset its clock) and starts afresh.
-func (m *trackMapper) steadyNTP(ext int64, ntp time.Duration) (time.Duration, time.Duration) {
-	anchor := ntp - ticks(ext, m.rate) // the NTP time of RTP time 0
-	if m.nReports > 0 {
-		if d := anchor - m.ntpOf(ext) + ticks(ext, m.rate); d > reportJump || d < -reportJump {
-			m.nReports, m.nextReport = 0, 0
-		}
-	}
-	m.reports[m.nextReport] = reportAnchor{ext: ext, anchor: anchor}
-	m.nextReport = (m.nextReport + 1) % len(m.reports)
-	m.nReports = min(m.nReports+1, len(m.reports))
-	best := anchor
-	for i := range m.nReports {
-		r := m.reports[i]
-		if ticks(ext-r.ext, m.rate) <= reportWindow && r.anchor < best {
-			best = r.anchor
-		}
-	}
-	return best + ticks(ext, m.rate), anchor - best
 }
 
 func (m *trackMapper) ntpOf(ext int64) time.Duration {

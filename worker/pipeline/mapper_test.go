@@ -144,7 +144,8 @@ func TestLaterReportsMoveTheVideo(t *testing.T) {
 	}{
 		{name: "earlier audio report, within the snap", audioStep: ms(-6), wantVideo: ms(6)},
 		{name: "earlier audio report, past the snap", audioStep: ms(-12), wantVideo: ms(12)},
-		{name: "later audio report, held back (steadyNTP)", audioStep: ms(6)},
+		{name: "later audio report", audioStep: ms(6), wantVideo: ms(-6)},
+		{name: "later audio report, past the snap", audioStep: ms(31.8), wantVideo: ms(-31.8)},
 		{name: "video report", videoStep: ms(5), wantVideo: ms(5)},
 		{name: "both", audioStep: ms(-10), videoStep: ms(3), wantVideo: ms(13)},
 		{name: "report unchanged"},
@@ -187,47 +188,6 @@ func TestLaterReportsMoveTheVideo(t *testing.T) {
 			v1 := video.jobTime(180000)
 			if got := v1 - v0; !near(got, tc.wantVideo, time.Microsecond) {
 				t.Errorf("the video of RTP 180000 moved %v, want %v", got, tc.wantVideo)
-			}
-		})
-	}
-}
-
-// TestSteadyAudioReports: an audio track's reports are filtered: the one
-// of the last reportWindow that maps its RTP time earliest is used
-// (libwebrtc stamps them at encode time, late by varying amounts), and
-// one more than reportJump off is a new mapping.
-func TestSteadyAudioReports(t *testing.T) {
-	epoch := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-	tests := []struct {
-		name string
-		// Report i comes 3 s of media after the one before, as LiveKit
-		// sends them, and is late[i] ms late; want[i] is the lateness
-		// the mapper then uses.
-		late, want []float64
-	}{
-		{"steady", []float64{0, 0, 0}, []float64{0, 0, 0}},
-		{"a late one", []float64{0, 9, 0, 0}, []float64{0, 0, 0, 0}},
-		{"late for longer than the window", []float64{0, 20, 20, 20, 20, 20, 20, 20}, []float64{0, 0, 0, 0, 0, 0, 20, 20}},
-		{"an early one taken at once", []float64{15, 6, 21, 6}, []float64{15, 6, 6, 6}},
-		{"a clock that drifts late", []float64{0, 0.3, 0.6, 0.9, 1.2, 1.5, 1.8}, []float64{0, 0, 0, 0, 0, 0, 0.3}},
-		{"a clock that drifts early", []float64{0, -0.3, -0.6}, []float64{0, -0.3, -0.6}},
-		{"a new mapping, later", []float64{0, 250, 251, 250}, []float64{0, 250, 250, 250}},
-		{"a new mapping, earlier", []float64{0, -250, -249}, []float64{0, -250, -250}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			m := newTrackMapper(NewSync(newTestClock(epoch), true), 48000)
-			for i, late := range tc.late {
-				at := time.Duration(3*i) * time.Second
-				rtp := uint32(48000 * 3 * i)
-				m.setSR(1, rtp, toNTP(epoch.Add(10*time.Second+at+ms(late))))
-				m.observe(1, rtp, at)
-				// Exact Sync: job time is the NTP time the mapper uses.
-				want := 10*time.Second + at + ms(tc.want[i])
-				if got := m.jobTime(rtp); !near(got, want, time.Microsecond) {
-					t.Errorf("report %d (late %v ms): RTP %d at %v, want %v", i, late, rtp, got, want)
-				}
 			}
 		})
 	}
