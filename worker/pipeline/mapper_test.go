@@ -138,9 +138,9 @@ func TestLaterReportsMoveTheVideo(t *testing.T) {
 		// another audio track's.
 		audioStep, videoStep time.Duration
 		other                bool
-		// How far the video of one NTP time moves in job time; the
-		// audio never moves.
-		wantVideo time.Duration
+		// How far the audio and the video of one NTP time move in job
+		// time.
+		wantAudio, wantVideo time.Duration
 	}{
 		{name: "earlier audio report, within the snap", audioStep: ms(-6), wantVideo: ms(6)},
 		{name: "earlier audio report, past the snap", audioStep: ms(-12), wantVideo: ms(12)},
@@ -149,6 +149,12 @@ func TestLaterReportsMoveTheVideo(t *testing.T) {
 		{name: "video report", videoStep: ms(5), wantVideo: ms(5)},
 		{name: "both", audioStep: ms(-10), videoStep: ms(3), wantVideo: ms(13)},
 		{name: "report unchanged"},
+		// Past reportJump, the estimate decides: a report 250 ms later
+		// agrees with it (every packet now shows 250 ms less delay),
+		// one 250 ms earlier does not, and the audio takes that (less
+		// the estimate's slew over the second between the packets).
+		{name: "audio report 250 ms later", audioStep: ms(250), wantVideo: ms(-250)},
+		{name: "audio report 250 ms earlier", audioStep: ms(-250), wantAudio: ms(-249.5), wantVideo: ms(0.5)},
 		{name: "another audio track's report", audioStep: ms(-6), other: true},
 	}
 	for _, tc := range tests {
@@ -182,8 +188,8 @@ func TestLaterReportsMoveTheVideo(t *testing.T) {
 				step(audio, 1, 48000, tc.audioStep)
 			}
 			step(video, 2, 90000, tc.videoStep)
-			if got := audio.jobTime(96000); !near(got, a0, time.Microsecond) {
-				t.Errorf("the audio of RTP 96000 moved %v at the report", got-a0)
+			if got := audio.jobTime(96000) - a0; !near(got, tc.wantAudio, time.Microsecond) {
+				t.Errorf("the audio of RTP 96000 moved %v at the report, want %v", got, tc.wantAudio)
 			}
 			v1 := video.jobTime(180000)
 			if got := v1 - v0; !near(got, tc.wantVideo, time.Microsecond) {

@@ -21,6 +21,10 @@ const slewPPM = 500
 // takes would put them out of step by that much for the rest of the room.
 const repinStep = 15 * time.Millisecond
 
+// reportJump is the largest move of an audio track's mapping at a later
+// report that moves the estimate with the pin (Sync.pin).
+const reportJump = 100 * time.Millisecond
+
 // ntpUnixOffset is the number of seconds from the NTP epoch (1900) to the Unix
 // epoch (1970).
 const ntpUnixOffset = 2208988800
@@ -114,10 +118,11 @@ func (s *Sync) pin(m *trackMapper, ntp, at time.Duration) (old, offset time.Dura
 	switch {
 	case !s.have:
 		s.have, s.est = true, s.offset
-	case again:
+	case again && s.offset-old <= reportJump && old-s.offset <= reportJump:
 		// A later report moved the owner's NTP times, and with them
 		// every delay the estimate was taken from: the pin moving with
-		// them is no reason to repin.
+		// them is no reason to repin. A larger move is the sender's
+		// clock starting afresh; the estimate then decides.
 		s.est += s.offset - old
 	}
 	return old, s.offset, true
