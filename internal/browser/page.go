@@ -112,6 +112,11 @@ type SourcePair struct {
 	Flash    float64 `json:"flash"`
 	Beep     float64 `json:"beep"`
 	OffsetMs float64 `json:"offsetMs"`
+	// SlipMs is how far the microphone's capture times had moved from
+	// its sample count at the beep, since the probe started: the encoder
+	// stamps audio by the samples, so OffsetMs − SlipMs is the offset by
+	// the samples' clock.
+	SlipMs float64 `json:"slipMs"`
 }
 
 // SourceSync is the probe's result: offsets are beep − flash, positive when
@@ -128,6 +133,10 @@ type SourceSync struct {
 	Beeps          int `json:"beeps"`
 	VideoFrames    int `json:"videoFrames"`
 	AudioChunks    int `json:"audioChunks"`
+	// SlipMinMs and SlipMaxMs bound the microphone's capture times
+	// against its sample count over the probe (see SourcePair.SlipMs).
+	SlipMinMs float64 `json:"slipMinMs"`
+	SlipMaxMs float64 `json:"slipMaxMs"`
 	// Skew has, per kind, the first frame's capture timestamp and the
 	// page's clock when the probe got it (ms): how far apart they are
 	// tells whether the two kinds share a clock.

@@ -209,5 +209,6 @@ func (r *Room) SetVideoSize(trackID string, width, height int) error {
 		return fmt.Errorf("livekit: SetVideoSize: track %q is not video", trackID)
 	}
 	t.pub.SetVideoDimensions(uint32(width), uint32(height))
+	r.log.Debug("asked for a video size", "peer", t.info.PeerID, "track", trackID, "width", width, "height", height)
 	return nil
 }

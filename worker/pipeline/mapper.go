@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -40,17 +41,23 @@ func (u *unwrapper) unwrap(ts uint32) int64 {
 // report on, RTP time goes to NTP through the latest report and NTP to job
 // time through the peer's Sync. Everything but setSR runs on Run's goroutine.
 //
-// An audio track's move from arrival times to its report pins the peer's
-// Sync where the audio already plays (Sync.pin): the compositor keeps a
-// source's audio continuous through small changes of its timestamps, so
-// audio that jumped by a few ms at its first report would not move, while
-// the video, whose frames are placed one by one, would. Seen with browser
-// publishers: a recorded offset that changed by up to 20 ms from run to
-// run, and stayed put within each.
+// Each report of an audio track pins the peer's Sync where that audio
+// already plays (Sync.pin): at its first report, where its arrival put it;
+// at every later one, where the report before put it. The compositor keeps
+// a source's audio continuous through changes of its timestamps of up to
+// 10 ms, so audio that a report moved by a few ms would stay where it was,
+// while the video, whose frames are placed one by one, would not take the
+// change, and the two would be out of step by that much for the rest of
+// the room. Pinned, the audio stays and the video moves instead: the two
+// keep the offset the reports give them. Chromium's voice reports move by
+// 2 to 40 ms every few seconds (libwebrtc stamps them when a frame is
+// encoded, not captured; under load its capture times slip too), and a
+// move past 10 ms also left a gap or an overlap in the audio.
 type trackMapper struct {
 	sync  *Sync
 	rate  int64 // RTP clock rate, Hz
 	audio bool
+	log   *slog.Logger // nil unless debugging: the mapping's decisions
 
 	mu      sync.Mutex
 	pending senderReport
@@ -64,7 +71,12 @@ type trackMapper struct {
 	haveSR       bool
 	srExt        int64
 	srNTP        time.Duration
+	loggedOffset time.Duration // the Sync offset last logged
 }
+
+// offsetLogStep is how far the peer's offset moves before a debugging
+// mapper logs it again.
+const offsetLogStep = 2 * time.Millisecond
 
 func newTrackMapper(s *Sync, rate uint32) *trackMapper {
 	// Every RTP video payload format has a 90 kHz clock; no audio one does.
@@ -84,9 +96,15 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 	ext := m.u.unwrap(ts)
 	if !m.haveFirst {
 		m.haveFirst, m.firstExt, m.firstArrival, m.ssrc = true, ext, arrival, ssrc
+		if m.log != nil {
+			m.log.Debug("sync: first packet", "ssrc", ssrc, "ts", ts, "arrival", arrival)
+		}
 	}
 	if ssrc != m.ssrc {
 		// The sender changed streams; its timestamps start afresh.
+		if m.log != nil {
+			m.log.Debug("sync: new ssrc, timed by arrival until its first report", "old_ssrc", m.ssrc, "ssrc", ssrc, "ts", ts, "arrival", arrival)
+		}
 		m.u = unwrapper{}
 		ext = m.u.unwrap(ts)
 		m.ssrc, m.firstExt, m.firstArrival, m.haveSR = ssrc, ext, arrival, false
@@ -98,14 +116,33 @@ func (m *trackMapper) observe(ssrc, ts uint32, arrival time.Duration) {
 	}
 	m.mu.Unlock()
 	if ok && sr.ssrc == ssrc {
-		first := !m.haveSR
-		m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
-		if first && m.audio {
-			m.sync.pin(m, m.ntpOf(ext), m.firstArrival+ticks(ext-m.firstExt, m.rate))
-		}
+		m.applySR(sr, ext, arrival)
 	}
 	if m.haveSR {
-		m.sync.observe(m.ntpOf(ext), arrival)
+		off := m.sync.observe(m.ntpOf(ext), arrival)
+		if m.log != nil && (off-m.loggedOffset >= offsetLogStep || m.loggedOffset-off >= offsetLogStep) {
+			m.log.Debug("sync: peer offset moved", "from", m.loggedOffset, "to", off, "arrival", arrival)
+			m.loggedOffset = off
+		}
+	}
+}
+
+// applySR makes sr the current packet's (ext) mapping; for audio it pins
+// the peer's Sync where the packet already plays.
+func (m *trackMapper) applySR(sr senderReport, ext int64, arrival time.Duration) {
+	first := !m.haveSR
+	at := m.jobTimeExt(ext)
+	m.haveSR, m.srExt, m.srNTP = true, m.u.peek(sr.rtp), sr.ntp
+	var old, off time.Duration
+	var pinned bool
+	if m.audio {
+		old, off, pinned = m.sync.pin(m, m.ntpOf(ext), at)
+	}
+	if m.log != nil {
+		after := m.jobTimeExt(ext)
+		m.log.Debug("sync: sender report applied", "ssrc", sr.ssrc, "first", first, "arrival", arrival,
+			"before", at, "after", after, "moved", after-at, "pinned", pinned, "offset_from", old, "offset", off)
+		m.loggedOffset = off
 	}
 }
 
@@ -115,7 +152,11 @@ func (m *trackMapper) ntpOf(ext int64) time.Duration {
 
 // jobTime maps an RTP timestamp of the current stream to job time.
 func (m *trackMapper) jobTime(ts uint32) time.Duration {
-	ext := m.u.peek(ts)
+	return m.jobTimeExt(m.u.peek(ts))
+}
+
+// jobTimeExt maps an extended RTP timestamp of the current stream.
+func (m *trackMapper) jobTimeExt(ext int64) time.Duration {
 	if m.haveSR {
 		return m.sync.jobTime(m.ntpOf(ext))
 	}

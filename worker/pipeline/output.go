@@ -35,6 +35,10 @@ func (p *Pipeline) receiveVideo(fallback time.Duration) {
 		}
 		p.st.FramesDecoded++
 		p.st.LastMediaTime = t
+		if p.debug {
+			// Where each frame goes on the job timeline, for lip-sync checks.
+			p.log.Debug("video frame", "t", t, "now", p.clk.Now())
+		}
 		p.sink.PushVideo(p.info.ID, p.dec.frame, t)
 		p.dec.frame.Unref()
 	}
@@ -80,6 +84,9 @@ func (p *Pipeline) receiveAudio(fallback time.Duration) {
 		}
 		p.st.FramesDecoded++
 		p.st.LastMediaTime = t
+		if p.debug {
+			p.log.Debug("audio frame", "t", t, "samples", n, "now", p.clk.Now())
+		}
 		p.sink.PushAudio(p.info.ID, p.audio, t)
 		// A second frame from the same packet follows this one.
 		fallback = t + ticks(int64(n), audioRate)

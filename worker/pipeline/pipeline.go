@@ -161,6 +161,9 @@ func New(cfg Config) (*Pipeline, error) {
 		mapper:       newTrackMapper(cfg.Sync, rate),
 		waitKeyframe: true,
 	}
+	if p.debug {
+		p.mapper.log = log
+	}
 	p.pkt.CSRC = make([]uint32, 0, maxCSRC)
 	p.pkt.Extensions = make([]rtp.Extension, 0, extensionsCap)
 	slots := audioJitterSlots

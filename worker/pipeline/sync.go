@@ -21,6 +21,10 @@ const slewPPM = 500
 // takes would put them out of step by that much for the rest of the room.
 const repinStep = 15 * time.Millisecond
 
+// reportJump is the largest move of an audio track's mapping at a later
+// report that moves the estimate with the pin (Sync.pin).
+const reportJump = 100 * time.Millisecond
+
 // ntpUnixOffset is the number of seconds from the NTP epoch (1900) to the Unix
 // epoch (1970).
 const ntpUnixOffset = 2208988800
@@ -62,17 +66,17 @@ func (s *Sync) ntp(v uint64) time.Duration {
 }
 
 // observe feeds one packet's arrival time and the NTP time its RTP timestamp
-// maps to. It does nothing in exact mode.
-func (s *Sync) observe(ntp, arrival time.Duration) {
+// maps to, and returns the offset after it. It does nothing in exact mode.
+func (s *Sync) observe(ntp, arrival time.Duration) time.Duration {
 	if s.exact {
-		return
+		return 0
 	}
 	sample := arrival - ntp
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.have {
 		s.have, s.offset, s.est, s.last = true, sample, sample, arrival
-		return
+		return s.offset
 	}
 	elapsed := arrival - s.last
 	if elapsed > 0 {
@@ -89,26 +93,39 @@ func (s *Sync) observe(ntp, arrival time.Duration) {
 	if !s.pinned || s.est-s.offset > repinStep || s.offset-s.est > repinStep {
 		s.offset = s.est
 	}
+	return s.offset
 }
 
 // pin makes ntp map to job time at, where m's audio already plays: m is
 // an audio track that was timed by its packets' arrival until its first
-// sender report (or a new SSRC's) came. The peer's first such track owns
-// the pin; another's would move the owner's audio.
-func (s *Sync) pin(m *trackMapper, ntp, at time.Duration) {
+// sender report (or a new SSRC's) came, or whose new report moved its
+// RTP→NTP mapping. The peer's first such track owns the pin; another's
+// would move the owner's audio. It reports the offset before and after,
+// and false when the pin is not m's (or the Sync is exact).
+func (s *Sync) pin(m *trackMapper, ntp, at time.Duration) (old, offset time.Duration, ok bool) {
 	if s.exact {
-		return
+		return 0, 0, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.owner != nil && s.owner != m {
-		return
+		return s.offset, s.offset, false
 	}
+	old = s.offset
+	again := s.owner == m
 	s.owner, s.pinned = m, true
 	s.offset = at - ntp
-	if !s.have {
+	switch {
+	case !s.have:
 		s.have, s.est = true, s.offset
+	case again && s.offset-old <= reportJump && old-s.offset <= reportJump:
+		// A later report moved the owner's NTP times, and with them
+		// every delay the estimate was taken from: the pin moving with
+		// them is no reason to repin. A larger move is the sender's
+		// clock starting afresh; the estimate then decides.
+		s.est += s.offset - old
 	}
+	return old, s.offset, true
 }
 
 // jobTime maps an NTP time (relative to the epoch) to job time.

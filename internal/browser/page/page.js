@@ -85,7 +85,7 @@
     const cam = localTrack(LK.Track.Source.Camera);
     const mic = localTrack(LK.Track.Source.Microphone);
     if (!cam || !mic) throw new Error('probe needs the camera and the microphone published');
-    probe = { flashes: [], beeps: [], skipped: 0, stop: false, videoFrames: 0, audioChunks: 0, skew: [] };
+    probe = { flashes: [], beeps: [], beepSlips: [], skipped: 0, stop: false, videoFrames: 0, audioChunks: 0, skew: [], slipMin: 0, slipMax: 0 };
     const p = probe;
     // Video: each frame a <video> presents, with its capture time
     // (requestVideoFrameCallback's captureTime, on the page's clock).
@@ -125,15 +125,29 @@
       const reader = new MediaStreamTrackProcessor({ track: mic.mediaStreamTrack.clone() }).readable.getReader();
       let buf = null;
       let quiet = 0; // samples since the last loud one
+      // The capture clock against the samples: a chunk's timestamp less
+      // the first one's, less the samples delivered in between. The
+      // encoder's RTP clock counts samples, so a slip here is a step
+      // between the capture times (what the probe reports) and the RTP
+      // timestamps, which the sender's reports may or may not follow.
+      let t0 = -1;
+      let samples = 0;
       while (!p.stop) {
         const { value: a, done } = await reader.read();
         if (done) break;
         const n = a.numberOfFrames;
+        if (t0 < 0) t0 = a.timestamp / 1000;
+        const slip = a.timestamp / 1000 - t0 - (samples * 1000) / a.sampleRate;
+        p.slipMin = Math.min(p.slipMin, slip);
+        p.slipMax = Math.max(p.slipMax, slip);
         if (!buf || buf.length < n) buf = new Float32Array(n);
         a.copyTo(buf, { planeIndex: 0, format: 'f32-planar' });
         for (let i = 0; i < n; i++) {
           if (Math.abs(buf[i]) > 0.05) {
-            if (quiet > a.sampleRate / 5) p.beeps.push(a.timestamp / 1000 + (i * 1000) / a.sampleRate);
+            if (quiet > a.sampleRate / 5) {
+              p.beeps.push(a.timestamp / 1000 + (i * 1000) / a.sampleRate);
+              p.beepSlips.push(slip);
+            }
             quiet = 0;
           } else {
             quiet++;
@@ -141,6 +155,7 @@
         }
         if (p.audioChunks === 0) p.skew.push({ kind: 'audio', ts: a.timestamp / 1000, now: performance.now() });
         p.audioChunks++;
+        samples += n;
         a.close();
       }
       reader.cancel();
@@ -156,12 +171,13 @@
     if (stop) p.stop = true;
     const pairs = [];
     for (const f of p.flashes) {
-      let best = null;
-      for (const b of p.beeps) if (best === null || Math.abs(b - f) < Math.abs(best - f)) best = b;
-      if (best !== null && Math.abs(best - f) < 400) pairs.push({ flash: f, beep: best, offsetMs: best - f });
+      let best = -1;
+      p.beeps.forEach((b, i) => { if (best < 0 || Math.abs(b - f) < Math.abs(p.beeps[best] - f)) best = i; });
+      const b = p.beeps[best];
+      if (best >= 0 && Math.abs(b - f) < 400) pairs.push({ flash: f, beep: b, offsetMs: b - f, slipMs: p.beepSlips[best] });
     }
     const mean = pairs.length ? pairs.reduce((s, x) => s + x.offsetMs, 0) / pairs.length : 0;
-    return { rawFlashes: p.flashes.slice(0, 5), rawBeeps: p.beeps.slice(0, 5), pairs, meanOffsetMs: mean, skippedFlashes: p.skipped, flashes: p.flashes.length, beeps: p.beeps.length, videoFrames: p.videoFrames, audioChunks: p.audioChunks, skew: p.skew };
+    return { rawFlashes: p.flashes.slice(0, 5), rawBeeps: p.beeps.slice(0, 5), pairs, meanOffsetMs: mean, skippedFlashes: p.skipped, flashes: p.flashes.length, beeps: p.beeps.length, videoFrames: p.videoFrames, audioChunks: p.audioChunks, skew: p.skew, slipMinMs: p.slipMin, slipMaxMs: p.slipMax };
   }
 
   window.rc = { join, leave, setCamera, setMic, muteCamera, muteMic, screenShare, senderStats, startProbe, probeResult };
