@@ -245,7 +245,7 @@ func (g *graph) addTrack(tr room.Track) {
 		g.syncs[info.PeerID] = s
 	}
 	pc := pipeline.Config{
-		Track: tr, Sync: s, Clock: g.clock, Sink: g.comp, Logger: g.log.With("track", info.ID),
+		Track: tr, Sync: s, Clock: g.clock, Sink: g.comp, Logger: g.log, // the pipeline names its track
 	}
 	var file *tracks.Writer
 	if g.tracks != nil {

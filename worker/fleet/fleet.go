@@ -374,6 +374,12 @@ func (f *Fleet) Handle(op string, h Handler) error {
 	if err != nil {
 		return fmt.Errorf("fleet: handling %s: %w", op, err)
 	}
+	// A subscription is sent without waiting; the round trip makes sure
+	// the server has it before anyone is told this node answers.
+	if err := f.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("fleet: handling %s: %w", op, err)
+	}
 	f.mu.Lock()
 	f.subs = append(f.subs, sub)
 	f.mu.Unlock()
