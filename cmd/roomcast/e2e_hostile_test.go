@@ -374,7 +374,7 @@ func TestServeHostileMedia(t *testing.T) {
 	for _, line := range strings.Split(s.proc.stderr.String(), "\n") {
 		var rec struct {
 			Msg, Track, Job string
-			Errors     int
+			Errors          int
 		}
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Job == "hostile" && rec.Msg == "decode error" {
 			errs[rec.Track] = max(errs[rec.Track], rec.Errors)
