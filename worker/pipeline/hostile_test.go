@@ -88,3 +88,50 @@ func TestHostileVideo(t *testing.T) {
 		})
 	}
 }
+
+// TestCodecSwitch sends a VP8 track whose sender switches to VP9 for the
+// second GOP, under VP9's payload type, and back: the VP9 packets are
+// dropped and counted before they reach the VP8 depacketizer, the tile
+// keeps its last frame, and VP8 shows again from its keyframe.
+func TestCodecSwitch(t *testing.T) {
+	vp8, vp9 := videoCodecs()[0], videoCodecs()[1]
+	a := encodeVideo(t, vp8, "testsrc2=size=320x240:rate=30", 45)
+	b := encodeVideo(t, vp9, "testsrc2=size=320x240:rate=30", 45)
+	pkts := packetize(a, vp8.payloader(), 90000, 3000, 1, 0, 0, startAt, frameStep)
+	other := packetize(b, vp9.payloader(), 90000, 3000, 1, 0, 0, startAt, frameStep)
+	var sent []sentPacket
+	var seq uint16
+	inserted := false
+	for _, sp := range pkts {
+		if sp.frame == 15 && !inserted {
+			inserted = true
+			// The second GOP in VP9, packets numbered on.
+			for _, o := range other {
+				if o.frame >= 15 && o.frame < 30 {
+					o.pkt.PayloadType = 98
+					o.pkt.SequenceNumber = seq
+					seq++
+					sent = append(sent, o)
+				}
+			}
+		}
+		if sp.frame >= 15 && sp.frame < 30 {
+			continue
+		}
+		sp.pkt.SequenceNumber = seq
+		seq++
+		sent = append(sent, sp)
+	}
+	tr := newTestTrack("cam", "peer", vp8.mime, 90000, newTestClock(testEpoch), sent, nil)
+	sink := &recSink{}
+	st := run(t, tr, nil, sink)
+	var vp9Packets uint64
+	for _, o := range other {
+		if o.frame >= 15 && o.frame < 30 {
+			vp9Packets++
+		}
+	}
+	if st.OtherPayloadType != vp9Packets || st.DecodeErrors != 0 || len(sink.video) != 30 {
+		t.Errorf("stats %+v, %d frames decoded: want the %d VP9 packets dropped, no decode error, 30 VP8 frames", st, len(sink.video), vp9Packets)
+	}
+}

@@ -8,6 +8,7 @@ import "time"
 type Stats struct {
 	Packets          uint64
 	Malformed        uint64 // not RTP: skipped
+	OtherPayloadType uint64 // of a payload type the track was not opened with (a codec switch): dropped
 	Lost             uint64 // never arrived in time: the gap was skipped
 	Reordered        uint64 // arrived after a later packet, still in time
 	Duplicates       uint64
