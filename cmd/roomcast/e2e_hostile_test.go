@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
 	"github.com/roomcast/roomcast/internal/apitest"
 	"github.com/roomcast/roomcast/internal/rtmptest"
 	"github.com/roomcast/roomcast/worker"
@@ -45,10 +47,13 @@ type encoder struct {
 // fps in codec (libvpx or libvpx-vp9), a keyframe every gop frames: a copy
 // the caller may cut up.
 func (e *encoder) encode(codec string, w, h, seconds, gop int) ivf {
-	key := fmt.Sprint(codec, w, h, seconds, gop)
+	return e.cached(fmt.Sprint(codec, w, h, seconds, gop), func() ivf { return encodeIVF(e.t, codec, w, h, seconds, gop) })
+}
+
+func (e *encoder) cached(key string, make func() ivf) ivf {
 	v, ok := e.done[key]
 	if !ok {
-		v = encodeIVF(e.t, codec, w, h, seconds, gop)
+		v = make()
 		e.done[key] = v
 	}
 	c := ivf{header: bytes.Clone(v.header), pts: slices.Clone(v.pts)}
@@ -56,6 +61,10 @@ func (e *encoder) encode(codec string, w, h, seconds, gop int) ivf {
 		c.frames = append(c.frames, bytes.Clone(f))
 	}
 	return c
+}
+
+func (e *encoder) encodeH264(w, h, seconds, gop int) ivf {
+	return e.cached(fmt.Sprint("h264", w, h, seconds, gop), func() ivf { return encodeH264(e.t, w, h, seconds, gop) })
 }
 
 func encodeIVF(t *testing.T, codec string, w, h, seconds, gop int) ivf {
@@ -116,6 +125,159 @@ func (v ivf) write(t *testing.T, path string) {
 	}
 }
 
+// encodeH264 encodes like encodeIVF with x264 (constrained baseline, one
+// slice a frame) and wraps the Annex-B access units in an IVF file of
+// FourCC H264, which FFmpeg demuxes too.
+func encodeH264(t *testing.T, w, h, seconds, gop int) ivf {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "src.h264")
+	args := []string{"-v", "error", "-y", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=s=%dx%d:r=15:d=%d", w, h, seconds),
+		"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency", "-threads", "1",
+		"-x264-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0", gop, gop), "-b:v", "200k", "-f", "h264", path}
+	if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("encoding H.264: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(b); err != nil {
+		t.Fatal(err)
+	}
+	v := ivf{header: make([]byte, 32)}
+	copy(v.header, "DKIF")
+	binary.LittleEndian.PutUint16(v.header[6:], 32)
+	copy(v.header[8:], "H264")
+	binary.LittleEndian.PutUint16(v.header[12:], uint16(w))
+	binary.LittleEndian.PutUint16(v.header[14:], uint16(h))
+	binary.LittleEndian.PutUint32(v.header[16:], 15) // time base 1/15
+	binary.LittleEndian.PutUint32(v.header[20:], 1)
+	var au []byte
+	for _, n := range nalus {
+		au = append(append(au, 0, 0, 0, 1), n...)
+		if typ := h264.NALUType(n[0] & 0x1f); typ == h264.NALUTypeIDR || typ == h264.NALUTypeNonIDR {
+			v.pts = append(v.pts, uint64(len(v.frames)))
+			v.frames = append(v.frames, au)
+			au = nil
+		}
+	}
+	return v
+}
+
+// h264Key reports whether an Annex-B access unit holds an IDR slice.
+func h264Key(au []byte) bool {
+	var nalus h264.AnnexB
+	if nalus.Unmarshal(au) != nil {
+		return false
+	}
+	for _, n := range nalus {
+		if h264.NALUType(n[0]&0x1f) == h264.NALUTypeIDR {
+			return true
+		}
+	}
+	return false
+}
+
+// h264SetSize rewrites the SPS in an access unit to claim w x h (multiples
+// of 16), keeping every field the slices depend on and dropping the VUI.
+func h264SetSize(t *testing.T, au []byte, w, h int) []byte {
+	t.Helper()
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(au); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, n := range nalus {
+		if h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			var sps h264.SPS
+			if err := sps.Unmarshal(n); err != nil {
+				t.Fatal(err)
+			}
+			if sps.ProfileIdc != 66 || sps.PicOrderCntType != 2 || !sps.FrameMbsOnlyFlag {
+				t.Fatalf("SPS %+v: want constrained baseline, POC type 2, frames only", sps)
+			}
+			var bw bitWriter
+			bw.bits(uint64(n[0]), 8)
+			bw.bits(uint64(sps.ProfileIdc), 8)
+			bw.bits(uint64(n[2]), 8) // constraint flags
+			bw.bits(uint64(sps.LevelIdc), 8)
+			bw.ue(sps.ID)
+			bw.ue(sps.Log2MaxFrameNumMinus4)
+			bw.ue(2) // pic_order_cnt_type
+			bw.ue(sps.MaxNumRefFrames)
+			bw.bits(0, 1) // gaps_in_frame_num_value_allowed_flag
+			bw.ue(uint32(w/16 - 1))
+			bw.ue(uint32(h/16 - 1))
+			bw.bits(1, 1) // frame_mbs_only_flag
+			bw.bits(b2u(sps.Direct8x8InferenceFlag), 1)
+			bw.bits(0, 1) // frame_cropping_flag
+			bw.bits(0, 1) // vui_parameters_present_flag
+			bw.bits(1, 1) // rbsp_stop_one_bit
+			n = emulationPrevent(bw.bytes())
+		}
+		out = append(append(out, 0, 0, 0, 1), n...)
+	}
+	return out
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bitWriter writes big-endian bits and Exp-Golomb codes.
+type bitWriter struct {
+	buf []byte
+	n   int // bits written
+}
+
+func (w *bitWriter) bits(v uint64, n int) {
+	for i := n - 1; i >= 0; i-- {
+		if w.n%8 == 0 {
+			w.buf = append(w.buf, 0)
+		}
+		if v>>i&1 == 1 {
+			w.buf[len(w.buf)-1] |= 0x80 >> (w.n % 8)
+		}
+		w.n++
+	}
+}
+
+func (w *bitWriter) ue(v uint32) {
+	x := uint64(v) + 1
+	l := 0
+	for x>>l > 1 {
+		l++
+	}
+	w.bits(0, l)
+	w.bits(x, l+1)
+}
+
+func (w *bitWriter) bytes() []byte { return w.buf }
+
+// emulationPrevent inserts the 0x03 bytes that keep a NAL unit's payload
+// free of start codes.
+func emulationPrevent(nalu []byte) []byte {
+	out := []byte{nalu[0]}
+	zeros := 0
+	for _, b := range nalu[1:] {
+		if zeros >= 2 && b <= 3 {
+			out = append(out, 3)
+			zeros = 0
+		}
+		out = append(out, b)
+		if b == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+	}
+	return out
+}
+
 // fps15 is the frame index of a time in seconds at the clips' 15 fps.
 func fps15(sec float64) int { return int(sec * 15) }
 
@@ -170,15 +332,6 @@ var hostileCases = []hostileCase{
 		for i := fps15(hostileAfter); i < len(v.frames); i++ {
 			if vp8Key(v.frames[i]) {
 				v.frames[i] = v.frames[i][:len(v.frames[i])/3]
-			}
-		}
-		return v
-	}},
-	{"huge-vp8", "VP8 keyframes after 1 s claiming 16383x16383", func(e *encoder) ivf {
-		v := e.encode("libvpx", 320, 240, 6, 15)
-		for i := fps15(hostileAfter); i < len(v.frames); i++ {
-			if vp8Key(v.frames[i]) {
-				vp8SetSize(v.frames[i], 16383, 16383)
 			}
 		}
 		return v
@@ -244,6 +397,44 @@ var hostileCases = []hostileCase{
 			for j := range v.frames[i] {
 				v.frames[i][j] = byte(rng.Uint32())
 			}
+		}
+		return v
+	}},
+	{"h264-truncated", "H.264: every IDR access unit after 1 s cut to a third of its bytes", func(e *encoder) ivf {
+		v := e.encodeH264(320, 240, 6, 15)
+		for i := fps15(hostileAfter); i < len(v.frames); i++ {
+			if h264Key(v.frames[i]) {
+				v.frames[i] = v.frames[i][:len(v.frames[i])/3]
+			}
+		}
+		return v
+	}},
+	{"h264-huge", "H.264: the SPS before each IDR after 1 s claiming 8192x8192 (FFmpeg alone would allocate a 16-frame DPB of them), then 16384x16384", func(e *encoder) ivf {
+		v := e.encodeH264(320, 240, 6, 15)
+		n := 0
+		for i := fps15(hostileAfter); i < len(v.frames); i++ {
+			if h264Key(v.frames[i]) {
+				if n++; n%2 == 1 {
+					v.frames[i] = h264SetSize(e.t, v.frames[i], 8192, 8192)
+				} else {
+					v.frames[i] = h264SetSize(e.t, v.frames[i], 16384, 16384)
+				}
+			}
+		}
+		return v
+	}},
+	{"h264-garbage", "H.264: after 1 s every access unit an IDR NAL header followed by random bytes", func(e *encoder) ivf {
+		v := e.encodeH264(320, 240, 6, 15)
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i := fps15(hostileAfter); i < len(v.frames); i++ {
+			f := v.frames[i]
+			for j := 5; j < len(f); j++ {
+				f[j] = byte(rng.Uint32())
+				if j >= 2 && f[j-2] == 0 && f[j-1] == 0 && f[j] <= 3 {
+					f[j] = 0xff // no start code inside
+				}
+			}
+			f[4] = 0x65
 		}
 		return v
 	}},
@@ -403,10 +594,10 @@ func vmHWM(pid int) int {
 	return 0
 }
 
-// aliceTile is where the grid puts the first of nine peers on a 320x180
+// aliceTile is where the grid puts the first of twelve peers on a 320x180
 // canvas: the tile's upper part, clear of its label and border, where her
 // white square moves across.
-var aliceTile = image.Rect(12, 6, 104, 36)
+var aliceTile = image.Rect(10, 28, 74, 44)
 
 func crop(rgb []byte, w int, r image.Rectangle) []byte {
 	var out []byte
