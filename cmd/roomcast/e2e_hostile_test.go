@@ -322,6 +322,21 @@ type hostileCase struct {
 	make func(e *encoder) ivf
 }
 
+// containerCases break a whole media file of testdata/peers.
+var containerCases = []struct {
+	name, src, what string
+	bad             func([]byte) []byte
+}{
+	{"webm-corrupt", "dave.webm", "dave.webm (VP8 + Opus) with random bytes over 40-60% of the file, container and all", func(b []byte) []byte {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := len(b) * 4 / 10; i < len(b)*6/10; i++ {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}},
+	{"mkv-cut", "carol.mkv", "carol.mkv (H.264 + Opus in Matroska) cut off at half its bytes", func(b []byte) []byte { return b[:len(b)/2] }},
+}
+
 // hostileAfter is when each hostile stream turns bad: a valid start first,
 // as a sender that goes wrong mid-call.
 const hostileAfter = 1.0
@@ -462,6 +477,18 @@ func TestServeHostileMedia(t *testing.T) {
 		c.make(enc).write(t, filepath.Join(rooms, c.name+".ivf"))
 		manifest += fmt.Sprintf("  - name: %s\n    media: %s.ivf\n", c.name, c.name)
 	}
+	// Whole files broken, as a recording cut short or a disk's bad
+	// sectors would: the container itself, and the Opus in it.
+	for _, c := range containerCases {
+		b, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "peers", c.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rooms, c.name+filepath.Ext(c.src)), c.bad(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		manifest += fmt.Sprintf("  - name: %s\n    media: %s%s\n", c.name, c.name, filepath.Ext(c.src))
+	}
 	if err := os.WriteFile(filepath.Join(rooms, "hostile.yaml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +554,7 @@ func TestServeHostileMedia(t *testing.T) {
 	// The healthy peer's tile keeps moving after the others turned bad:
 	// its frames differ from one second to the next.
 	var prev []byte
-	for _, sec := range []float64{1.5, 3, 4.5, 6, 7.5} {
+	for _, sec := range []float64{1.5, 2.5, 3.5, 4.5, 5.5} { // the clips end at 6 s, and the grid with them
 		f := frameRGB(t, mp4, sec, 320, 180)
 		tile := crop(f, 320, aliceTile)
 		if r, g, b := meanRGB(tile); r < 150 || g > 100 || b > 100 {
@@ -572,7 +599,10 @@ func TestServeHostileMedia(t *testing.T) {
 		}
 	}
 	for _, c := range hostileCases {
-		t.Logf("%-13s decode errors logged: %d (%s)", c.name, errs["PA_"+c.name+"/video"], c.what)
+		t.Logf("%-14s decode errors logged: %d (%s)", c.name, errs["PA_"+c.name+"/video"], c.what)
+	}
+	for _, c := range containerCases {
+		t.Logf("%-14s decode errors logged: video %d, audio %d (%s)", c.name, errs["PA_"+c.name+"/video"], errs["PA_"+c.name+"/audio"], c.what)
 	}
 	if errs["PA_alice/video"] > 0 {
 		t.Errorf("the healthy peer had %d decode errors", errs["PA_alice/video"])
@@ -594,10 +624,10 @@ func vmHWM(pid int) int {
 	return 0
 }
 
-// aliceTile is where the grid puts the first of twelve peers on a 320x180
-// canvas: the tile's upper part, clear of its label and border, where her
-// white square moves across.
-var aliceTile = image.Rect(10, 28, 74, 44)
+// aliceTile is where the grid puts the first of fourteen peers on a
+// 320x180 canvas: the tile's upper part, clear of its label and border,
+// where her white square moves across.
+var aliceTile = image.Rect(10, 4, 80, 20)
 
 func crop(rgb []byte, w int, r image.Rectangle) []byte {
 	var out []byte
