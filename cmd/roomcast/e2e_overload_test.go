@@ -109,7 +109,7 @@ func TestServeOverload(t *testing.T) {
 	for _, id := range admitted {
 		var st worker.State
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if st = s.job(id); st.State != worker.Running && st.State != worker.Starting {
+			if st = s.job(id); st.State == worker.Stopped || st.State == worker.Failed {
 				break
 			}
 			if time.Now().After(deadline) {
