@@ -489,6 +489,9 @@ func TestServeHostileMedia(t *testing.T) {
 		}
 		manifest += fmt.Sprintf("  - name: %s\n    media: %s%s\n", c.name, c.name, filepath.Ext(c.src))
 	}
+	if err := os.WriteFile(filepath.Join(rooms, "alice-only.yaml"), []byte("peers:\n  - name: alice\n    media: alice.webm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(rooms, "hostile.yaml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -564,6 +567,28 @@ func TestServeHostileMedia(t *testing.T) {
 			t.Errorf("alice's tile froze at %.1f s", sec)
 		}
 		prev = tile
+	}
+
+	// Had FFmpeg crashed (a SIGSEGV, or abort() on a failed assertion),
+	// Go's signal handler would have ended the job's process with its
+	// crash report: a third job's process, made to abort so, fails that
+	// job alone.
+	before = childrenOf(t, s.proc.cmd.Process.Pid)
+	if code := s.call("POST", "/v1/jobs", job("crash", "file:alice-only.yaml"), nil); code != 201 {
+		t.Fatalf("POST crash = %d", code)
+	}
+	s.waitJob("crash", "running", running)
+	for _, k := range childrenOf(t, s.proc.cmd.Process.Pid) {
+		if !slices.Contains(before, k) {
+			if err := syscall.Kill(k, syscall.SIGABRT); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	crashed := s.waitJob("crash", "failed", func(st worker.State) bool { return st.State == worker.Failed })
+	t.Logf("a job whose process aborts: failed (%q)", crashed.Reason)
+	if !strings.Contains(crashed.Reason, "process") {
+		t.Errorf("the aborted job's reason %q does not say its process ended", crashed.Reason)
 	}
 
 	h := s.job("healthy")
