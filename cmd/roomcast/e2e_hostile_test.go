@@ -543,9 +543,12 @@ func TestServeHostileMedia(t *testing.T) {
 	if st.State != worker.Stopped || st.Stats.Elapsed < 7.5 {
 		t.Errorf("the hostile job ended %s (%q) after %.1f s, want stopped at its 8 s", st.State, st.Reason, st.Stats.Elapsed)
 	}
-	// 1.2 GiB and half its frames late before decoders had a size limit.
-	if peakKB > 600*1024 || late > 0.2 {
-		t.Errorf("the hostile job peaked at %d MiB with %.0f%% of its frames late, want under 600 MiB and 20%%", peakKB/1024, 100*late)
+	// Before decoders had a size limit it peaked at 1.6-1.8 GiB with 24-73%
+	// of its frames late. Memory tells the two apart on any machine; late
+	// frames reached 14% on the loaded shared machine, so their bound is
+	// loose.
+	if peakKB > 600*1024 || late > 0.5 {
+		t.Errorf("the hostile job peaked at %d MiB with %.0f%% of its frames late, want under 600 MiB and 50%%", peakKB/1024, 100*late)
 	}
 	mp4 := s.download("hostile", "recording.mp4")
 	if d := playableSeconds(t, mp4); d < 7.5 {
