@@ -3,10 +3,26 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/asticode/go-astiav"
 
 	"github.com/roomcast/roomcast/internal/avpacket"
+)
+
+// Limits on a decoded picture. A sender's bitstream says how big its frames
+// are, and FFmpeg's own check lets through anything under 2^28 bytes of
+// picture: a VP8 keyframe claiming 8000x8000 made a 320x240 stream cost
+// 1.2 GiB and half the job's frames late. These cover every real camera and
+// screen (8K UHD, DCI 8K) and bound a decoder's memory at a few hundred MiB.
+const (
+	// maxPixels goes to the decoder as max_pixels: a keyframe over it fails
+	// to decode (an error: the frame is dropped and a keyframe asked for)
+	// before any buffer of that size is allocated.
+	maxPixels = 8192 * 4320
+	// maxFrameSide bounds each side, which max_pixels does not (16383x2000
+	// is under it); a frame beyond it is dropped before it reaches the Sink.
+	maxFrameSide = 8192
 )
 
 // decoder wraps an FFmpeg decoder with reused packet, frame and buffer.
@@ -40,7 +56,16 @@ func newDecoder(c codecKind, threads int) (*decoder, error) {
 			d.cc.SetThreadType(astiav.ThreadTypeSlice)
 		}
 	}
-	if err := d.cc.Open(codec, nil); err != nil {
+	var opts *astiav.Dictionary
+	if c != codecOpus {
+		opts = astiav.NewDictionary()
+		defer opts.Free()
+		if err := opts.Set("max_pixels", strconv.Itoa(maxPixels), 0); err != nil {
+			d.cc.Free()
+			return nil, fmt.Errorf("setting %s max_pixels: %w", codec.Name(), err)
+		}
+	}
+	if err := d.cc.Open(codec, opts); err != nil {
 		d.cc.Free()
 		return nil, fmt.Errorf("opening %s decoder: %w", codec.Name(), err)
 	}

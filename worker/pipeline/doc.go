@@ -6,6 +6,12 @@
 // that asks the sender for a keyframe (PLI) after a loss, and a go-astiav
 // decoder. Decoded frames reach a Sink stamped with job time.
 //
+// A sender's stream is outside input: a decoder takes pictures of at most
+// maxPixels, a picture over maxFrameSide on a side never reaches the Sink,
+// and packets of a payload type the track was not opened with (a codec
+// switch) are dropped, so a hostile stream costs its own tile and no more
+// (docs/reliability.md, "Hostile media").
+//
 // The per-packet path allocates nothing: a packet is read straight into a
 // buffer of the jitter buffer and parsed there, and every later stage
 // writes into buffers it reuses. Bitstream details come from mediacommon

@@ -5,6 +5,10 @@ import "time"
 // emit takes the jitter buffer's packets in order (the emitter interface):
 // audio goes to the decoder, video to the frame assembler.
 func (p *Pipeline) emit(pk *jitterPacket, lost int) {
+	if want := p.info.Codec.PayloadType; want != 0 && pk.pt != want {
+		p.otherPayloadType(pk)
+		return
+	}
 	p.mapper.observe(pk.ssrc, pk.ts, pk.arrival)
 	if lost > 0 {
 		p.st.Lost += uint64(lost)

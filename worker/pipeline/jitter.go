@@ -15,6 +15,7 @@ type jitterPacket struct {
 	seq     uint16
 	ts      uint32
 	ssrc    uint32
+	pt      uint8
 	marker  bool
 	arrival time.Duration // job clock time the packet was read
 	payload []byte        // within buf
@@ -181,6 +182,7 @@ func (j *jitterBuffer) add(p *rtp.Packet, buf []byte, now time.Duration, out emi
 	s.pkt.seq = seq
 	s.pkt.ts = p.Timestamp
 	s.pkt.ssrc = p.SSRC
+	s.pkt.pt = p.PayloadType
 	s.pkt.marker = p.Marker
 	s.pkt.arrival = now
 	s.pkt.payload = p.Payload

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -28,6 +29,15 @@ func (p *Pipeline) receiveVideo(fallback time.Duration) {
 		}
 		if !ok {
 			return
+		}
+		if w, h := p.dec.frame.Width(), p.dec.frame.Height(); w > maxFrameSide || h > maxFrameSide {
+			// A sender's claim, decoded: the compositor's scalers and
+			// the canvas are not for pictures this size.
+			p.dec.frame.Unref()
+			p.st.FramesDropped++
+			p.st.FramesOversize++
+			p.decodeError(fmt.Errorf("a %dx%d frame, over the %d pixel limit on a side", w, h, maxFrameSide))
+			continue
 		}
 		t := fallback
 		if pts := p.dec.frame.Pts(); pts != astiav.NoPtsValue {

@@ -96,6 +96,8 @@ type Pipeline struct {
 	errLogged    bool
 	lastErrLog   time.Duration
 	errSuppress  int
+	ptLogged     bool
+	lastPTLog    time.Duration
 
 	audio    []float32
 	channels int // of the decoded audio; 0 until the first frame
@@ -228,6 +230,28 @@ func (p *Pipeline) readPacket() error {
 	}
 	p.handle(&p.pkt, buf, p.clk.Now())
 	return nil
+}
+
+// otherPayloadType drops a packet of a payload type the track was not
+// opened with: its sender switched codec mid-stream (pion follows such a
+// switch on the same track). Its frames are another codec's bitstream,
+// which the track's depacketizer and decoder can only take for garbage, so
+// the tile keeps its last frame, and the track's own codec shows again
+// from its next keyframe. The packet went through the jitter buffer, so its
+// sequence number is no loss. Logged at most once a second.
+func (p *Pipeline) otherPayloadType(pk *jitterPacket) {
+	p.st.OtherPayloadType++
+	if p.asm != nil {
+		p.asm.lose() // a frame it was in the middle of is cut short
+		p.waitKeyframe = true
+	}
+	now := p.clk.Now()
+	if p.ptLogged && now-p.lastPTLog < errorLogInterval {
+		return
+	}
+	p.ptLogged, p.lastPTLog = true, now
+	p.log.Info("packets of another payload type dropped: the sender switched codec on this track",
+		"payloadType", pk.pt, "want", p.info.Codec.PayloadType, "dropped", p.st.OtherPayloadType)
 }
 
 // errNotRTP is readInto's error for a packet that does not parse as RTP.

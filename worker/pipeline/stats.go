@@ -8,13 +8,15 @@ import "time"
 type Stats struct {
 	Packets          uint64
 	Malformed        uint64 // not RTP: skipped
+	OtherPayloadType uint64 // of a payload type the track was not opened with (a codec switch): dropped
 	Lost             uint64 // never arrived in time: the gap was skipped
 	Reordered        uint64 // arrived after a later packet, still in time
 	Duplicates       uint64
 	Late             uint64 // arrived after its gap was skipped; dropped
 	FramesDecoded    uint64
-	FramesDropped    uint64 // video frames not decoded: loss inside, waiting for a keyframe, or too large
+	FramesDropped    uint64 // video frames not decoded or not shown: loss inside, waiting for a keyframe, too large or oversize
 	FramesTooLarge   uint64 // of FramesDropped: over the codec's frame size cap
+	FramesOversize   uint64 // of FramesDropped: decoded wider or taller than maxFrameSide
 	DecodeErrors     uint64
 	KeyframeRequests uint64
 	LastMediaTime    time.Duration // job time of the last frame given to the Sink
