@@ -59,6 +59,8 @@ type Process struct {
 	log  *slog.Logger
 	// socket is where the job serves its HTTP, if it does.
 	socket string
+	// tail is the end of the child's stderr, for a crash's reason.
+	tail *stderrTail
 
 	mu       sync.Mutex
 	next     uint64
@@ -112,8 +114,9 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	var stderr io.Reader
+	tail := &stderrTail{}
 	if opts.Stderr != nil {
-		cmd.Stderr = opts.Stderr
+		cmd.Stderr = io.MultiWriter(opts.Stderr, tail)
 	} else if stderr, err = cmd.StderrPipe(); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
@@ -127,7 +130,7 @@ func Start(ctx context.Context, cfg config.Job, out string, opts Options) (*Proc
 		return nil, fmt.Errorf("runner: starting the job's process: %w", err)
 	}
 	p := &Process{
-		id: cfg.ID, cmd: cmd, in: in, opts: opts, log: log, socket: socket,
+		id: cfg.ID, cmd: cmd, in: in, opts: opts, log: log, socket: socket, tail: tail,
 		waiting: map[uint64]chan message{},
 		done:    make(chan struct{}),
 	}
@@ -350,6 +353,8 @@ func (p *Process) finish(final *jobstate.State, werr error) {
 		switch {
 		case res.Signal != "":
 			why = "the job's process was killed by signal " + res.Signal
+		case p.tail.crash() != "":
+			why = "the job's process crashed: " + p.tail.crash()
 		case werr != nil:
 			why = "the job's process ended: " + werr.Error()
 		}
@@ -398,6 +403,7 @@ func (p *Process) forwardLogs(r io.Reader, done chan<- struct{}) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	for sc.Scan() {
+		_, _ = p.tail.Write(append(sc.Bytes(), '\n'))
 		p.log.Info(truncate(sc.Text(), 4096), "source", "job")
 	}
 }

@@ -27,9 +27,19 @@ import (
 // stdin and stdout, as `roomcast job-child` does.
 const childEnv = "ROOMCAST_RUNNER_TEST_CHILD"
 
+// crashEnv makes the child crash a second after it starts, as a fault in
+// FFmpeg would: Go's crash report on stderr, exit status 2.
+const crashEnv = "ROOMCAST_RUNNER_TEST_CRASH"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		signal.Ignore(syscall.SIGPIPE) // as job-child does: see doc.go
+		if os.Getenv(crashEnv) != "" {
+			go func() {
+				time.Sleep(time.Second)
+				panic("a test job's crash")
+			}()
+		}
 		err := Serve(context.Background(), os.Stdin, os.Stdout, newTestJob)
 		if err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
@@ -274,5 +284,40 @@ func TestClosedControlStopsTheJob(t *testing.T) {
 	}
 	if d := mp4Seconds(t, filepath.Join(out, "recording.mp4")); d < 1 {
 		t.Errorf("recording plays %.2f s", d)
+	}
+}
+
+// A job process that crashes fails the job with the crash's own words, not
+// "exit status 2".
+func TestCrashedChildSaysWhy(t *testing.T) {
+	for _, pipe := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stderr forwarded as log lines", true: "stderr passed through"}[pipe], func(t *testing.T) {
+			exe, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{
+				Command: []string{exe, "-test.run=^$"},
+				Env:     append(os.Environ(), childEnv+"=1", crashEnv+"=1"),
+				Logger:  slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+			}
+			if pipe {
+				opts.Stderr = testWriter{t}
+			}
+			p, err := Start(context.Background(), config.Job{ID: "crash", MeetingURL: roomURL(t), Record: true}, t.TempDir(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.Done():
+			case <-time.After(30 * time.Second):
+				p.Kill()
+				t.Fatal("the crashing child did not end")
+			}
+			s := p.Result().State
+			if s.State != worker.Failed || !strings.Contains(s.Reason, "crashed: panic: a test job's crash") {
+				t.Fatalf("state %s, reason %q; want failed, with the panic as its reason", s.State, s.Reason)
+			}
+		})
 	}
 }
