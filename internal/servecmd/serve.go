@@ -2,6 +2,7 @@ package servecmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 type serveFlags struct {
 	listen, data, tokensFile, nats, roomsDir string
 	node, publicURL                          string
+	tlsCert, tlsKey                          string
 	natsReplicas                             int
 	webhooks                                 []string
 	webhookBackoff                           string
@@ -52,7 +54,7 @@ func New(jobBinary string) *cobra.Command {
 control and watch them, read their state and fetch their files. Each job runs
 in a child process, so a crash fails that job only. Jobs, events and webhook
 deliveries are kept in NATS JetStream: embedded, under --data, or an existing
-cluster with --nats.
+cluster with --nats. With --tls-cert and --tls-key it serves HTTPS only.
 
 Environment:
   ROOMCAST_API_TOKENS       bearer tokens, comma-separated (or --api-tokens-file)
@@ -73,7 +75,9 @@ their outputs finalized, flushes webhooks, and exits within --grace.`,
 	fl.StringArrayVar(&f.webhooks, "webhook", nil, "POST every event to this URL (repeatable)")
 	fl.StringVar(&f.webhookBackoff, "webhook-retries", "1s,3s,10s", "waits before each retry of a failed webhook")
 	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded); makes this serve a node of a fleet")
-	fl.StringVar(&f.publicURL, "public-url", "", "the URL clients reach this node at, for the live HLS URLs in job states (default http://LISTEN)")
+	fl.StringVar(&f.publicURL, "public-url", "", "the URL clients reach this node at, for the live HLS URLs in job states (default http://LISTEN, https:// with --tls-cert)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain), with --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fl.StringVar(&f.node, "node", "", "this node's name in the fleet, unique (default: the host name); with --nats")
 	fl.IntVar(&f.natsReplicas, "nats-replicas", 0, "copies of each bucket and stream in the cluster (default: as many servers as it has, up to 3)")
 	fl.StringVar(&f.roomsDir, "rooms-dir", "", "file: rooms given through the API must lie in this folder")
@@ -111,6 +115,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if ip := net.ParseIP(host); tokens.Len() == 0 && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
 		return cli.Usage("--listen %s: listening beyond loopback needs API tokens (ROOMCAST_API_TOKENS or --api-tokens-file)", f.listen)
+	}
+	tlsConf, err := loadTLS(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return cli.Usage("%v", err)
 	}
 	backoff, err := parseBackoff(f.webhookBackoff)
 	if err != nil {
@@ -152,7 +160,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return cli.Usage("--listen %s: %v", f.listen, err)
 	}
 	defer ln.Close()
-	publicURL := "http://" + ln.Addr().String()
+	scheme := "http://"
+	if tlsConf != nil {
+		scheme = "https://"
+	}
+	publicURL := scheme + ln.Addr().String()
 	if f.publicURL != "" {
 		u, err := url.Parse(f.publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -223,10 +235,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
+	log.Info("serving", "listen", ln.Addr().String(), "url", publicURL, "tls", tlsConf != nil, "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			// The certificate is in TLSConfig; ServeTLS adds HTTP/2.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 
 	select {
 	case err := <-served:
@@ -247,6 +267,30 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadTLS reads --tls-cert and --tls-key, both or neither; nil is plain
+// HTTP. Reading them here, before anything starts, makes a bad file a usage
+// error naming its flag rather than a listener that fails each handshake.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case keyFile == "":
+		return nil, fmt.Errorf("--tls-cert %s needs --tls-key: the certificate's private key, PEM", certFile)
+	case certFile == "":
+		return nil, fmt.Errorf("--tls-key %s needs --tls-cert: the certificate (chain) it belongs to, PEM", keyFile)
+	}
+	for _, fp := range [][2]string{{"--tls-cert", certFile}, {"--tls-key", keyFile}} {
+		if _, err := os.Stat(fp[1]); err != nil {
+			return nil, fmt.Errorf("%s: %w", fp[0], err)
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate and its PEM private key)", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 func parseBackoff(s string) ([]time.Duration, error) {
