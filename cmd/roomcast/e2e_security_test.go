@@ -4,18 +4,28 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/roomcast/roomcast/internal/apitest"
+	"github.com/roomcast/roomcast/internal/lktest"
 	"github.com/roomcast/roomcast/internal/rtmptest"
 	"github.com/roomcast/roomcast/worker"
 	"github.com/roomcast/roomcast/worker/api"
@@ -254,4 +264,280 @@ func TestServeSlowClients(t *testing.T) {
 	if st := s.job("slow-1"); st.State != worker.Stopped {
 		t.Errorf("slow-1 ended %s", st.State)
 	}
+}
+
+// leakHunt collects what roomcast wrote or answered, by name, and fails the
+// test for each secret found in any of it.
+type leakHunt struct {
+	mu        sync.Mutex
+	artifacts []leakArtifact
+}
+
+type leakArtifact struct {
+	name string
+	text string
+	// allowed are secrets this artifact must hold to do its work.
+	allowed []string
+}
+
+func (h *leakHunt) add(name, text string, allowed ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.artifacts = append(h.artifacts, leakArtifact{name, text, allowed})
+}
+
+// check greps every artifact for every secret; secrets maps a secret's
+// description to its text.
+func (h *leakHunt) check(t *testing.T, secrets map[string]string) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	bytes := 0
+	for _, a := range h.artifacts {
+		bytes += len(a.text)
+		for what, sec := range secrets {
+			if slices.Contains(a.allowed, sec) {
+				continue
+			}
+			if i := strings.Index(a.text, sec); i >= 0 {
+				from, to := max(0, i-120), min(len(a.text), i+len(sec)+60)
+				t.Errorf("%s leaks %s: …%s…", a.name, what, a.text[from:to])
+			}
+		}
+		if m := jwtPattern.FindString(a.text); m != "" && !slices.Contains(a.allowed, "jwt") {
+			t.Errorf("%s holds a JWT (an access token minted from the LiveKit secret): %.60s…", a.name, m)
+		}
+	}
+	t.Logf("searched %d artifacts, %d KiB, for %d secrets", len(h.artifacts), bytes>>10, len(secrets))
+}
+
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.`)
+
+// rawHooks keeps each webhook body as received, then lets hookReceiver
+// verify and record it.
+type rawHooks struct {
+	hookReceiver
+	raw []string
+}
+
+func (h *rawHooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var hdr strings.Builder
+	_ = r.Header.Write(&hdr)
+	h.mu.Lock()
+	h.raw = append(h.raw, r.Method+" "+r.URL.String()+"\n"+hdr.String()+"\n"+string(b))
+	h.mu.Unlock()
+	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	h.hookReceiver.ServeHTTP(w, r)
+}
+
+// TestServeSecretsNeverLeak runs a job with every output through serve (a
+// LiveKit room with its own API key and secret and a publishing peer, the
+// recording, live HLS, the HLS recording, thumbnails, tracks, two RTMP
+// ingests on nginx-rtmp and a third where nothing listens), with API tokens
+// and a signed webhook, makes a few calls fail, and then looks for every
+// secret in everything roomcast wrote or answered: serve's log and its
+// job's, every state, list, event and SSE stream, every webhook received,
+// every error body, /metrics, and every file under --data.
+func TestServeSecretsNeverLeak(t *testing.T) {
+	const (
+		lkKey      = "APIleakKeyQ7w2Zr"
+		lkSecret   = "leakSecretVb93Kd0qLmT5xYp2NwE8sJ6hGfRcZa41"
+		token2     = "tok-second-Hq3Lw9Xe"
+		wrongToken = "tok-wrong-Pz8Kc2Vb"
+		key1       = "sk-live-one-R2d9Lq"
+		key2       = "sk-live-two-M7x4Wt"
+		key3       = "sk-dead-three-J5n8Yc"
+		key4       = "sk-refused-four-T3g6Ue"
+		urlPass    = "urlpass-Ns4Qe7Kd"
+	)
+	secrets := map[string]string{
+		"the LiveKit API key": lkKey, "the LiveKit API secret": lkSecret,
+		"API token 1": serveToken, "API token 2": token2, "a wrong token a client sent": wrongToken,
+		"the webhook secret": serveSecret, "the webhook secret's key": strings.TrimPrefix(serveSecret, "whsec_"),
+		"stream key 1": key1, "stream key 2": key2, "stream key 3 (dead ingest)": key3, "stream key 4 (refused URL)": key4,
+		"a password in a refused meetingUrl": urlPass,
+	}
+
+	lk, err := lktest.New(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk.Key, lk.Secret = lkKey, lkSecret
+	if err := lk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lk.Kill)
+	lkEnv := append(cleanEnv(), "LIVEKIT_API_KEY="+lkKey, "LIVEKIT_API_SECRET="+lkSecret)
+	pub := startRoomcast(t, lkEnv, "publish", "--room", lk.URL("leaks"), "--identity", "alice",
+		"--media", filepath.Join(repoRoot(t), "testdata", "peers", "alice.webm"), "--loop")
+	_ = pub
+
+	nginx := rtmptest.StartNginx(t, rtmptest.NginxConfig{})
+	hooks := &rawHooks{}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+
+	v := apitest.New(t)
+	s := &serveEnv{t: t, data: t.TempDir(), rooms: loopedRoom(t), addr: freeAddr(t)}
+	s.base = "http://" + s.addr
+	s.http = &http.Client{Transport: v.Transport(t, nil), Timeout: 90 * time.Second}
+	s.args = []string{"serve", "--listen", s.addr, "--data", s.data, "--rooms-dir", s.rooms, "--log-level", "debug",
+		"--webhook", recv.URL + "/hooks", "--webhook-retries", "200ms"}
+	s.env = append(lkEnv, "ROOMCAST_API_TOKENS="+serveToken+","+token2, "ROOMCAST_WEBHOOK_SECRET="+serveSecret)
+	s.start()
+
+	var h leakHunt
+	// raw makes a call and keeps its answer as an artifact.
+	raw := func(method, path, token, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var hdr strings.Builder
+		_ = resp.Header.Write(&hdr)
+		h.add(fmt.Sprintf("the answer to %s %s (%d)", method, path, resp.StatusCode), hdr.String()+string(b))
+		return resp.StatusCode, string(b)
+	}
+
+	ingest := fmt.Sprintf("rtmp://127.0.0.1:%d/live/", nginx.Port)
+	job := map[string]any{
+		"id": "leak-1", "meetingUrl": lk.URL("leaks"), "record": true, "hls": true, "hlsRecord": true,
+		"rtmpUrls":   []string{ingest + key1, ingest + key2, "rtmp://" + freeAddr(t) + "/live/" + key3},
+		"thumbnails": "1s", "tracks": true, "resolution": map[string]int{"width": 320, "height": 180},
+	}
+	jb, _ := json.Marshal(job)
+	if code, body := raw("POST", "/v1/jobs", token2, string(jb)); code != 201 {
+		t.Fatalf("POST the job = %d %s\n%s", code, body, tail(s.proc.stderr.String(), 3000))
+	}
+	s.waitJob("leak-1", "4 s recorded, the peer seen, both ingests running and the dead one retrying", func(st worker.State) bool {
+		o := st.RTMPStreaming.Outputs
+		return running(st) && st.Stats.Elapsed >= 4 && st.Peers >= 1 && len(o) == 3 && o[0].Running && o[1].Running && o[2].Retries >= 1
+	})
+
+	// Calls that fail, each with a secret in what it sent.
+	for _, c := range []struct{ method, path, token, body string }{
+		{"GET", "/v1/jobs", wrongToken, ""},
+		{"GET", "/v1/jobs/leak-1", "", ""},
+		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmpx://127.0.0.1/live/` + key4 + `"]}`},
+		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmp://127.0.0.1/live/` + key4 + `","rtmp://a/b/` + key4 + `","rtmp://a/b/c","rtmp://a/b/d"]}`},
+		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"livekit://alice:` + urlPass + `@127.0.0.1:7880/leaks","record":true}`},
+		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"` + lk.URL("leaks") + `","record":true,"rtmpUrls":["rtmp://127.0.0.1/live/` + key4 + `"]}`},
+		{"PATCH", "/v1/jobs/leak-1", serveToken, `{"rtmpUrls":["rtmp//127.0.0.1/live/` + key4 + `"]}`},
+		{"PATCH", "/v1/jobs/leak-1", serveToken, `{"layout":"nonesuch"}`},
+	} {
+		code, body := raw(c.method, c.path, c.token, c.body)
+		t.Logf("%s %s → %d %s", c.method, c.path, code, strings.TrimSpace(body))
+		if code < 400 {
+			t.Errorf("%s %s %s = %d, want a refusal", c.method, c.path, c.body, code)
+		}
+	}
+	// What a client reads while the job runs.
+	raw("GET", "/v1/jobs/leak-1", serveToken, "")
+	raw("GET", "/v1/jobs", serveToken, "")
+	raw("GET", "/v1/rooms/state?meetingUrl="+url.QueryEscape(lk.URL("leaks")), serveToken, "")
+	raw("GET", "/metrics", serveToken, "")
+	raw("GET", "/v1/jobs/leak-1/files", serveToken, "")
+	raw("GET", "/v1/nodes", serveToken, "")
+	if code, body := raw("GET", "/hls/leak-1/index.m3u8", serveToken, ""); code == 200 {
+		for _, line := range strings.Split(body, "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				raw("GET", "/hls/leak-1/"+line, serveToken, "")
+			}
+		}
+	}
+
+	raw("DELETE", "/v1/jobs/leak-1?wait=true", serveToken, "")
+	final := s.waitJob("leak-1", "stopped", func(st worker.State) bool { return st.State == worker.Stopped })
+	if final.Recording.Bytes == 0 || len(final.Tracks) == 0 || final.Thumbnails == nil {
+		t.Errorf("the job did not write every output: recording %d bytes, %d tracks, thumbnails %+v", final.Recording.Bytes, len(final.Tracks), final.Thumbnails)
+	}
+	raw("GET", "/v1/jobs/leak-1", serveToken, "")
+	raw("GET", "/metrics", serveToken, "")
+	raw("GET", "/v1/webhooks/deliveries", serveToken, "")
+	// The whole event stream, through stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.base+"/v1/jobs/leak-1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	if resp, err := s.http.Do(req); err == nil {
+		var sse strings.Builder
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			sse.Write(buf[:n])
+			if err != nil || strings.Contains(sse.String(), `"state":"stopped"`) && strings.Contains(string(buf[:n]), "\n\n") {
+				break
+			}
+		}
+		resp.Body.Close()
+		h.add("the SSE event stream", sse.String())
+	}
+	cancel()
+	// Every webhook, once the last (stopped) has come.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hooks.mu.Lock()
+		done := len(hooks.raw) > 0 && strings.Contains(hooks.raw[len(hooks.raw)-1], `"state":"stopped"`)
+		hooks.mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+	}
+	hooks.mu.Lock()
+	for i, b := range hooks.raw {
+		h.add(fmt.Sprintf("webhook %d", i+1), b)
+	}
+	if len(hooks.errors) > 0 {
+		t.Errorf("webhook receiver: %v", hooks.errors)
+	}
+	nHooks := len(hooks.raw)
+	hooks.mu.Unlock()
+
+	// serve's log, its job's process's lines included, once it has exited.
+	_ = s.proc.cmd.Process.Signal(syscall.SIGTERM)
+	if err := s.proc.wait(t, 60*time.Second); err != nil {
+		t.Errorf("serve exited with %v", err)
+	}
+	h.add("serve's log (stderr, with the job's)", s.proc.stderr.String())
+	h.add("serve's stdout", s.proc.stdout.String())
+
+	// Every file under --data. The store (nats/) must keep each job's
+	// config, its RTMP URLs with their keys, to restart or move the job:
+	// only the stream keys are allowed there.
+	files, storeHasKey := 0, false
+	err = filepath.WalkDir(s.data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(s.data, p)
+		var allowed []string
+		if strings.HasPrefix(rel, "nats"+string(filepath.Separator)) {
+			allowed = []string{key1, key2, key3}
+			storeHasKey = storeHasKey || strings.Contains(string(b), key1)
+		}
+		h.add(rel, string(b), allowed...)
+		files++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control: the store holds the job's config, so a search that
+	// finds stream key 1 nowhere there is blind.
+	if !storeHasKey {
+		t.Error("stream key 1 is nowhere in the store under nats/, where the job's config keeps it: the search reads nothing")
+	}
+	t.Logf("the job: %.1f s recorded, %d tracks, %d webhooks; %d files under --data", final.Stats.Elapsed, len(final.Tracks), nHooks, files)
+	h.check(t, secrets)
 }
