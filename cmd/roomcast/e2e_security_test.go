@@ -541,3 +541,157 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 	t.Logf("the job: %.1f s recorded, %d tracks, %d webhooks; %d files under --data", final.Stats.Elapsed, len(final.Tracks), nHooks, files)
 	h.check(t, secrets)
 }
+
+// TestServePathsConfined: no request and no manifest makes serve write
+// outside --data or read media outside --rooms-dir. Job ids with "..", "/"
+// or an absolute path; file rooms outside the rooms folder by "..", an
+// absolute path or a symlink; manifests in it whose media lie outside by
+// the same three ways; file downloads by "..", an encoded "%2e%2e" and a
+// symlink planted in the job's folder.
+func TestServePathsConfined(t *testing.T) {
+	v := apitest.New(t)
+	data, rooms, outside := t.TempDir(), loopedRoom(t), t.TempDir()
+	clip := filepath.Join(repoRoot(t), "testdata", "peers", "alice.webm")
+	b, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretMedia := filepath.Join(outside, "private.webm")
+	if err := os.WriteFile(secretMedia, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secretText := filepath.Join(outside, "secret.txt")
+	if err := os.WriteFile(secretText, []byte("outside-the-data-root\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outside, "room.yaml"), []byte("peers:\n  - name: eve\n    media: private.webm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up, err := filepath.Rel(rooms, secretMedia)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, media string) {
+		if err := os.WriteFile(filepath.Join(rooms, name), []byte("peers:\n  - name: eve\n    media: "+media+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("media-dotdot.yaml", up)
+	write("media-abs.yaml", secretMedia)
+	write("media-link.yaml", "link.webm")
+	write("media-linkdir.yaml", "linked/private.webm")
+	for link, target := range map[string]string{"link.webm": secretMedia, "linked": outside, "room-link.yaml": filepath.Join(outside, "room.yaml")} {
+		if err := os.Symlink(target, filepath.Join(rooms, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadDir(outside)
+
+	s := startServe(t, v, data, rooms)
+	var p struct {
+		Code   string
+		Fields []struct{ Field string }
+	}
+	small := map[string]int{"width": 320, "height": 180}
+	// Refused at the door: 422 naming the field.
+	for _, tc := range []struct {
+		name, id, room, field string
+	}{
+		{"id ..", "..", "file:long.yaml", "id"},
+		{"id ../x", "../escape", "file:long.yaml", "id"},
+		{"id with /", "a/b", "file:long.yaml", "id"},
+		{"absolute id", "/tmp/x", "file:long.yaml", "id"},
+		{"id %2e%2e", "%2e%2e", "file:long.yaml", "id"},
+		{"room by ..", "", "file:../" + filepath.Base(outside) + "/room.yaml", "meetingUrl"},
+		{"room by a longer ..", "", "file:sub/../../room.yaml", "meetingUrl"},
+		{"absolute room", "", "file:" + filepath.Join(outside, "room.yaml"), "meetingUrl"},
+		{"room through a symlink", "", "file:room-link.yaml", "meetingUrl"},
+		{"room /etc/passwd", "", "file:/etc/passwd.yaml", "meetingUrl"},
+	} {
+		job := map[string]any{"meetingUrl": tc.room, "record": true, "resolution": small}
+		if tc.id != "" {
+			job["id"] = tc.id
+		}
+		p.Code, p.Fields = "", nil
+		code := s.call("POST", "/v1/jobs", job, &p)
+		named := slices.ContainsFunc(p.Fields, func(f struct{ Field string }) bool { return f.Field == tc.field })
+		if code != 422 || !named {
+			t.Errorf("%s: POST = %d %s %+v, want 422 naming %s", tc.name, code, p.Code, p.Fields, tc.field)
+		}
+	}
+	// Admitted (the manifest lies in the folder) but its media does not:
+	// the job's process refuses to open it, and the job fails saying so.
+	for i, m := range []string{"media-dotdot.yaml", "media-abs.yaml", "media-link.yaml", "media-linkdir.yaml"} {
+		id := fmt.Sprintf("media-%d", i)
+		var refusal struct{ Code, Message string }
+		code := s.call("POST", "/v1/jobs", map[string]any{"id": id, "meetingUrl": "file:" + m, "record": true, "resolution": small}, &refusal)
+		if code < 400 || !strings.Contains(refusal.Message, "outside the rooms folder") {
+			t.Errorf("%s: POST = %d %s %q, want a refusal: media outside the rooms folder", m, code, refusal.Code, refusal.Message)
+		}
+		st := s.waitJob(id, "the job to end", func(st worker.State) bool { return st.State == worker.Stopped || st.State == worker.Failed })
+		if st.State != worker.Failed || st.Recording.Bytes > 0 {
+			t.Errorf("%s: job ended %s with %d bytes recorded, want failed with none", m, st.State, st.Recording.Bytes)
+		}
+		t.Logf("%s: POST %d %s: %s", m, code, refusal.Code, refusal.Message)
+	}
+
+	// A job that runs, and its files.
+	if code := s.call("POST", "/v1/jobs", map[string]any{"id": "ok-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": small}, nil); code != 201 {
+		t.Fatalf("the good job = %d", code)
+	}
+	s.waitJob("ok-1", "the recording to run", running)
+	jobDir := filepath.Join(data, "jobs", "ok-1")
+	if err := os.Symlink(secretText, filepath.Join(jobDir, "planted.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(jobDir, "planted-dir")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"../../../" + filepath.Base(outside) + "/secret.txt", "..%2F..%2Fnats", "%2e%2e/%2e%2e/nats", "%2e%2e%2f%2e%2e%2fnats",
+		"planted.txt", "planted-dir/secret.txt", "%2Fetc%2Fpasswd", "..%5C..%5Csecret.txt",
+	} {
+		req, _ := http.NewRequest("GET", s.base+"/v1/jobs/ok-1/files/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+serveToken)
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 || strings.Contains(string(body), "outside-the-data-root") || strings.Contains(string(body), "root:") {
+			t.Errorf("GET files/%s = %d %.80q, want a refusal", path, resp.StatusCode, body)
+		}
+	}
+	var list struct{ Files []struct{ Path string } }
+	s.call("GET", "/v1/jobs/ok-1/files", nil, &list)
+	for _, f := range list.Files {
+		if strings.HasPrefix(f.Path, "planted") {
+			t.Errorf("the file list shows the planted link %s", f.Path)
+		}
+	}
+	for _, path := range []string{"/v1/jobs/..%2F..%2Fetc", "/v1/jobs/%2e%2e", "/v1/jobs/%2Ftmp"} {
+		if code := s.call("GET", path, nil, nil); code != 404 && code != 422 {
+			t.Errorf("GET %s = %d, want 404", path, code)
+		}
+	}
+	s.call("DELETE", "/v1/jobs/ok-1?wait=true", nil, nil)
+
+	// Nothing was written outside --data: the outside folder is as it
+	// was, and every job's folder lies under data/jobs.
+	after, _ := os.ReadDir(outside)
+	if len(after) != len(before) {
+		t.Errorf("the outside folder has %d entries, had %d", len(after), len(before))
+	}
+	dirs, _ := os.ReadDir(filepath.Join(data, "jobs"))
+	var names []string
+	for _, d := range dirs {
+		names = append(names, d.Name())
+	}
+	t.Logf("job folders under data/jobs: %v", names)
+	for _, n := range names {
+		if !strings.HasPrefix(n, "media-") && n != "ok-1" {
+			t.Errorf("an unexpected job folder %s", n)
+		}
+	}
+}

@@ -203,11 +203,21 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		fl = fo
 		log = log.With("node", node)
 	}
+	child := []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat}
+	if f.roomsDir != "" {
+		// The API confines the manifest to the folder; the job's
+		// process confines the media the manifest names.
+		dir, err := filepath.Abs(f.roomsDir)
+		if err != nil {
+			return cli.Usage("--rooms-dir: %v", err)
+		}
+		child = append(child, "--rooms-dir", dir)
+	}
 	svc, err := service.New(ctx, service.Options{
 		Fleet: fl,
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
-			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
+			Command:  child,
 			Stderr:   cmd.ErrOrStderr(),
 			Logger:   log,
 			HTTPBase: publicURL,
