@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	roomcast "github.com/roomcast/roomcast"
 	"github.com/roomcast/roomcast/internal/apitest"
 	"github.com/roomcast/roomcast/internal/lktest"
 	"github.com/roomcast/roomcast/internal/rtmptest"
@@ -694,4 +695,194 @@ func TestServePathsConfined(t *testing.T) {
 			t.Errorf("an unexpected job folder %s", n)
 		}
 	}
+}
+
+// TestServeWebhookTargetsFromConfigOnly: no request body can name a
+// webhook target. The API's schema has no such field in any body, and the
+// real serve refuses a job config or patch that tries one, 422 naming the
+// field; the webhooks still go only to --webhook.
+func TestServeWebhookTargetsFromConfigOnly(t *testing.T) {
+	// Every property of every request body in the API's schema, $refs
+	// followed: the only URLs a caller gives are the room and the RTMP
+	// ingests.
+	var doc map[string]any
+	if err := json.Unmarshal(roomcast.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	var props []string
+	seen := map[string]bool{}
+	var walk func(path string, s any)
+	walk = func(path string, s any) {
+		m, ok := s.(map[string]any)
+		if !ok {
+			if l, ok := s.([]any); ok {
+				for _, e := range l {
+					walk(path, e)
+				}
+			}
+			return
+		}
+		if ref, ok := m["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, "#/components/schemas/")
+			if !seen[name] {
+				seen[name] = true
+				walk(name, schemas[name])
+			}
+			return
+		}
+		for k, v := range m {
+			switch k {
+			case "properties":
+				for name, ps := range v.(map[string]any) {
+					props = append(props, path+"."+name)
+					walk(path+"."+name, ps)
+				}
+			case "example", "examples", "description":
+			default:
+				walk(path, v)
+			}
+		}
+	}
+	bodies := 0
+	for route, ops := range doc["paths"].(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			o, ok := op.(map[string]any)
+			if !ok || o["requestBody"] == nil {
+				continue
+			}
+			bodies++
+			walk(strings.ToUpper(method)+" "+route, o["requestBody"])
+		}
+	}
+	for _, p := range props {
+		name := strings.ToLower(p[strings.LastIndexByte(p, '.')+1:])
+		if strings.Contains(name, "webhook") || strings.Contains(name, "hook") || strings.Contains(name, "callback") ||
+			(strings.Contains(name, "url") && !slices.Contains([]string{"meetingurl", "rtmpurls", "addrtmpurls", "removertmpurls"}, name)) {
+			t.Errorf("request body property %s could name a target", p)
+		}
+	}
+	t.Logf("%d request bodies, %d properties: none names a webhook", bodies, len(props))
+
+	hooks := &hookReceiver{}
+	recv := httptest.NewServer(hooks)
+	defer recv.Close()
+	var other atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { other.Add(1) }))
+	defer elsewhere.Close()
+	v := apitest.New(t)
+	s := startServe(t, v, t.TempDir(), loopedRoom(t), "--webhook", recv.URL+"/hooks")
+	var p struct {
+		Code   string
+		Fields []struct{ Field string }
+	}
+	small := map[string]int{"width": 320, "height": 180}
+	for _, field := range []string{"webhook", "webhooks", "webhookUrl", "webhookUrls", "callbackUrl"} {
+		p.Code, p.Fields = "", nil
+		job := map[string]any{"meetingUrl": "file:long.yaml", "record": true, "resolution": small, field: elsewhere.URL}
+		code := s.call("POST", "/v1/jobs", job, &p)
+		if code != 422 || !slices.ContainsFunc(p.Fields, func(f struct{ Field string }) bool { return f.Field == field }) {
+			t.Errorf("POST a job with %q = %d %s %+v, want 422 naming it", field, code, p.Code, p.Fields)
+		}
+	}
+	if code := s.call("POST", "/v1/jobs", map[string]any{"id": "wh-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": small}, nil); code != 201 {
+		t.Fatalf("POST the job = %d", code)
+	}
+	for _, field := range []string{"webhook", "webhooks"} {
+		p.Code, p.Fields = "", nil
+		code := s.call("PATCH", "/v1/jobs/wh-1", map[string]any{field: elsewhere.URL}, &p)
+		if code != 422 || !slices.ContainsFunc(p.Fields, func(f struct{ Field string }) bool { return f.Field == field }) {
+			t.Errorf("PATCH with %q = %d %s %+v, want 422 naming it", field, code, p.Code, p.Fields)
+		}
+	}
+	s.waitJob("wh-1", "the recording to run", running)
+	s.call("DELETE", "/v1/jobs/wh-1?wait=true", nil, nil)
+	for deadline := time.Now().Add(20 * time.Second); len(hooks.types()) < 3 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(hooks.types()); n < 3 || other.Load() != 0 {
+		t.Errorf("webhooks: %d to --webhook, %d elsewhere; want them all at --webhook", n, other.Load())
+	}
+}
+
+// TestDockerfileRunsAsNonRoot reads the Dockerfile (no docker here, and the
+// image is not built in CI): its final stage switches to a user that is
+// not root, created in that stage, and the entrypoint binary is installed
+// where that user can run it.
+func TestDockerfileRunsAsNonRoot(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Instructions, continuation lines joined, of the last FROM's stage.
+	joined := strings.ReplaceAll(string(b), "\\\n", " ")
+	var stage []string
+	for _, line := range strings.Split(joined, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(strings.ToUpper(line), "FROM ") {
+			stage = nil
+		}
+		stage = append(stage, line)
+	}
+	var user, entry string
+	var created, copied []string
+	for _, ins := range stage {
+		f := strings.Fields(ins)
+		switch strings.ToUpper(f[0]) {
+		case "USER":
+			user = f[1]
+		case "ENTRYPOINT":
+			var argv []string
+			if err := json.Unmarshal([]byte(strings.TrimSpace(ins[len(f[0]):])), &argv); err != nil || len(argv) == 0 {
+				t.Fatalf("ENTRYPOINT %q: want the exec form, [\"binary\", …]", ins)
+			}
+			entry = argv[0]
+		case "RUN":
+			if i := slices.Index(f, "useradd"); i >= 0 {
+				// the name is the last word of the useradd command
+				rest := f[i+1:]
+				if j := slices.Index(rest, "&&"); j >= 0 {
+					rest = rest[:j]
+				}
+				created = append(created, rest[len(rest)-1])
+			}
+		case "COPY":
+			if len(f) >= 3 {
+				dst := f[len(f)-1]
+				for _, src := range f[1 : len(f)-1] {
+					if strings.HasPrefix(src, "--") {
+						continue
+					}
+					if strings.HasSuffix(dst, "/") {
+						copied = append(copied, dst+filepath.Base(src))
+					} else {
+						copied = append(copied, dst)
+					}
+				}
+			}
+		}
+	}
+	name := strings.Split(user, ":")[0]
+	if name == "" || name == "root" || name == "0" {
+		t.Fatalf("the final stage's USER is %q: the image would run as root", user)
+	}
+	if !slices.Contains(created, name) {
+		t.Errorf("USER %s is not created in the final stage (useradd …: %v)", name, created)
+	}
+	// The entrypoint: a bare name found on the image's PATH, in a folder
+	// every user may read and run from, copied there by the build.
+	path := entry
+	if !strings.Contains(entry, "/") {
+		path = "/usr/local/bin/" + entry
+	}
+	if !slices.Contains(copied, path) {
+		t.Errorf("ENTRYPOINT %s: not installed at %s by a COPY (copied: %v)", entry, path, copied)
+	}
+	if !strings.HasPrefix(path, "/usr/local/bin/") && !strings.HasPrefix(path, "/usr/bin/") {
+		t.Errorf("ENTRYPOINT %s lies outside /usr/local/bin and /usr/bin, where a non-root user may not run it", path)
+	}
+	t.Logf("final stage: USER %s (created there), ENTRYPOINT %s installed at %s", user, entry, path)
 }
