@@ -250,6 +250,23 @@ func TestServeSlowClients(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Size limits meanwhile: a body over 64 KiB, headers over 16 KiB.
+	big := `{"meetingUrl":"demo:","record":true,"id":"` + strings.Repeat("x", 70<<10) + `"}`
+	var tooLarge struct{ Code string }
+	if code := s.call("POST", "/v1/jobs", big, &tooLarge); code != 413 || tooLarge.Code != "TOO_LARGE" {
+		t.Errorf("a 70 KiB body = %d %s, want 413 TOO_LARGE", code, tooLarge.Code)
+	}
+	req, _ := http.NewRequest("GET", s.base+"/v1/jobs", nil)
+	req.Header.Set("Authorization", "Bearer "+serveToken)
+	req.Header.Set("X-Padding", strings.Repeat("x", 20<<10))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("20 KiB of headers: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("20 KiB of headers = %d, want 431", resp.StatusCode)
+		}
+	}
 	s.waitJob("slow-1", "the recording to run", running)
 	t.Logf("10 API calls and a job start under %d slow connections: worst %v", slow, worst.Round(time.Millisecond))
 	wg.Wait()
@@ -423,6 +440,23 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 		o := st.RTMPStreaming.Outputs
 		return running(st) && st.Stats.Elapsed >= 4 && st.Peers >= 1 && len(o) == 3 && o[0].Running && o[1].Running && o[2].Retries >= 1
 	})
+
+	// The job's process: its command line and environment hold the
+	// room's credentials (it joins with them) but neither the API tokens
+	// nor the webhook secret, which only serve uses.
+	kids := childrenOf(t, s.proc.cmd.Process.Pid)
+	if len(kids) == 0 {
+		t.Fatal("serve has no job process")
+	}
+	for _, pid := range kids {
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.add(fmt.Sprintf("the job process's %s", f), strings.ReplaceAll(string(b), "\x00", "\n"), lkKey, lkSecret)
+		}
+	}
 
 	// Calls that fail, each with a secret in what it sent.
 	for _, c := range []struct{ method, path, token, body string }{

@@ -218,6 +218,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
 			Command:  child,
+			Env:      jobEnv(os.Environ()),
 			Stderr:   cmd.ErrOrStderr(),
 			Logger:   log,
 			HTTPBase: publicURL,
@@ -301,6 +302,19 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate and its PEM private key)", certFile, keyFile, err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// jobEnv is a job process's environment: serve's, less the API tokens and
+// the webhook secret, which only serve uses. A job keeps its room's
+// credentials (LIVEKIT_*, JANUS_*).
+func jobEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "ROOMCAST_API_TOKENS=") && !strings.HasPrefix(kv, "ROOMCAST_WEBHOOK_SECRET=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func parseBackoff(s string) ([]time.Duration, error) {
