@@ -228,6 +228,20 @@ func TestServeSlowClients(t *testing.T) {
 		}()
 	}
 	t.Logf("%d slow connections open after %v", slow, time.Since(start).Round(time.Millisecond))
+	// The descriptors they hold, against serve's limit (Go raises the
+	// soft limit to the hard one at start).
+	pid := s.proc.cmd.Process.Pid
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		limit := ""
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid)); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "Max open files") {
+					limit = strings.Join(strings.Fields(l)[3:5], "/")
+				}
+			}
+		}
+		t.Logf("serve holds %d descriptors; its open-files limit (soft/hard) is %s", len(fds), limit)
+	}
 
 	// Real calls meanwhile: each answered, within a functional 2 s.
 	var worst time.Duration
