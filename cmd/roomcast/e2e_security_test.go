@@ -382,13 +382,14 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 		key3       = "sk-dead-three-J5n8Yc"
 		key4       = "sk-refused-four-T3g6Ue"
 		urlPass    = "urlpass-Ns4Qe7Kd"
+		rtmpPass   = "rtmppass-Fw6Zt1Ho"
 	)
 	secrets := map[string]string{
 		"the LiveKit API key": lkKey, "the LiveKit API secret": lkSecret,
 		"API token 1": serveToken, "API token 2": token2, "a wrong token a client sent": wrongToken,
 		"the webhook secret": serveSecret, "the webhook secret's key": strings.TrimPrefix(serveSecret, "whsec_"),
 		"stream key 1": key1, "stream key 2": key2, "stream key 3 (dead ingest)": key3, "stream key 4 (refused URL)": key4,
-		"a password in a refused meetingUrl": urlPass,
+		"a password in a refused meetingUrl": urlPass, "a password in a refused RTMP URL": rtmpPass,
 	}
 
 	lk, err := lktest.New(t.TempDir(), true)
@@ -448,7 +449,7 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 	}
 	jb, _ := json.Marshal(job)
 	if code, body := raw("POST", "/v1/jobs", token2, string(jb)); code != 201 {
-		t.Fatalf("POST the job = %d %s\n%s", code, body, tail(s.proc.stderr.String(), 3000))
+		t.Fatalf("POST the job = %d %s", code, body)
 	}
 	s.waitJob("leak-1", "4 s recorded, the peer seen, both ingests running and the dead one retrying", func(st worker.State) bool {
 		o := st.RTMPStreaming.Outputs
@@ -476,11 +477,12 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 	for _, c := range []struct{ method, path, token, body string }{
 		{"GET", "/v1/jobs", wrongToken, ""},
 		{"GET", "/v1/jobs/leak-1", "", ""},
+		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmp://bot:` + rtmpPass + `@127.0.0.1/live/` + key4 + `"]}`},
 		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmpx://127.0.0.1/live/` + key4 + `"]}`},
 		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmp://127.0.0.1/live/` + key4 + `","rtmp://a/b/` + key4 + `","rtmp://a/b/c","rtmp://a/b/d"]}`},
 		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"livekit://alice:` + urlPass + `@127.0.0.1:7880/leaks","record":true}`},
 		{"POST", "/v1/jobs", serveToken, `{"meetingUrl":"` + lk.URL("leaks") + `","record":true,"rtmpUrls":["rtmp://127.0.0.1/live/` + key4 + `"]}`},
-		{"PATCH", "/v1/jobs/leak-1", serveToken, `{"rtmpUrls":["rtmp//127.0.0.1/live/` + key4 + `"]}`},
+		{"PATCH", "/v1/jobs/leak-1", serveToken, `{"addRtmpUrls":["rtmp//127.0.0.1/live/` + key4 + `"]}`},
 		{"PATCH", "/v1/jobs/leak-1", serveToken, `{"layout":"nonesuch"}`},
 	} {
 		code, body := raw(c.method, c.path, c.token, c.body)
