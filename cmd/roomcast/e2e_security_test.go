@@ -491,6 +491,10 @@ func TestServeSecretsNeverLeak(t *testing.T) {
 			t.Errorf("%s %s %s = %d, want a refusal", c.method, c.path, c.body, code)
 		}
 	}
+	// A refused RTMP URL's problem names which, with its key masked.
+	if code, body := raw("POST", "/v1/jobs", serveToken, `{"meetingUrl":"demo:","record":true,"rtmpUrls":["rtmp://a/live/k","rtmpx://127.0.0.1/live/`+key4+`"]}`); code != 422 || !strings.Contains(body, `"field":"rtmpUrls[1]"`) {
+		t.Errorf("a bad second RTMP URL = %d %s, want 422 naming rtmpUrls[1]", code, body)
+	}
 	// What a client reads while the job runs.
 	raw("GET", "/v1/jobs/leak-1", serveToken, "")
 	raw("GET", "/v1/jobs", serveToken, "")
