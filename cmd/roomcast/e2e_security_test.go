@@ -244,23 +244,29 @@ func TestServeSlowClients(t *testing.T) {
 	}
 
 	// Real calls meanwhile: each answered, within a functional 2 s.
-	var worst time.Duration
+	var worst, startTook time.Duration
 	for i := range 10 {
 		t0 := time.Now()
 		var page api.JobPage
 		if code := s.call("GET", "/v1/jobs", nil, &page); code != 200 {
 			t.Errorf("GET /v1/jobs under slow clients = %d", code)
 		}
-		if i == 3 {
-			job := map[string]any{"id": "slow-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
-			if code := s.call("POST", "/v1/jobs", job, nil); code != 201 {
-				t.Errorf("POST /v1/jobs under slow clients = %d", code)
-			}
-		}
 		d := time.Since(t0)
 		worst = max(worst, d)
 		if d > 2*time.Second {
 			t.Errorf("call %d took %v under slow clients, want an answer within 2 s", i, d)
+		}
+		if i == 3 {
+			// A start forks the job's process: a looser bound.
+			t0 := time.Now()
+			job := map[string]any{"id": "slow-1", "meetingUrl": "file:long.yaml", "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
+			if code := s.call("POST", "/v1/jobs", job, nil); code != 201 {
+				t.Errorf("POST /v1/jobs under slow clients = %d", code)
+			}
+			startTook = time.Since(t0)
+			if startTook > 10*time.Second {
+				t.Errorf("a job start took %v under slow clients, want it within 10 s", startTook)
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -282,7 +288,7 @@ func TestServeSlowClients(t *testing.T) {
 		}
 	}
 	s.waitJob("slow-1", "the recording to run", running)
-	t.Logf("10 API calls and a job start under %d slow connections: worst %v", slow, worst.Round(time.Millisecond))
+	t.Logf("under %d slow connections: 10 lists answered in at most %v, a job start in %v", slow, worst.Round(time.Millisecond), startTook.Round(time.Millisecond))
 	wg.Wait()
 	var last time.Duration
 	for _, d := range closedAt {
