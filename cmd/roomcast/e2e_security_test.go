@@ -77,10 +77,15 @@ func TestServeTLS(t *testing.T) {
 	v := apitest.New(t)
 	s := startServeTLS(t, v, tf, t.TempDir(), loopedRoom(t))
 
-	var ready struct{ Status string }
-	if code := s.call("GET", "/readyz", nil, &ready); code != 200 {
-		t.Fatalf("GET /readyz over TLS = %d", code)
+	resp, err := s.http.Get(s.base + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz over TLS: %v", err)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("GET /readyz over TLS = %d %s, want 200 over HTTP/2 and TLS 1.2 or later", resp.StatusCode, resp.Proto)
+	}
+	t.Logf("GET /readyz: %d over %s, %s", resp.StatusCode, resp.Proto, tls.VersionName(resp.TLS.Version))
 
 	env := append(cleanEnv(), "ROOMCAST_SERVER="+s.base, "ROOMCAST_TOKEN="+serveToken, "ROOMCAST_CA_FILE="+tf.CAFile)
 	run := func(env []string, args ...string) (string, string, int) {
@@ -114,7 +119,7 @@ func TestServeTLS(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "certificate") {
 		t.Errorf("list without the CA = %d %s, want a failure naming the certificate", code, errOut)
 	}
-	_, err := http.Get(s.base + "/readyz")
+	_, err = http.Get(s.base + "/readyz")
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("GET /readyz with the system's CAs only: %v, want x509.UnknownAuthorityError", err)
@@ -130,7 +135,7 @@ func TestServeTLS(t *testing.T) {
 
 	// Plain HTTP to the TLS port: Go's TLS server answers a bare 400 and
 	// closes; the API never sees the request.
-	resp, err := http.Get("http://" + s.addr + "/v1/jobs")
+	resp, err = http.Get("http://" + s.addr + "/v1/jobs")
 	if err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -151,9 +156,15 @@ func TestServeTLS(t *testing.T) {
 		t.Error("a TLS 1.1 handshake succeeded, want TLS 1.2 at least")
 	}
 
+	// SSE over TLS (HTTP/2): watch follows the job to its end.
+	watch := startRoomcast(t, env, "watch", "tls-1")
+	time.Sleep(500 * time.Millisecond)
 	out, errOut, code = run(env, "stop", "tls-1")
 	if code != 0 || strings.TrimSpace(out) != "tls-1 stopped" {
 		t.Errorf("stop over TLS = %d %q %s", code, out, errOut)
+	}
+	if err := watch.wait(t, 30*time.Second); err != nil || !strings.Contains(watch.stdout.String(), "stopped") {
+		t.Errorf("watch over TLS = %v\n%s%s", err, watch.stdout.String(), watch.stderr.String())
 	}
 
 	// The flags: both or neither, files that load, and TLS is no licence
