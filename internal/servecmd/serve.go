@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -252,7 +253,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	served := make(chan error, 1)
 	go func() {
 		if tlsConf != nil {
-			// The certificate is in TLSConfig; ServeTLS adds HTTP/2.
+			// The certificate comes from TLSConfig; ServeTLS adds HTTP/2.
 			served <- srv.ServeTLS(ln, "", "")
 			return
 		}
@@ -297,11 +298,57 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 			return nil, fmt.Errorf("%s: %w", fp[0], err)
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate and its PEM private key)", certFile, keyFile, err)
+	cr := &certReloader{certFile: certFile, keyFile: keyFile}
+	if err := cr.load(); err != nil {
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: cr.get, MinVersion: tls.VersionTLS12}, nil
+}
+
+// certReloader serves the certificate in its files, read again when
+// either file changes: a renewed certificate needs no restart. A renewal
+// that does not load (half written, a key of another certificate) keeps
+// the one before.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu         sync.Mutex
+	cert       *tls.Certificate
+	stamp      string // both files' sizes and modification times
+	lastCheck time.Time
+}
+
+func (c *certReloader) fileStamp() string {
+	var b strings.Builder
+	for _, p := range []string{c.certFile, c.keyFile} {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+func (c *certReloader) load() error {
+	stamp := c.fileStamp()
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate and its PEM private key)", c.certFile, c.keyFile, err)
+	}
+	c.cert, c.stamp = &cert, stamp
+	return nil
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// At most one look at the files a second, however many handshakes.
+	if now := time.Now(); now.Sub(c.lastCheck) >= time.Second {
+		c.lastCheck = now
+		if c.fileStamp() != c.stamp {
+			_ = c.load() // on failure the previous certificate stays
+		}
+	}
+	return c.cert, nil
 }
 
 // jobEnv is a job process's environment: serve's, less the API tokens and
