@@ -26,6 +26,7 @@ import (
 
 	roomcast "github.com/roomcast/roomcast"
 	"github.com/roomcast/roomcast/internal/apitest"
+	"github.com/roomcast/roomcast/internal/janustest"
 	"github.com/roomcast/roomcast/internal/lktest"
 	"github.com/roomcast/roomcast/internal/rtmptest"
 	"github.com/roomcast/roomcast/worker"
@@ -956,4 +957,63 @@ func TestDockerfileRunsAsNonRoot(t *testing.T) {
 		t.Errorf("ENTRYPOINT %s lies outside /usr/local/bin and /usr/bin, where a non-root user may not run it", path)
 	}
 	t.Logf("final stage: USER %s (created there), ENTRYPOINT %s installed at %s", user, entry, path)
+}
+
+// TestJanusPINNeverLeaks: a Janus room's PIN, given as JANUS_ROOM_PIN, is
+// nowhere in what a job writes: its log (debug), status.json, the HLS
+// recording's playlists, tracks/room.yaml, any file. The job runs as
+// `record` inside Janus's network namespace (serve's jobs are the same
+// code in a job process; serve itself cannot be reached from outside the
+// namespace).
+func TestJanusPINNeverLeaks(t *testing.T) {
+	const pin = "pin-leak-Ud5Wq8Rs"
+	s := startJanusServer(t)
+	url := janusRoom(t, s, janustest.Room{ID: 5151, Pin: pin})
+	nsEnv := func(args ...string) *proc {
+		t.Helper()
+		p := &proc{cmd: s.NS.Command(binPath, args...), done: make(chan error, 1)}
+		p.cmd.Dir = repoRoot(t)
+		p.cmd.Env = append(cleanEnv(), "JANUS_ROOM_PIN="+pin)
+		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { p.done <- p.cmd.Wait() }()
+		t.Cleanup(p.stop)
+		return p
+	}
+	nsEnv("publish", "--room", url, "--identity", "alice", "--media", filepath.Join(repoRoot(t), "testdata", "peers", "alice.webm"), "--loop")
+	time.Sleep(time.Second)
+	out := t.TempDir()
+	rec := nsEnv("record", "--room", url, "--record", "--hls-record", "--tracks", "--thumbnails", "1s",
+		"--resolution", "320x180", "--duration", "4s", "--out", out, "--log-level", "debug")
+	if err := rec.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("record: %v\n%s", err, tail(rec.stderr.String(), 3000))
+	}
+	st := readStatus(t, out)
+	if st.State != worker.Stopped || st.Peers < 1 {
+		t.Fatalf("the job ended %s with %d peers, want stopped with alice", st.State, st.Peers)
+	}
+	var h leakHunt
+	h.add("record's log (stderr)", rec.stderr.String())
+	h.add("record's stdout", rec.stdout.String())
+	files := 0
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		h.add(rel, string(b))
+		files++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.1f s recorded of a PIN-protected Janus room, %d peers; %d files", st.Stats.Elapsed, st.Peers, files)
+	h.check(t, map[string]string{"the Janus room PIN": pin})
 }
