@@ -37,6 +37,9 @@ func TestValidate(t *testing.T) {
 		{"no room", func(j *Job) { j.MeetingURL = "" }, []string{"meetingUrl is required", "file:PATH.yaml"}},
 		{"bad scheme", func(j *Job) { j.MeetingURL = "zoom://x" }, []string{"unknown scheme", "livekit://"}},
 		{"livekit no room", func(j *Job) { j.MeetingURL = "livekit://127.0.0.1:7880" }, []string{"exactly one room"}},
+		{"livekit credentials", func(j *Job) { j.MeetingURL = "livekit://bot:PASSWORD@lk.example.com/standup" }, []string{"meetingUrl", "livekit://lk.example.com/standup", "no credentials", "LIVEKIT_API_KEY"}},
+		{"livekit query", func(j *Job) { j.MeetingURL = "livekit://lk.example.com/standup?access_token=PASSWORD" }, []string{"meetingUrl", "no credentials, query"}},
+		{"livekit bad escape", func(j *Job) { j.MeetingURL = "livekit://bot:PASSWORD@lk.example.com/%zz" }, []string{"meetingUrl", "not a valid URL"}},
 		{"livekit ok", func(j *Job) { j.MeetingURL = "livekit+https://lk.example.com/standup" }, nil},
 		{"file not yaml", func(j *Job) { j.MeetingURL = "file:room.txt" }, []string{"YAML manifest"}},
 		{"four rtmp", func(j *Job) {
@@ -76,8 +79,8 @@ func TestValidate(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if strings.Contains(err.Error(), "SECRETKEY") {
-				t.Errorf("error leaks the stream key: %v", err)
+			if strings.Contains(err.Error(), "SECRETKEY") || strings.Contains(err.Error(), "PASSWORD") {
+				t.Errorf("error leaks the stream key or password: %v", err)
 			}
 		})
 	}

@@ -39,14 +39,19 @@ func ParseMeetingURL(s string) (RoomKind, string, error) {
 		}
 		return RoomFile, p, nil
 	case strings.HasPrefix(s, "livekit://"), strings.HasPrefix(s, "livekit+https://"), strings.HasPrefix(s, "livekit+wss://"):
+		// url.Parse's errors quote the input, which may carry a password.
 		u, err := url.Parse(s)
 		if err != nil {
-			return "", "", fmt.Errorf("meetingUrl: %v (%s)", err, allowed)
+			return "", "", fmt.Errorf("meetingUrl: not a valid URL (%s)", allowed)
 		}
-		if u.Host == "" {
+		switch {
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			// Refused here, before the job is stored or its process
+			// started, so that the credentials are written nowhere.
+			return "", "", fmt.Errorf("meetingUrl %q: a LiveKit URL carries no credentials, query or fragment: give the API key and secret with LIVEKIT_API_KEY and LIVEKIT_API_SECRET", redactURL(s))
+		case u.Host == "":
 			return "", "", fmt.Errorf("meetingUrl %q has no host (%s)", s, allowed)
-		}
-		if strings.Trim(u.Path, "/") == "" || strings.Contains(strings.Trim(u.Path, "/"), "/") {
+		case strings.Trim(u.Path, "/") == "" || strings.Contains(strings.Trim(u.Path, "/"), "/"):
 			return "", "", fmt.Errorf("meetingUrl %q must name exactly one room after the host (%s)", s, allowed)
 		}
 		return RoomLiveKit, s, nil
@@ -71,9 +76,17 @@ func ParseMeetingURL(s string) (RoomKind, string, error) {
 // RedactJanusURL drops what a Janus URL must not carry (userinfo, query,
 // fragment) so that an error can name the URL without leaking a secret.
 func RedactJanusURL(s string) string {
+	if _, err := url.Parse(s); err != nil {
+		return "janus://…"
+	}
+	return redactURL(s)
+}
+
+// redactURL drops a URL's userinfo, query and fragment; s must parse.
+func redactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
-		return "janus://…"
+		return "…"
 	}
 	u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
 	return u.String()

@@ -22,11 +22,12 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	server, output string
+	server, output, caFile string
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.server, "server", "", "the roomcast service, http://HOST:PORT (default $ROOMCAST_SERVER)")
+	cmd.Flags().StringVar(&f.server, "server", "", "the roomcast service, http://HOST:PORT or https://HOST[:PORT] (default $ROOMCAST_SERVER)")
+	cmd.Flags().StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM file too, for a serve --tls-cert a private CA signed (default $ROOMCAST_CA_FILE)")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "table or json")
 }
 
@@ -38,7 +39,15 @@ func (f *clientFlags) client() (*api.Client, error) {
 	if server == "" {
 		server = os.Getenv("ROOMCAST_SERVER")
 	}
-	c, err := api.NewClient(server, os.Getenv("ROOMCAST_TOKEN"), nil)
+	caFlag, caFile := "--ca-file", f.caFile
+	if caFile == "" {
+		caFlag, caFile = "ROOMCAST_CA_FILE", os.Getenv("ROOMCAST_CA_FILE")
+	}
+	hc, err := api.HTTPClient(caFile)
+	if err != nil {
+		return nil, usage("%s: %v", caFlag, err)
+	}
+	c, err := api.NewClient(server, os.Getenv("ROOMCAST_TOKEN"), hc)
 	if err != nil {
 		return nil, usage("%v", err)
 	}

@@ -18,7 +18,7 @@ import (
 // newJobChildCmd is the child process of `serve`: one job, controlled over
 // stdin and stdout (worker/runner). It is hidden: nobody runs it by hand.
 func newJobChildCmd() *cobra.Command {
-	var level, format string
+	var level, format, roomsDir string
 	cmd := &cobra.Command{
 		Use:    "job-child",
 		Short:  "Run one job for serve (internal)",
@@ -43,7 +43,7 @@ func newJobChildCmd() *cobra.Command {
 				opts := worker.Options{
 					Out:     spec.Out,
 					Part:    spec.Part,
-					Open:    roomOpener(roomOptions{}),
+					Open:    roomOpener(roomOptions{root: roomsDir}),
 					Sinks:   sinkFactory(config.Worker{}, log),
 					Logger:  base, // the job adds its id itself
 					OnEvent: spec.OnEvent,
@@ -64,6 +64,7 @@ func newJobChildCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&format, "log-format", "json", "json or text")
+	cmd.Flags().StringVar(&roomsDir, "rooms-dir", "", "file rooms' media must lie in this folder (serve's --rooms-dir)")
 	return cmd
 }
 

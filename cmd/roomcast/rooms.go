@@ -22,6 +22,7 @@ import (
 type roomOptions struct {
 	token string // a ready LiveKit token, if one was given
 	trim  bool   // file rooms: cut the spans without media (--trim)
+	root  string // file rooms: their media must lie in this folder (serve's --rooms-dir)
 }
 
 // roomOpener picks the connector from the meetingUrl's scheme.
@@ -48,7 +49,7 @@ func openRoom(ctx context.Context, meetingURL string, o roomOptions, clk mediacl
 		}
 		return &cleanupRoom{Room: r, cleanup: func() { os.RemoveAll(dir) }}, nil
 	case config.RoomFile:
-		return file.Open(rest, file.Options{Clock: clk, Logger: log, Trim: o.trim})
+		return file.Open(rest, file.Options{Clock: clk, Logger: log, Trim: o.trim, Root: o.root})
 	case config.RoomLiveKit:
 		return openLiveKit(ctx, rest, o.token, log)
 	case config.RoomJanus:

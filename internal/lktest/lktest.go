@@ -45,6 +45,10 @@ type Server struct {
 	Port, TCPPort, UDPPort int
 	AutoCreate             bool
 	Dir                    string
+	// Key and Secret, when set before Start, replace the dev keys: for a
+	// test that looks for them in what roomcast writes, which the dev
+	// secret "secret" is too common a word for.
+	Key, Secret string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -142,6 +146,9 @@ func (s *Server) Start() error {
 	}
 	cfg := fmt.Sprintf("port: %d\nrtc:\n  tcp_port: %d\n  udp_port: %d\n  use_external_ip: false\nroom:\n  auto_create: %t\nlogging:\n  level: %s\n",
 		s.Port, s.TCPPort, s.UDPPort, s.AutoCreate, level)
+	if s.Key != "" {
+		cfg += fmt.Sprintf("keys:\n  %q: %q\n", s.Key, s.Secret)
+	}
 	cmd := exec.Command(s.Bin, "--dev", "--bind", "127.0.0.1", "--node-ip", "127.0.0.1", "--config-body", cfg)
 	cmd.Dir = s.Dir
 	w := &syncbuf.Buffer{}
@@ -206,10 +213,11 @@ func (s *Server) WSURL() string {
 	return fmt.Sprintf("ws://127.0.0.1:%d", s.Port)
 }
 
-// Token mints a participant's token for room with the dev keys: it may
+// Token mints a participant's token for room with the server's keys: it may
 // publish and subscribe, and is valid for an hour.
 func (s *Server) Token(room, identity string) (string, error) {
-	at := auth.NewAccessToken(DevKey, DevSecret)
+	key, secret := s.keys()
+	at := auth.NewAccessToken(key, secret)
 	at.SetIdentity(identity).SetName(identity).SetValidFor(time.Hour).
 		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: room})
 	tok, err := at.ToJWT()
@@ -219,9 +227,18 @@ func (s *Server) Token(room, identity string) (string, error) {
 	return tok, nil
 }
 
-// API is a room service client with the dev keys.
+// API is a room service client with the server's keys.
 func (s *Server) API() *lksdk.RoomServiceClient {
-	return lksdk.NewRoomServiceClient(fmt.Sprintf("http://127.0.0.1:%d", s.Port), DevKey, DevSecret)
+	key, secret := s.keys()
+	return lksdk.NewRoomServiceClient(fmt.Sprintf("http://127.0.0.1:%d", s.Port), key, secret)
+}
+
+// keys are the API key and secret the server accepts.
+func (s *Server) keys() (key, secret string) {
+	if s.Key != "" {
+		return s.Key, s.Secret
+	}
+	return DevKey, DevSecret
 }
 
 // CreateRoom creates a room (needed when AutoCreate is off).

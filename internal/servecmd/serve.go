@@ -2,6 +2,7 @@ package servecmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 type serveFlags struct {
 	listen, data, tokensFile, nats, roomsDir string
 	node, publicURL                          string
+	tlsCert, tlsKey                          string
 	natsReplicas                             int
 	webhooks                                 []string
 	webhookBackoff                           string
@@ -52,7 +55,7 @@ func New(jobBinary string) *cobra.Command {
 control and watch them, read their state and fetch their files. Each job runs
 in a child process, so a crash fails that job only. Jobs, events and webhook
 deliveries are kept in NATS JetStream: embedded, under --data, or an existing
-cluster with --nats.
+cluster with --nats. With --tls-cert and --tls-key it serves HTTPS only.
 
 With --nats, serve is one node (--node) of a fleet: every node takes every
 call, a job is placed on the node with the most free CPU, and the jobs of a
@@ -79,7 +82,9 @@ their outputs finalized, flushes webhooks, and exits within --grace.`,
 	fl.StringArrayVar(&f.webhooks, "webhook", nil, "POST every event to this URL (repeatable)")
 	fl.StringVar(&f.webhookBackoff, "webhook-retries", "1s,3s,10s", "waits before each retry of a failed webhook")
 	fl.StringVar(&f.nats, "nats", "", "an existing NATS cluster, nats://HOST:PORT[,…] (default: embedded); makes this serve a node of a fleet")
-	fl.StringVar(&f.publicURL, "public-url", "", "the URL clients reach this node at, for the live HLS URLs in job states (default http://LISTEN)")
+	fl.StringVar(&f.publicURL, "public-url", "", "the URL clients reach this node at, for the live HLS URLs in job states (default http://LISTEN, https:// with --tls-cert)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain), with --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the PEM private key of --tls-cert")
 	fl.StringVar(&f.node, "node", "", "this node's name in the fleet, unique (default: the host name); with --nats")
 	fl.IntVar(&f.natsReplicas, "nats-replicas", 0, "copies of each bucket and stream in the cluster (default: as many servers as it has, up to 3)")
 	fl.StringVar(&f.roomsDir, "rooms-dir", "", "file: rooms given through the API must lie in this folder")
@@ -117,6 +122,10 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	if ip := net.ParseIP(host); tokens.Len() == 0 && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
 		return cli.Usage("--listen %s: listening beyond loopback needs API tokens (ROOMCAST_API_TOKENS or --api-tokens-file)", f.listen)
+	}
+	tlsConf, err := loadTLS(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return cli.Usage("%v", err)
 	}
 	backoff, err := parseBackoff(f.webhookBackoff)
 	if err != nil {
@@ -158,7 +167,11 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return cli.Usage("--listen %s: %v", f.listen, err)
 	}
 	defer ln.Close()
-	publicURL := "http://" + ln.Addr().String()
+	scheme := "http://"
+	if tlsConf != nil {
+		scheme = "https://"
+	}
+	publicURL := scheme + ln.Addr().String()
 	if f.publicURL != "" {
 		u, err := url.Parse(f.publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -197,11 +210,22 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		fl = fo
 		log = log.With("node", node)
 	}
+	child := []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat}
+	if f.roomsDir != "" {
+		// The API confines the manifest to the folder; the job's
+		// process confines the media the manifest names.
+		dir, err := filepath.Abs(f.roomsDir)
+		if err != nil {
+			return cli.Usage("--rooms-dir: %v", err)
+		}
+		child = append(child, "--rooms-dir", dir)
+	}
 	svc, err := service.New(ctx, service.Options{
 		Fleet: fl,
 		Store: st,
 		Runner: service.ProcessRunner{Options: runner.Options{
-			Command:  []string{exe, "job-child", "--log-level", f.logLevel, "--log-format", f.logFormat},
+			Command:  child,
+			Env:      jobEnv(os.Environ()),
 			Stderr:   cmd.ErrOrStderr(),
 			Logger:   log,
 			HTTPBase: publicURL,
@@ -229,10 +253,18 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
+	log.Info("serving", "listen", ln.Addr().String(), "url", publicURL, "tls", tlsConf != nil, "data", data, "tokens", tokens.Len(), "webhooks", len(f.webhooks))
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if tlsConf != nil {
+			// The certificate comes from TLSConfig; ServeTLS adds HTTP/2.
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 
 	select {
 	case err := <-served:
@@ -253,6 +285,89 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadTLS reads --tls-cert and --tls-key, both or neither; nil is plain
+// HTTP. Reading them here, before anything starts, makes a bad file a usage
+// error naming its flag rather than a listener that fails each handshake.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case keyFile == "":
+		return nil, fmt.Errorf("--tls-cert %s needs --tls-key: the certificate's private key, PEM", certFile)
+	case certFile == "":
+		return nil, fmt.Errorf("--tls-key %s needs --tls-cert: the certificate (chain) it belongs to, PEM", keyFile)
+	}
+	for _, fp := range [][2]string{{"--tls-cert", certFile}, {"--tls-key", keyFile}} {
+		if _, err := os.Stat(fp[1]); err != nil {
+			return nil, fmt.Errorf("%s: %w", fp[0], err)
+		}
+	}
+	cr := &certReloader{certFile: certFile, keyFile: keyFile}
+	if err := cr.load(); err != nil {
+		return nil, err
+	}
+	return &tls.Config{GetCertificate: cr.get, MinVersion: tls.VersionTLS12}, nil
+}
+
+// certReloader serves the certificate in its files, read again when
+// either file changes: a renewed certificate needs no restart. A renewal
+// that does not load (half written, a key of another certificate) keeps
+// the one before.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu         sync.Mutex
+	cert       *tls.Certificate
+	stamp      string // both files' sizes and modification times
+	lastCheck time.Time
+}
+
+func (c *certReloader) fileStamp() string {
+	var b strings.Builder
+	for _, p := range []string{c.certFile, c.keyFile} {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return b.String()
+}
+
+func (c *certReloader) load() error {
+	stamp := c.fileStamp()
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w (want a PEM certificate and its PEM private key)", c.certFile, c.keyFile, err)
+	}
+	c.cert, c.stamp = &cert, stamp
+	return nil
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// At most one look at the files a second, however many handshakes.
+	if now := time.Now(); now.Sub(c.lastCheck) >= time.Second {
+		c.lastCheck = now
+		if c.fileStamp() != c.stamp {
+			_ = c.load() // on failure the previous certificate stays
+		}
+	}
+	return c.cert, nil
+}
+
+// jobEnv is a job process's environment: serve's, less the API tokens and
+// the webhook secret, which only serve uses. A job keeps its room's
+// credentials (LIVEKIT_*, JANUS_*).
+func jobEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "ROOMCAST_API_TOKENS=") && !strings.HasPrefix(kv, "ROOMCAST_WEBHOOK_SECRET=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func parseBackoff(s string) ([]time.Duration, error) {

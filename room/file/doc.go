@@ -37,5 +37,7 @@
 //	    muteAudio: [{from: 1s, to: 2s}]
 //
 // Paths are relative to the manifest's folder. Allowed codecs: VP8, VP9,
-// H.264 and AV1 video; Opus audio.
+// H.264 and AV1 video; Opus audio. A manifest someone else chose (serve's
+// --rooms-dir) is read with LoadIn or Options.Root: its media must then lie
+// in that folder, symlinks resolved.
 package file

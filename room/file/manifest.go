@@ -18,6 +18,8 @@ import (
 type Manifest struct {
 	Path  string // the manifest file, as given
 	Peers []PeerSpec
+
+	root string // LoadIn's folder, symlinks resolved; "" for Load
 }
 
 // PeerSpec is one peer of a manifest.
@@ -97,11 +99,24 @@ type intervalYAML struct {
 // Load reads, validates and probes a manifest. Every error names the
 // manifest, the peer, the field and what would be accepted.
 func Load(manifestPath string) (*Manifest, error) {
+	return LoadIn(manifestPath, "")
+}
+
+// LoadIn is Load for a manifest someone else chose: every media file it
+// names must lie in the folder root once symlinks are resolved, so that
+// neither "..", an absolute path nor a link makes a job read a file from
+// elsewhere. root "" allows any path, as Load.
+func LoadIn(manifestPath, root string) (*Manifest, error) {
 	b, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return nil, fmt.Errorf("file room: read manifest: %w", err)
 	}
 	m := &Manifest{Path: manifestPath}
+	if root != "" {
+		if m.root, err = filepath.EvalSymlinks(root); err != nil {
+			return nil, fmt.Errorf("file room: the rooms folder: %w", err)
+		}
+	}
 	if err := m.parse(b, probeMedia); err != nil {
 		return nil, err
 	}
@@ -376,6 +391,16 @@ func (m *Manifest) probe(where, field, dir, rel string, probe prober) (*MediaFil
 			return nil, m.errorf("%s: field %s: file %s not found (looked for %s; paths are relative to the manifest's folder)", where, field, rel, path)
 		}
 		return nil, m.errorf("%s: field %s: %v", where, field, err)
+	}
+	if m.root != "" {
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return nil, m.errorf("%s: field %s: %v", where, field, err)
+		}
+		if r, err := filepath.Rel(m.root, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return nil, m.errorf("%s: field %s: file %s is outside the rooms folder; media must lie in it", where, field, rel)
+		}
+		path = real
 	}
 	mf, err := probe(path, field == "screen")
 	if err != nil {

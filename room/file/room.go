@@ -24,6 +24,9 @@ type Options struct {
 	Impair Impairment
 	// Trim cuts the spans in which no peer has media (Manifest.Trim).
 	Trim bool
+	// Root, when set, is the folder every media file must lie in
+	// (LoadIn): serve's --rooms-dir, for rooms an API caller chose.
+	Root string
 }
 
 // Impairment degrades delivery deterministically, to exercise jitter
@@ -80,7 +83,7 @@ func Open(manifestPath string, opts Options) (*Room, error) {
 			return nil, fmt.Errorf("file room: Impairment.%s is %v; use a percentage from 0 to 100", v.name, v.pct)
 		}
 	}
-	m, err := Load(manifestPath)
+	m, err := LoadIn(manifestPath, opts.Root)
 	if err != nil {
 		return nil, err
 	}

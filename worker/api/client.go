@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +40,34 @@ func NewClient(server, token string, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("server %q: want http://HOST:PORT or https://HOST", server)
 	}
 	if hc == nil {
-		hc = &http.Client{Timeout: 70 * time.Second} // a stop with wait finalizes every output
+		hc, _ = HTTPClient("")
 	}
 	return &Client{base: u, token: token, http: hc}, nil
+}
+
+// HTTPClient is the http.Client NewClient uses by default, trusting the
+// CA certificates in the PEM file caFile besides the system's: a service
+// whose --tls-cert a private CA signed. caFile "" trusts the system's only.
+func HTTPClient(caFile string) (*http.Client, error) {
+	hc := &http.Client{Timeout: 70 * time.Second} // a stop with wait finalizes every output
+	if caFile == "" {
+		return hc, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("the CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("the CA file %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	hc.Transport = tr
+	return hc, nil
 }
 
 func (c *Client) url(path string, q url.Values) string {

@@ -99,12 +99,13 @@ func fieldOf(msg string) string {
 		}
 	}
 	// "rtmpUrls: …" or `meetingUrl "x" has …`: the first word, if it is a
-	// field (or a field's part, as in resolution.width).
+	// field (or a field's part, as in resolution.width or rtmpUrls[1]).
 	word := msg
 	if i := strings.IndexAny(msg, ": "); i >= 0 {
 		word = msg[:i]
 	}
 	top, _, _ := strings.Cut(word, ".")
+	top, _, _ = strings.Cut(top, "[") // rtmpUrls[1]
 	if slices.Contains(config.FieldNames(), top) {
 		return word
 	}
