@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/bits"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,11 @@ type Factory struct {
 	rtcpReceived, rtcpDropped   atomic.Int64
 	nacks, nackedPackets        atomic.Int64
 	plis, firs, streams, serial atomic.Int64
+
+	mu sync.Mutex
+	// primaries are the dropped sets of the streams with NACK, by payload
+	// type: an RTX packet repairs one of those its apt names.
+	primaries map[uint8][]*seqSet
 }
 
 var _ interceptor.Factory = (*Factory)(nil)
@@ -33,7 +39,7 @@ func New(f Fault) (*Factory, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return &Factory{f: f}, nil
+	return &Factory{f: f, primaries: make(map[uint8][]*seqSet)}, nil
 }
 
 // Fault is the fault the Factory was made with.
@@ -69,19 +75,30 @@ type faultInterceptor struct {
 func (fi *faultInterceptor) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
 	fi.fa.streams.Add(1)
 	c := &fi.fa.audio
-	switch m := strings.ToLower(info.MimeType); {
-	case strings.HasSuffix(m, "/rtx"):
+	m := strings.ToLower(info.MimeType)
+	rtx := strings.HasSuffix(m, "/rtx")
+	switch {
+	case rtx:
 		c = &fi.fa.rtx
 	case strings.HasPrefix(m, "video/"):
 		c = &fi.fa.video
 	}
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(strings.ToLower(info.MimeType)))
+	_, _ = h.Write([]byte(m))
 	s := &stream{
 		sched: newScheduler(fi.fa.f, fi.fa.f.Seed, h.Sum64()^uint64(info.ClockRate), c),
 		wake:  make(chan struct{}, 1),
 		timer: time.NewTimer(time.Hour),
 	}
+	fi.fa.mu.Lock()
+	if rtx {
+		if apt, ok := aptOf(info.SDPFmtpLine); ok {
+			s.sched.repairs = fi.fa.primaries[apt]
+		}
+	} else {
+		fi.fa.primaries[info.PayloadType] = append(fi.fa.primaries[info.PayloadType], s.sched.dropped)
+	}
+	fi.fa.mu.Unlock()
 	s.timer.Stop()
 	go s.pump(reader)
 	return s
@@ -193,4 +210,15 @@ func (s *stream) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attr
 		}
 		s.timer.Stop()
 	}
+}
+
+// aptOf is the payload type an RTX fmtp line ("apt=96") names.
+func aptOf(fmtp string) (uint8, bool) {
+	for _, kv := range strings.Split(fmtp, ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "apt="); ok {
+			n, err := strconv.ParseUint(v, 10, 8)
+			return uint8(n), err == nil
+		}
+	}
+	return 0, false
 }

@@ -275,3 +275,27 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRTXRepairsCounted: an RTX packet (RFC 4588) carrying a packet the
+// primary stream lost counts as a retransmission; a padding-only probe
+// does not.
+func TestRTXRepairsCounted(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	primary := &seqSet{}
+	primary.add(5, t0.Add(-30*time.Millisecond))
+	c := &Counters{}
+	s := newScheduler(Fault{}, 1, 1, c)
+	s.repairs = []*seqSet{primary}
+	probe := packet(s, 100)
+	probe[0] |= 0x20 // padding only
+	probe = append(probe, 0, 0, 0, 4)
+	s.admit(probe, t0)
+	rtx := append(packet(s, 101), 0, 5, 0xaa, 0xbb)
+	s.admit(rtx, t0)
+	if got, d := c.Retransmitted.Load(), c.snapshot().RecoveryMean; got != 1 || d != 30*time.Millisecond {
+		t.Fatalf("%d retransmissions counted, after %v; want 1 after 30ms", got, d)
+	}
+	if _, ok := primary.take(5, t0); ok {
+		t.Fatal("the repaired packet is still marked lost")
+	}
+}

