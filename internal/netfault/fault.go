@@ -31,6 +31,10 @@ type Fault struct {
 	// it (queueing delay that varies, as on a congested link).
 	Delay, Jitter time.Duration
 	InOrder       bool
+	// BurstAt and BurstFor drop every RTP packet of a stream from BurstAt
+	// after its first packet, for BurstFor: an outage the picture must
+	// come back from.
+	BurstAt, BurstFor time.Duration
 	// Seed seeds each stream's PRNG (with the stream's codec), so a case
 	// makes the same decisions every run.
 	Seed uint64
@@ -53,14 +57,16 @@ func (f Fault) Validate() error {
 		return fmt.Errorf("netfault: Fault.Delay %v is negative", f.Delay)
 	case f.Jitter < 0:
 		return fmt.Errorf("netfault: Fault.Jitter %v is negative", f.Jitter)
+	case f.BurstAt < 0 || f.BurstFor < 0:
+		return fmt.Errorf("netfault: Fault.BurstAt %v, Fault.BurstFor %v: give non-negative durations", f.BurstAt, f.BurstFor)
 	}
 	return nil
 }
 
 // String describes the fault for logs and test names.
 func (f Fault) String() string {
-	return fmt.Sprintf("loss %g%% rtcp-loss %g%% reorder %g%%/%d dup %g%% delay %v jitter %v in-order %t seed %d",
-		f.Loss*100, f.RTCPLoss*100, f.Reorder*100, f.depth(), f.Duplicate*100, f.Delay, f.Jitter, f.InOrder, f.Seed)
+	return fmt.Sprintf("loss %g%% rtcp-loss %g%% reorder %g%%/%d dup %g%% delay %v jitter %v in-order %t burst %v+%v seed %d",
+		f.Loss*100, f.RTCPLoss*100, f.Reorder*100, f.depth(), f.Duplicate*100, f.Delay, f.Jitter, f.InOrder, f.BurstAt, f.BurstFor, f.Seed)
 }
 
 func (f Fault) depth() int {

@@ -5,7 +5,7 @@ import (
 	"io"
 	"math/bits"
 	"math/rand/v2"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,10 +26,14 @@ type Factory struct {
 	nacks, nackedPackets        atomic.Int64
 	plis, firs, streams, serial atomic.Int64
 
-	mu sync.Mutex
-	// primaries are the dropped sets of the streams with NACK, by payload
-	// type: an RTX packet repairs one of those its apt names.
-	primaries map[uint8][]*seqSet
+	// videoSets holds the dropped sets of every video stream, copied on
+	// write: an RTX packet repairs one of them. pion binds a stream before
+	// it knows its payload type (StreamInfo.PayloadType is 0 and an RTX
+	// stream's fmtp empty), so the RTX stream cannot be told its primary;
+	// the streams' sequence numbers start at random, so a repaired number
+	// is looked up in all of them.
+	mu        sync.Mutex
+	videoSets atomic.Pointer[[]*seqSet]
 }
 
 var _ interceptor.Factory = (*Factory)(nil)
@@ -39,7 +43,9 @@ func New(f Fault) (*Factory, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return &Factory{f: f, primaries: make(map[uint8][]*seqSet)}, nil
+	fa := &Factory{f: f}
+	fa.videoSets.Store(&[]*seqSet{})
+	return fa, nil
 }
 
 // Fault is the fault the Factory was made with.
@@ -90,15 +96,15 @@ func (fi *faultInterceptor) BindRemoteStream(info *interceptor.StreamInfo, reade
 		wake:  make(chan struct{}, 1),
 		timer: time.NewTimer(time.Hour),
 	}
-	fi.fa.mu.Lock()
-	if rtx {
-		if apt, ok := aptOf(info.SDPFmtpLine); ok {
-			s.sched.repairs = fi.fa.primaries[apt]
-		}
-	} else {
-		fi.fa.primaries[info.PayloadType] = append(fi.fa.primaries[info.PayloadType], s.sched.dropped)
+	switch {
+	case rtx:
+		s.sched.repairs = &fi.fa.videoSets
+	case c == &fi.fa.video:
+		fi.fa.mu.Lock()
+		sets := append(slices.Clone(*fi.fa.videoSets.Load()), s.sched.dropped)
+		fi.fa.videoSets.Store(&sets)
+		fi.fa.mu.Unlock()
 	}
-	fi.fa.mu.Unlock()
 	s.timer.Stop()
 	go s.pump(reader)
 	return s
@@ -210,15 +216,4 @@ func (s *stream) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attr
 		}
 		s.timer.Stop()
 	}
-}
-
-// aptOf is the payload type an RTX fmtp line ("apt=96") names.
-func aptOf(fmtp string) (uint8, bool) {
-	for _, kv := range strings.Split(fmtp, ";") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "apt="); ok {
-			n, err := strconv.ParseUint(v, 10, 8)
-			return uint8(n), err == nil
-		}
-	}
-	return 0, false
 }

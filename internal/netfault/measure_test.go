@@ -284,7 +284,7 @@ type caseFigures struct {
 	offMean, offWorst       float64
 	refOffMean, refOffWorst float64
 	pairs, refPairs         int
-	duration                float64
+	duration, lastPTS       float64
 }
 
 func (c caseFigures) String() string {
@@ -303,7 +303,7 @@ func measureCase(t *testing.T, ref, got string) caseFigures {
 	if c.frames < 2 {
 		t.Fatalf("%s: %d frames", got, c.frames)
 	}
-	c.duration = pts[len(pts)-1] - pts[0]
+	c.duration, c.lastPTS = pts[len(pts)-1]-pts[0], pts[len(pts)-1]
 	for i := 1; i < len(pts); i++ {
 		c.maxGap = max(c.maxGap, pts[i]-pts[i-1])
 	}

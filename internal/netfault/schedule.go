@@ -85,12 +85,13 @@ type scheduler struct {
 	free  [][]byte
 	order uint64
 	last  time.Time // latest release time given, for InOrder
+	first time.Time // the first packet's arrival, for the burst
 	// dropped holds the sequence numbers dropped here, so a packet that
 	// comes again is known for a retransmission; repairs, for an RTX
 	// stream, are those of the streams it may repair (an RTX stream is bound
 	// on its first packet, with no word of its primary but the payload type).
 	dropped *seqSet
-	repairs []*seqSet
+	repairs *atomic.Pointer[[]*seqSet]
 }
 
 func newScheduler(f Fault, seed1, seed2 uint64, c *Counters) *scheduler {
@@ -128,16 +129,22 @@ func (s *scheduler) admit(buf []byte, now time.Time) {
 			s.c.recovered(d)
 		}
 	}
-	for _, r := range s.repairs {
+	if s.repairs != nil {
 		if osn, ok := originalSeq(buf); ok {
-			if d, ok := r.take(osn, now); ok {
-				s.c.recovered(d)
-				break
+			for _, r := range *s.repairs.Load() {
+				if d, ok := r.take(osn, now); ok {
+					s.c.recovered(d)
+					break
+				}
 			}
 		}
 	}
 	s.expire(now)
-	if lossDraw < s.f.Loss {
+	if s.first.IsZero() {
+		s.first = now
+	}
+	inBurst := s.f.BurstFor > 0 && now.Sub(s.first) >= s.f.BurstAt && now.Sub(s.first) < s.f.BurstAt+s.f.BurstFor
+	if inBurst || lossDraw < s.f.Loss {
 		if hasSeq {
 			s.dropped.add(seq, now)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -264,6 +265,7 @@ func TestValidate(t *testing.T) {
 		{Fault{ReorderDepth: maxHeld + 1}, "Fault.ReorderDepth"},
 		{Fault{Delay: -time.Second}, "Fault.Delay"},
 		{Fault{Jitter: -time.Second}, "Fault.Jitter"},
+		{Fault{BurstFor: -time.Second}, "Fault.BurstFor"},
 		{Fault{Loss: 0.15, Reorder: 0.05, Duplicate: 0.02, Jitter: 200 * time.Millisecond}, ""},
 	} {
 		_, err := New(tc.f)
@@ -285,7 +287,9 @@ func TestRTXRepairsCounted(t *testing.T) {
 	primary.add(5, t0.Add(-30*time.Millisecond))
 	c := &Counters{}
 	s := newScheduler(Fault{}, 1, 1, c)
-	s.repairs = []*seqSet{primary}
+	var sets atomic.Pointer[[]*seqSet]
+	sets.Store(&[]*seqSet{{}, primary})
+	s.repairs = &sets
 	probe := packet(s, 100)
 	probe[0] |= 0x20 // padding only
 	probe = append(probe, 0, 0, 0, 4)
@@ -297,5 +301,18 @@ func TestRTXRepairsCounted(t *testing.T) {
 	}
 	if _, ok := primary.take(5, t0); ok {
 		t.Fatal("the repaired packet is still marked lost")
+	}
+}
+
+func TestBurst(t *testing.T) {
+	// 1 ms spacing: packets 100..149 fall in the burst.
+	out, c := run(t, Fault{BurstAt: 100 * time.Millisecond, BurstFor: 50 * time.Millisecond}, 300, time.Millisecond)
+	if c.Dropped.Load() != 50 || len(out) != 250 {
+		t.Fatalf("%d dropped, %d delivered; want 50 and 250", c.Dropped.Load(), len(out))
+	}
+	for _, d := range out {
+		if d.seq >= 100 && d.seq < 150 {
+			t.Fatalf("packet %d of the burst delivered", d.seq)
+		}
 	}
 }
