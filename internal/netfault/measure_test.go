@@ -278,7 +278,6 @@ type caseFigures struct {
 	longest, total          time.Duration
 	lastMotion              float64 // s: the last frame where the square moved
 	psnr, ssim              float64
-	refPSNR, refSSIM        float64 // the reference against itself shifted by k: the yardstick's floor
 	shift                   int
 	alignErr                float64
 	offMean, offWorst       float64
