@@ -34,6 +34,7 @@ type Factory struct {
 	// is looked up in all of them.
 	mu        sync.Mutex
 	videoSets atomic.Pointer[[]*seqSet]
+	origin    atomic.Int64 // the first packet's arrival, UnixNano: see scheduler.origin
 }
 
 var _ interceptor.Factory = (*Factory)(nil)
@@ -96,6 +97,7 @@ func (fi *faultInterceptor) BindRemoteStream(info *interceptor.StreamInfo, reade
 		wake:  make(chan struct{}, 1),
 		timer: time.NewTimer(time.Hour),
 	}
+	s.sched.origin = &fi.fa.origin
 	switch {
 	case rtx:
 		s.sched.repairs = &fi.fa.videoSets

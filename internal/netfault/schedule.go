@@ -85,7 +85,9 @@ type scheduler struct {
 	free  [][]byte
 	order uint64
 	last  time.Time // latest release time given, for InOrder
-	first time.Time // the first packet's arrival, for the burst
+	// origin is the first packet's arrival (UnixNano) among all the
+	// streams of a Factory: the burst hits them all at once, RTX included.
+	origin *atomic.Int64
 	// dropped holds the sequence numbers dropped here, so a packet that
 	// comes again is known for a retransmission; repairs, for an RTX
 	// stream, are those of the streams it may repair (an RTX stream is bound
@@ -101,6 +103,7 @@ func newScheduler(f Fault, seed1, seed2 uint64, c *Counters) *scheduler {
 		q:       make([]entry, 0, 256),
 		held:    make([]heldPacket, 0, maxHeld),
 		dropped: &seqSet{},
+		origin:  &atomic.Int64{},
 	}
 }
 
@@ -140,10 +143,9 @@ func (s *scheduler) admit(buf []byte, now time.Time) {
 		}
 	}
 	s.expire(now)
-	if s.first.IsZero() {
-		s.first = now
-	}
-	inBurst := s.f.BurstFor > 0 && now.Sub(s.first) >= s.f.BurstAt && now.Sub(s.first) < s.f.BurstAt+s.f.BurstFor
+	s.origin.CompareAndSwap(0, now.UnixNano())
+	since := time.Duration(now.UnixNano() - s.origin.Load())
+	inBurst := s.f.BurstFor > 0 && since >= s.f.BurstAt && since < s.f.BurstAt+s.f.BurstFor
 	if inBurst || lossDraw < s.f.Loss {
 		if hasSeq {
 			s.dropped.add(seq, now)
