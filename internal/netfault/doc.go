@@ -11,6 +11,11 @@
 // TWCC: those see the faulty stream and answer it as they would a real one,
 // so a dropped packet is NACKed and retransmitted by the SFU for real.
 //
+// pion binds an RTX repair stream through the same chain, so the SFU's
+// retransmissions cross the faulty network too; it then hands them to the
+// track around the primary stream's interceptors.
+//
 // It also counts what went back: the NACKs and PLIs the peer connection
-// wrote, and the dropped packets that came again (retransmissions).
+// wrote, and the dropped packets that came again (retransmissions, on the
+// same stream or by RTX) with how long after the drop.
 package netfault

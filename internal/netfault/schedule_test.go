@@ -316,3 +316,30 @@ func TestBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerAllocatesNothing: per packet, once warm, admitting and
+// handing out a packet allocates nothing (a duplicate's copy reuses a
+// buffer too).
+func TestSchedulerAllocatesNothing(t *testing.T) {
+	s := newScheduler(Fault{Loss: 0.1, Reorder: 0.1, Duplicate: 0.1, Jitter: 5 * time.Millisecond, Seed: 1}, 1, 1, &Counters{})
+	now := time.Unix(1000, 0)
+	var seq uint16
+	step := func() {
+		now = now.Add(time.Millisecond)
+		seq++
+		s.admit(packet(s, seq), now)
+		for {
+			b, ok, _ := s.pop(now)
+			if !ok {
+				break
+			}
+			s.recycle(b)
+		}
+	}
+	for range 2000 {
+		step()
+	}
+	if n := testing.AllocsPerRun(1000, step); n != 0 {
+		t.Errorf("%.1f allocations a packet", n)
+	}
+}
