@@ -150,12 +150,17 @@ func runCase(t *testing.T, lk *lktest.Server, roomName string, tc networkCase, d
 		st.Video.Dropped, st.Video.Received, st.Video.Retransmitted+st.RTX.Retransmitted, st.RTX.Retransmitted,
 		st.RTX.RecoveryMean.Round(time.Millisecond), st.RTX.RecoveryMax.Round(time.Millisecond), st.NACKs, st.PLIs)
 
-	// Continuous: a frame every 1/fps, for the whole job, none black.
+	// Continuous: a frame every 1/fps and audio throughout, for the whole
+	// job, no tile black.
 	if want := int(dur.Seconds()*outFPS) - 3; m.frames < want {
 		t.Errorf("%d output frames, want at least %d", m.frames, want)
 	}
 	if m.maxGap > 1.5/outFPS {
 		t.Errorf("a gap of %.0f ms between output frames: the clock stalled", m.maxGap*1000)
+	}
+	// AAC frames are 1024 samples (21.3 ms) apart.
+	if m.audioGap > 0.03 || m.audioEnd < m.lastPTS-0.1 {
+		t.Errorf("audio: a gap of %.0f ms, last packet at %.2f s of %.2f: the audio clock stalled", m.audioGap*1000, m.audioEnd, m.lastPTS)
 	}
 	if m.black > 0 {
 		t.Errorf("%d frames show alice's tile black", m.black)
@@ -164,14 +169,20 @@ func runCase(t *testing.T, lk *lktest.Server, roomName string, tc networkCase, d
 	if d := m.longest - m.refLongest; d > tc.maxFreeze {
 		t.Errorf("alice's tile froze for %v (reference %v): %v beyond, more than %v", m.longest, m.refLongest, d, tc.maxFreeze)
 	}
-	if m.lastMotion < m.lastPTS-0.5 {
+	// A loss just before the end waits for the clip's next keyframe (one
+	// a second), which may fall after it.
+	if m.lastMotion < m.lastPTS-1.5 {
 		t.Errorf("alice's picture last moved at %.2f s of %.2f s: it did not come back", m.lastMotion, m.lastPTS)
 	}
 	if m.psnr < tc.minPSNR {
 		t.Errorf("alice's picture: PSNR %.2f dB against the loss-free run, want at least %.0f", m.psnr, tc.minPSNR)
 	}
-	if m.pairs < 4 || math.Abs(m.offWorst) > tc.maxOffset {
-		t.Errorf("sync peer: A/V offset up to %.1f ms over %d pairs, want within %.0f ms over 4 or more", m.offWorst, m.pairs, tc.maxOffset)
+	// The reference's own offset wanders with the load of two jobs on two
+	// shared cores (up to 86 ms seen): the fault may add 50 ms to it.
+	maxOffset := max(tc.maxOffset, math.Abs(m.refOffWorst)+50)
+	if m.pairs < 4 || math.Abs(m.offWorst) > maxOffset {
+		t.Errorf("sync peer: A/V offset up to %.1f ms over %d pairs (reference %.1f), want within %.0f ms over 4 or more",
+			m.offWorst, m.pairs, m.refOffWorst, maxOffset)
 	}
 	// The recovery path ran for real: NACKs answered by retransmissions,
 	// PLIs after what NACK could not save.

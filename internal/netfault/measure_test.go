@@ -153,9 +153,12 @@ func facts(t *testing.T, path string, pic rect) []frameFacts {
 }
 
 // packetTimes are the video packets' presentation times, sorted.
-func packetTimes(t *testing.T, path string) []float64 {
+func packetTimes(t *testing.T, path string) []float64 { return streamTimes(t, path, "v:0") }
+
+// streamTimes are a stream's packet times, sorted.
+func streamTimes(t *testing.T, path, stream string) []float64 {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time",
 		"-of", "csv=p=0", path).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
@@ -284,12 +287,13 @@ type caseFigures struct {
 	refOffMean, refOffWorst float64
 	pairs, refPairs         int
 	duration, lastPTS       float64
+	audioGap, audioEnd      float64 // s: the largest gap between audio packets, and the last one's time
 }
 
 func (c caseFigures) String() string {
-	return fmt.Sprintf("%d frames over %.2f s (largest gap %.0f ms), %d black; frozen: longest %v total %v (reference %v / %v); "+
+	return fmt.Sprintf("%d frames over %.2f s (largest gap %.0f ms), audio to %.2f s (largest gap %.0f ms), %d black; frozen: longest %v total %v (reference %v / %v); "+
 		"last motion at %.2f s; PSNR %.2f dB SSIM %.4f (aligned by %d frames, %.1f px); A/V offset mean %.1f max %.1f ms over %d pairs (reference %.1f / %.1f, %d)",
-		c.frames, c.duration, c.maxGap*1000, c.black, c.longest, c.total, c.refLongest, c.refTotal, c.lastMotion, c.psnr, c.ssim,
+		c.frames, c.duration, c.maxGap*1000, c.audioEnd, c.audioGap*1000, c.black, c.longest, c.total, c.refLongest, c.refTotal, c.lastMotion, c.psnr, c.ssim,
 		c.shift, c.alignErr, c.offMean, c.offWorst, c.pairs, c.refOffMean, c.refOffWorst, c.refPairs)
 }
 
@@ -306,6 +310,14 @@ func measureCase(t *testing.T, ref, got string) caseFigures {
 	for i := 1; i < len(pts); i++ {
 		c.maxGap = max(c.maxGap, pts[i]-pts[i-1])
 	}
+	at := streamTimes(t, got, "a:0")
+	if len(at) < 2 {
+		t.Fatalf("%s: %d audio packets", got, len(at))
+	}
+	for i := 1; i < len(at); i++ {
+		c.audioGap = max(c.audioGap, at[i]-at[i-1])
+	}
+	c.audioEnd = at[len(at)-1]
 	pic := alicePicture(t, ref, len(packetTimes(t, ref)))
 	rf, gf := facts(t, ref, pic), facts(t, got, pic)
 	// From 2 s on: both jobs have subscribed to both peers by then.
