@@ -46,11 +46,12 @@ bench: build
 	$(GO) run ./bench -roomcast $(BIN)
 
 # The long versions of the fault table's fleet rows: ten NATS leader kills,
-# ten failovers of a job's node, ten browser lip-sync runs.
+# ten failovers of a job's node, ten browser lip-sync runs, the network faults.
 chaos: build test-deps
 	NATSTEST_FAILOVERS=10 $(GO) test $(TEST_FLAGS) -run TestLeaderFailover -v ./internal/natstest
 	$(GO) run ./bench -roomcast $(BIN) -only fleet
 	ROOMCAST_LIPSYNC_RUNS=10 $(GO) test $(TEST_FLAGS) -run TestBrowserLipSync -v ./cmd/roomcast
+	ROOMCAST_NETFAULT_ALL=1 $(GO) test $(TEST_FLAGS) -run TestNetworkFaults -v ./internal/netfault
 
 testdata:
 	scripts/gen-testdata.sh

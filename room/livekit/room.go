@@ -11,6 +11,7 @@ import (
 
 	lkproto "github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/interceptor"
 
 	"github.com/roomcast/roomcast/room"
 )
@@ -43,6 +44,10 @@ type Options struct {
 	// before the room ends with ErrConnectionLost. Zero leaves it to the
 	// SDK, which gives up after about 90 s of attempts.
 	ReconnectTimeout time.Duration
+	// Interceptors are added to the SDK's pion interceptors, network-side
+	// of its own (NACK, RTCP reports, TWCC), for tests that emulate a bad
+	// network (internal/netfault). Nil in production.
+	Interceptors []interceptor.Factory
 }
 
 // Room is a LiveKit room seen by a hidden recorder. It implements room.Room.

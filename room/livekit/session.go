@@ -44,7 +44,7 @@ func (r *Room) start(ctx context.Context) error {
 		// The SDK's join takes no context; it is bounded by its own 15 s
 		// media timeout. If we give up first, the session is torn down as
 		// soon as the join returns.
-		joined <- lk.JoinWithToken(r.wsURL, r.token, lksdk.WithAutoSubscribe(true))
+		joined <- lk.JoinWithToken(r.wsURL, r.token, r.connectOptions()...)
 	}()
 	var jerr error
 	select {
@@ -119,7 +119,7 @@ func (r *Room) rejoin(why string) {
 		old.DisconnectWithReason(lkproto.DisconnectReason_CLIENT_INITIATED)
 		token, err := r.joinToken()
 		if err == nil {
-			err = lk.JoinWithToken(r.wsURL, token, lksdk.WithAutoSubscribe(true))
+			err = lk.JoinWithToken(r.wsURL, token, r.connectOptions()...)
 		}
 		r.ops.push(func() { r.rejoined(gen, lk, err) })
 		if err == nil && r.isStopped() {
@@ -173,3 +173,15 @@ func (r *Room) joinToken() (string, error) {
 
 // joinError maps the SDK's join errors onto ours, scrubbed.
 func (r *Room) joinError(err error) error { return joinError(err, r.red, r.roomName, r.wsURL) }
+
+// connectOptions are the SDK's options for a join. Custom interceptors
+// replace the SDK's defaults unless asked to include them; registered
+// first, they sit nearest the network, so the SDK's NACKs and reports see
+// what they did to the packets.
+func (r *Room) connectOptions() []lksdk.ConnectOption {
+	opts := []lksdk.ConnectOption{lksdk.WithAutoSubscribe(true)}
+	if r.opts.Interceptors != nil {
+		opts = append(opts, lksdk.WithInterceptors(r.opts.Interceptors), lksdk.WithIncludeDefaultInterceptors(true))
+	}
+	return opts
+}
