@@ -828,6 +828,9 @@ func TestServeWebhookTargetsFromConfigOnly(t *testing.T) {
 		}
 	}
 	for _, p := range props {
+		if strings.HasSuffix(p, "UploadTarget.url") || strings.HasSuffix(p, "UploadConfig.url") {
+			continue // an s3:// bucket the job writes to (config refuses any other scheme), not a target it calls
+		}
 		name := strings.ToLower(p[strings.LastIndexByte(p, '.')+1:])
 		if strings.Contains(name, "webhook") || strings.Contains(name, "hook") || strings.Contains(name, "callback") ||
 			(strings.Contains(name, "url") && !slices.Contains([]string{"meetingurl", "rtmpurls", "addrtmpurls", "removertmpurls"}, name)) {
