@@ -179,7 +179,10 @@ func (r *Recorder) manifest() []byte {
 	return append([]byte("# Written by roomcast --tracks: re-composes the meeting from its track files.\n"), b...)
 }
 
-func dur(d time.Duration) string { return d.String() }
+// dur writes a manifest time to the microsecond: the clock's nanoseconds
+// are below any frame or sample, and would write 1.499999999s for a join at
+// 1.5 s.
+func dur(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 func start(f *File, join time.Duration) string {
 	if f.Start <= join {
