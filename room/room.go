@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -9,6 +10,12 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
+
+// ErrInvalid marks a room that cannot be opened because of what its
+// meetingUrl names (a file room's manifest, media outside the rooms
+// folder), not because of the network or the server: a job's caller gets
+// it back as a bad input to fix, not as a failure to retry.
+var ErrInvalid = errors.New("invalid room")
 
 // Kind is a track's media kind.
 type Kind string

@@ -159,6 +159,11 @@ func openGraph(ctx context.Context, spec graphSpec) (*graph, outputPaths, error)
 	defer cancel()
 	r, err := spec.opts.Open(joinCtx, cfg.MeetingURL, g.clock, g.log)
 	if err != nil {
+		if errors.Is(err, room.ErrInvalid) {
+			// What the meetingUrl names is wrong, not the room's server:
+			// the caller's input to fix (an API answers 422).
+			return g, paths, errorf(CodeInvalidConfig, "meetingUrl: %w", err)
+		}
 		return g, paths, errorf(CodeRoomJoin, "%w", err)
 	}
 	g.room = r

@@ -232,19 +232,33 @@ func TestEmptyRoomTimeout(t *testing.T) {
 	}
 }
 
+// TestRoomJoinFailure: a room that cannot be joined fails the job with
+// ROOM_JOIN_FAILED; one whose meetingUrl names something invalid (a file
+// room's manifest) with INVALID_CONFIG, which callers take as theirs to fix.
 func TestRoomJoinFailure(t *testing.T) {
-	m := NewManager(func(config.Job) Options {
-		return Options{Out: t.TempDir(), Open: func(context.Context, string, mediaclock.Clock, *slog.Logger) (room.Room, error) {
-			return nil, errors.New("no such room")
-		}}
-	})
-	j, err := m.Start(context.Background(), config.Job{MeetingURL: "livekit://127.0.0.1:7880/x", Record: true})
-	if code(err) != CodeRoomJoin || !strings.Contains(err.Error(), "no such room") {
-		t.Fatalf("join failure: %v", err)
-	}
-	st := j.State()
-	if st.State != Failed || st.Error == nil || st.Error.Code != CodeRoomJoin {
-		t.Fatalf("state after a failed start: %+v", st)
+	for _, tc := range []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"unreachable", errors.New("no such room"), CodeRoomJoin},
+		{"invalid", fmt.Errorf("manifest: media outside: %w", room.ErrInvalid), CodeInvalidConfig},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewManager(func(config.Job) Options {
+				return Options{Out: t.TempDir(), Open: func(context.Context, string, mediaclock.Clock, *slog.Logger) (room.Room, error) {
+					return nil, tc.err
+				}}
+			})
+			j, err := m.Start(context.Background(), config.Job{MeetingURL: "livekit://127.0.0.1:7880/x", Record: true})
+			if code(err) != tc.code || !strings.Contains(err.Error(), tc.err.Error()) {
+				t.Fatalf("join failure: %v, want %s", err, tc.code)
+			}
+			st := j.State()
+			if st.State != Failed || st.Error == nil || st.Error.Code != tc.code {
+				t.Fatalf("state after a failed start: %+v", st)
+			}
+		})
 	}
 }
 

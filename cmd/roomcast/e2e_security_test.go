@@ -693,13 +693,18 @@ func TestServePathsConfined(t *testing.T) {
 		}
 	}
 	// Admitted (the manifest lies in the folder) but its media does not:
-	// the job's process refuses to open it, and the job fails saying so.
+	// the job's process refuses to open it, the start answers 422 naming
+	// meetingUrl, and the job's record says why it failed.
 	for i, m := range []string{"media-dotdot.yaml", "media-abs.yaml", "media-link.yaml", "media-linkdir.yaml"} {
 		id := fmt.Sprintf("media-%d", i)
-		var refusal struct{ Code, Message string }
+		var refusal struct {
+			Code, Message string
+			Fields        []struct{ Field string }
+		}
 		code := s.call("POST", "/v1/jobs", map[string]any{"id": id, "meetingUrl": "file:" + m, "record": true, "resolution": small}, &refusal)
-		if code < 400 || !strings.Contains(refusal.Message, "outside the rooms folder") {
-			t.Errorf("%s: POST = %d %s %q, want a refusal: media outside the rooms folder", m, code, refusal.Code, refusal.Message)
+		named := slices.ContainsFunc(refusal.Fields, func(f struct{ Field string }) bool { return f.Field == "meetingUrl" })
+		if code != 422 || refusal.Code != "INVALID_CONFIG" || !named || !strings.Contains(refusal.Message, "outside the rooms folder") {
+			t.Errorf("%s: POST = %d %s %+v %q, want 422 INVALID_CONFIG naming meetingUrl: media outside the rooms folder", m, code, refusal.Code, refusal.Fields, refusal.Message)
 		}
 		st := s.waitJob(id, "the job to end", func(st worker.State) bool { return st.State == worker.Stopped || st.State == worker.Failed })
 		if st.State != worker.Failed || st.Recording.Bytes > 0 {

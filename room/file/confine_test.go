@@ -1,10 +1,13 @@
 package file
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/roomcast/roomcast/room"
 )
 
 // TestLoadInConfinesMedia: LoadIn takes media inside its folder, however
@@ -58,8 +61,8 @@ func TestLoadInConfinesMedia(t *testing.T) {
 			if tc.inside && err != nil {
 				t.Errorf("LoadIn refused media inside its folder: %v", err)
 			}
-			if !tc.inside && (err == nil || !strings.Contains(err.Error(), "outside the rooms folder")) {
-				t.Errorf("LoadIn = %v, want media outside the rooms folder refused", err)
+			if !tc.inside && (err == nil || !strings.Contains(err.Error(), "outside the rooms folder") || !errors.Is(err, room.ErrInvalid)) {
+				t.Errorf("LoadIn = %v, want media outside the rooms folder refused as room.ErrInvalid", err)
 			}
 			if tc.name != "screen outside" {
 				if _, err := Load(manifest); err != nil {

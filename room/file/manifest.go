@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roomcast/roomcast/room"
 	"gopkg.in/yaml.v3"
 )
 
@@ -109,7 +110,7 @@ func Load(manifestPath string) (*Manifest, error) {
 func LoadIn(manifestPath, root string) (*Manifest, error) {
 	b, err := os.ReadFile(manifestPath)
 	if err != nil {
-		return nil, fmt.Errorf("file room: read manifest: %w", err)
+		return nil, invalidError{fmt.Errorf("file room: read manifest: %w", err)}
 	}
 	m := &Manifest{Path: manifestPath}
 	if root != "" {
@@ -124,8 +125,16 @@ func LoadIn(manifestPath, root string) (*Manifest, error) {
 }
 
 func (m *Manifest) errorf(format string, args ...any) error {
-	return fmt.Errorf("file room: manifest %s: "+format, append([]any{m.Path}, args...)...)
+	return invalidError{fmt.Errorf("file room: manifest %s: "+format, append([]any{m.Path}, args...)...)}
 }
+
+// invalidError is an error in a manifest: errors.Is(err, room.ErrInvalid)
+// holds, and its text and cause are the wrapped error's.
+type invalidError struct{ error }
+
+func (e invalidError) Unwrap() error { return e.error }
+
+func (e invalidError) Is(target error) bool { return target == room.ErrInvalid }
 
 // prober opens a media file and checks its streams: probeMedia for Load,
 // a memo of it for the fuzz target, which would otherwise spend its time in

@@ -76,7 +76,15 @@ func ProblemOf(err error) *Problem {
 		case jobstate.CodeAlreadyRunning:
 			code = CodeConflictRunning
 		}
-		return &Problem{Status: statusOf(code), Code: code, Message: we.Message}
+		p := &Problem{Status: statusOf(code), Code: code, Message: we.Message}
+		if code == CodeInvalidConfig {
+			// A job's process that refuses its config ("meetingUrl: …")
+			// names the field as a config error does.
+			if f := fieldOf(we.Message); f != "" {
+				p.Fields = []FieldProblem{{Field: f, Message: we.Message}}
+			}
+		}
+		return p
 	}
 	return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}
 }
