@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -35,10 +36,14 @@ func playableSeconds(t *testing.T, path string) float64 {
 	return ts[len(ts)-1]
 }
 
+// TestSIGKILLLeavesPlayableMP4: a job killed mid-way leaves an archive that
+// plays up to its last fragment and an HLS recording that plays up to its
+// last segment.
 func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
-	rec := startRealTime(t, out)
+	rec := startRoomcast(t, cleanEnv(), "record", "--room", "demo:", "--record", "--hls-record", "--resolution", "640x360",
+		"--duration", "60s", "--out", out)
 	time.Sleep(7 * time.Second)
 	elapsed := time.Since(start).Seconds()
 	if err := rec.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -47,9 +52,35 @@ func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
 	rec.wait(t, 10*time.Second)
 	got := playableSeconds(t, filepath.Join(out, "recording.mp4"))
 	if got < elapsed-3 {
-		t.Fatalf("after SIGKILL at %.1fs the MP4 plays %.1fs; want at least %.1fs", elapsed, got, elapsed-3)
+		t.Errorf("after SIGKILL at %.1fs the MP4 plays %.1fs; want at least %.1fs", elapsed, got, elapsed-3)
 	}
-	t.Logf("killed at %.1fs; the MP4 plays %.2fs", elapsed, got)
+	// The HLS recording loses at most the segment being written (2 s) on
+	// top of what the start took.
+	// The playlist of a killed job has no ENDLIST: a player takes it for
+	// a live stream and waits for more, so a copy that ends is read.
+	b, err := os.ReadFile(filepath.Join(out, "hls", "index.m3u8"))
+	if err != nil {
+		t.Fatalf("the HLS recording's playlist after SIGKILL: %v", err)
+	}
+	if bytes.Contains(b, []byte("#EXT-X-ENDLIST")) {
+		t.Errorf("the playlist of a killed job says it ended:\n%s", b)
+	}
+	playlist := filepath.Join(out, "hls", "killed.m3u8")
+	if err := os.WriteFile(playlist, append(b, "#EXT-X-ENDLIST\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts := videoPacketTimes(t, playlist)
+	if len(ts) == 0 {
+		t.Fatalf("the HLS recording %s has no readable video after SIGKILL", playlist)
+	}
+	if err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", playlist, "-f", "null", "-").Run(); err != nil {
+		t.Errorf("the HLS recording does not decode to its end after SIGKILL: %v", err)
+	}
+	span := ts[len(ts)-1] - ts[0]
+	if span < elapsed-5 {
+		t.Errorf("after SIGKILL at %.1fs the HLS recording plays %.1fs; want at least %.1fs", elapsed, span, elapsed-5)
+	}
+	t.Logf("killed at %.1fs; the MP4 plays %.2fs, the HLS recording %.2fs", elapsed, got, span)
 }
 
 func TestSIGINTFinalizes(t *testing.T) {
