@@ -50,6 +50,7 @@ func (j *Job) refreshStats() {
 		j.state.Thumbnails = t
 	}
 	j.state.Recording.Upload = g.uploadState(outRecording)
+	j.refreshRecordingFiles()
 	j.state.HLSRecording.Upload = g.uploadState(outHLSRecord)
 	if g.tracks != nil {
 		j.state.Tracks = trackFiles(g.tracks.Files())
