@@ -57,8 +57,8 @@ type graph struct {
 	rec        *mp4.Sink
 	recMu      sync.Mutex
 	recUploads []string
-	room    room.Room
-	exact   bool // the room's sender clocks are the job clock (room.Timeline)
+	room       room.Room
+	exact      bool // the room's sender clocks are the job clock (room.Timeline)
 	// audioOnly: the job mixes audio alone, and video tracks are not
 	// decoded (config.Job.AudioOnly).
 	audioOnly bool
