@@ -91,6 +91,22 @@ func (p *diskProc) waitLog(t *testing.T, msg string, n int, timeout time.Duratio
 	}
 }
 
+// logTimeline logs each line's message with its time from the first.
+func (p *diskProc) logTimeline(t *testing.T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.log) == 0 {
+		return
+	}
+	var b strings.Builder
+	for _, l := range p.log {
+		if l.msg != "" {
+			fmt.Fprintf(&b, "%6.2fs %s\n", l.at.Sub(p.log[0].at).Seconds(), l.msg)
+		}
+	}
+	t.Logf("job log:\n%s", b.String())
+}
+
 func (p *diskProc) logText() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -144,6 +160,25 @@ func diskDecodeClean(t *testing.T, path string) {
 	}
 }
 
+// diskRoom is a file room of about 23 s: two peers, then two more as the
+// first leave (the demo room ends after 15 s).
+func diskRoom(t *testing.T) string {
+	t.Helper()
+	peers := filepath.Join(repoRoot(t), "testdata", "peers")
+	var m strings.Builder
+	m.WriteString("peers:\n")
+	for _, p := range []struct{ name, file, join string }{
+		{"alice", "alice.webm", "0s"}, {"dave", "dave.webm", "0s"}, {"bob", "bob.webm", "11s"}, {"carol", "carol.mkv", "11s"},
+	} {
+		fmt.Fprintf(&m, "  - name: %s\n    media: %s\n    join: %s\n", p.name, filepath.Join(peers, p.file), p.join)
+	}
+	room := filepath.Join(t.TempDir(), "room.yaml")
+	if err := os.WriteFile(room, []byte(m.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "file:" + room
+}
+
 // TestDiskFullRecording fills the disk under a job's folder mid-job, then
 // frees it: the archive and the HLS recording report the error and drop
 // what comes meanwhile, RTMP streams on untouched, and both recordings
@@ -153,12 +188,12 @@ func TestDiskFullRecording(t *testing.T) {
 	disk := diskTmpfs(t, 48<<20)
 	out := filepath.Join(disk, "job")
 	lis := rtmptest.StartFFmpegListen(t, "live", "KEYDISK7")
-	const dur = 20.0
-	p := startDiskRoomcast(t, "record", "--room", "demo:", "--record", "--hls-record", "--resolution", "640x360",
+	const dur = 18.0
+	p := startDiskRoomcast(t, "record", "--room", diskRoom(t), "--record", "--hls-record", "--resolution", "640x360",
 		"--duration", fmt.Sprintf("%.0fs", dur), "--out", out, "--log-format", "json",
 		"--rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYDISK7", lis.Port))
 	p.waitLog(t, "output opened", 1, 30*time.Second)
-	time.Sleep(4 * time.Second)
+	time.Sleep(3 * time.Second)
 
 	// Fill the disk to the last block.
 	filler := filepath.Join(disk, "filler")
@@ -190,6 +225,7 @@ func TestDiskFullRecording(t *testing.T) {
 	hlsResumed := p.waitLog(t, "hls recording resumed", 1, 10*time.Second)
 	t.Logf("space back; the archive resumed %v later, the HLS recording %v later", resumed.at.Sub(freedAt), hlsResumed.at.Sub(freedAt))
 	p.wait(t, 60*time.Second)
+	p.logTimeline(t)
 
 	st := readStatus(t, out)
 	t.Logf("recording state: %+v; hlsRecording: %+v", st.Recording, st.HLSRecording)
@@ -263,11 +299,11 @@ func TestOutputFolderRemovedAndReadOnly(t *testing.T) {
 	out := filepath.Join(disk, "job")
 	lis := rtmptest.StartFFmpegListen(t, "live", "KEYDISK8")
 	const dur = 22.0
-	p := startDiskRoomcast(t, "record", "--room", "demo:", "--record", "--hls-record", "--thumbnails", "1s",
+	p := startDiskRoomcast(t, "record", "--room", diskRoom(t), "--record", "--hls-record", "--thumbnails", "1s",
 		"--resolution", "640x360", "--duration", fmt.Sprintf("%.0fs", dur), "--out", out, "--log-format", "json",
 		"--rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYDISK8", lis.Port))
 	p.waitLog(t, "output opened", 1, 30*time.Second)
-	time.Sleep(4 * time.Second)
+	time.Sleep(3 * time.Second)
 
 	if err := os.RemoveAll(out); err != nil {
 		t.Fatal(err)
@@ -278,7 +314,7 @@ func TestOutputFolderRemovedAndReadOnly(t *testing.T) {
 	t.Logf("folder removed; the archive restored %v later, the HLS recording resumed %v later", restored.at.Sub(removedAt), hlsBack.at.Sub(removedAt))
 	t.Logf("restore: %s", restored.txt)
 
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	diskRun(t, "mount", "--bind", out, out)
 	mounted := true
 	t.Cleanup(func() {
@@ -290,13 +326,14 @@ func TestOutputFolderRemovedAndReadOnly(t *testing.T) {
 	roAt := time.Now()
 	hlsRO := p.waitLog(t, "hls recording suspended", 2, 5*time.Second)
 	t.Logf("folder read-only; the HLS recording suspended %v later: %s", hlsRO.at.Sub(roAt), hlsRO.txt)
-	time.Sleep(4 * time.Second)
+	time.Sleep(3 * time.Second)
 	diskRun(t, "umount", out)
 	mounted = false
 	rwAt := time.Now()
 	hlsRW := p.waitLog(t, "hls recording resumed", 2, 8*time.Second)
 	t.Logf("folder writable again; the HLS recording resumed %v later", hlsRW.at.Sub(rwAt))
 	p.wait(t, 60*time.Second)
+	p.logTimeline(t)
 
 	st := readStatus(t, out)
 	t.Logf("recording %+v; hlsRecording %+v; thumbnails %+v", st.Recording, st.HLSRecording, st.Thumbnails)
