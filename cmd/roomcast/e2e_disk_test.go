@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/internal/rtmptest"
+	"github.com/roomcast/roomcast/internal/s3test"
 )
 
 // diskProc is roomcast with its JSON log read as it comes, so that the
@@ -34,11 +35,11 @@ type diskLine struct {
 	txt string
 }
 
-func startDiskRoomcast(t *testing.T, args ...string) *diskProc {
+func startDiskRoomcast(t *testing.T, env []string, args ...string) *diskProc {
 	t.Helper()
 	p := &diskProc{cmd: exec.Command(binPath, args...), done: make(chan error, 1)}
 	p.cmd.Dir = repoRoot(t)
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = env
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -183,15 +184,19 @@ func diskRoom(t *testing.T) string {
 // frees it: the archive and the HLS recording report the error and drop
 // what comes meanwhile, RTMP streams on untouched, and both recordings
 // resume once there is room: the archive in recording.2.mp4, the HLS
-// recording in its playlist after a discontinuity.
+// recording in its playlist after a discontinuity. The job uploads, and
+// recording.2.mp4 goes to the bucket as well.
 func TestDiskFullRecording(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.CreateBucket(t, "recordings")
 	disk := diskTmpfs(t, 48<<20)
 	out := filepath.Join(disk, "job")
 	lis := rtmptest.StartFFmpegListen(t, "live", "KEYDISK7")
 	const dur = 18.0
-	p := startDiskRoomcast(t, "record", "--room", diskRoom(t), "--record", "--hls-record", "--resolution", "640x360",
+	p := startDiskRoomcast(t, uploadEnv(s3test.SecretKey), "record", "--room", diskRoom(t), "--record", "--hls-record", "--resolution", "640x360",
 		"--duration", fmt.Sprintf("%.0fs", dur), "--out", out, "--log-format", "json",
-		"--rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYDISK7", lis.Port))
+		"--rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYDISK7", lis.Port),
+		"--upload", "s3://recordings/disk/", "--upload-endpoint", srv.Endpoint, "--upload-path-style", "--keep-local")
 	p.waitLog(t, "output opened", 1, 30*time.Second)
 	time.Sleep(3 * time.Second)
 
@@ -262,6 +267,21 @@ func TestDiskFullRecording(t *testing.T) {
 	if st.Recording.Bytes != size {
 		t.Errorf("recording.bytes %d, the files hold %d", st.Recording.Bytes, size)
 	}
+	// Both files are in the bucket, byte for byte; the state (files
+	// included) is the API's schema.
+	checkSchema(t, out)
+	if u := st.Recording.Upload; u == nil || !u.Verified || u.Error != nil || u.Bytes != size {
+		t.Errorf("recording upload %+v, want verified with the %d bytes of both files", u, size)
+	}
+	for _, name := range st.Recording.Files {
+		want, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := srv.TryGet("recordings", "disk/"+name); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("object disk/%s (%d bytes, %v) is not the local file (%d bytes)", name, len(got), err, len(want))
+		}
+	}
 
 	// The HLS recording: one playlist, a discontinuity where the disk was
 	// full, playable to the end.
@@ -299,7 +319,7 @@ func TestOutputFolderRemovedAndReadOnly(t *testing.T) {
 	out := filepath.Join(disk, "job")
 	lis := rtmptest.StartFFmpegListen(t, "live", "KEYDISK8")
 	const dur = 22.0
-	p := startDiskRoomcast(t, "record", "--room", diskRoom(t), "--record", "--hls-record", "--thumbnails", "1s",
+	p := startDiskRoomcast(t, cleanEnv(), "record", "--room", diskRoom(t), "--record", "--hls-record", "--thumbnails", "1s",
 		"--resolution", "640x360", "--duration", fmt.Sprintf("%.0fs", dur), "--out", out, "--log-format", "json",
 		"--rtmp", fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYDISK8", lis.Port))
 	p.waitLog(t, "output opened", 1, 30*time.Second)
