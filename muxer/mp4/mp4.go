@@ -95,7 +95,11 @@ type Sink struct {
 	resumedAt time.Duration
 	dropped   int64 // packets dropped while suspended, since the last resume
 
-	written atomic.Int64 // bytes in whole fragments, over every file
+	// written is the media payload in whole fragments on disk, over every
+	// file; pending the payload the muxer holds in the fragment it is
+	// making (lost if a write fails).
+	written atomic.Int64
+	pending int64
 
 	mu    sync.Mutex
 	files []string
@@ -152,8 +156,9 @@ func (s *Sink) Files() []string {
 	return append([]string(nil), s.files...)
 }
 
-// BytesWritten implements output.ByteCounter: the bytes of whole fragments
-// in every file, so packets dropped while the disk was full do not count.
+// BytesWritten implements output.ByteCounter: the media payload in whole
+// fragments on disk, over every file; packets dropped while the disk was
+// full, and a fragment cut back after a failed write, do not count.
 func (s *Sink) BytesWritten() int64 { return s.written.Load() }
 
 // Open implements Sink: it creates the file and writes the MP4 header.
@@ -208,7 +213,7 @@ func (s *Sink) openFile(n int, mkdir bool) error {
 		return fmt.Errorf("stat of new file: %w", err)
 	}
 	s.w, s.n, s.fi = w, n, fi
-	s.written.Add(w.good)
+	s.pending = 0
 	s.mu.Lock()
 	s.files = append(s.files, path)
 	s.mu.Unlock()
@@ -317,11 +322,23 @@ func (s *Sink) Write(_ context.Context, p *output.Packet) error {
 		s.dropped++
 		return nil
 	}
-	// The muxer hands a fragment to AVIO whole and flush_packets writes
-	// it out before the call returns: the file now ends on a fragment.
-	s.written.Add(w.size - w.good)
-	w.good = w.size
+	s.wrote(p)
 	return nil
+}
+
+// wrote accounts for p, which the muxer took. It hands a fragment to AVIO
+// whole and flush_packets writes it out before the call returns, so the
+// file now ends on a fragment; if the call wrote one, it holds every
+// packet before p, and p begins the next (a keyframe, or the packet past
+// frag_duration).
+func (s *Sink) wrote(p *output.Packet) {
+	w := s.w
+	if w.size > w.good {
+		s.written.Add(s.pending)
+		s.pending = 0
+		w.good = w.size
+	}
+	s.pending += int64(len(p.Data))
 }
 
 // suspend closes the current file at its last whole fragment and reports
@@ -379,8 +396,7 @@ func (s *Sink) whileSuspended(p *output.Packet, now time.Time) {
 		s.suspend(writeError(w.path, w.err), now)
 		return
 	}
-	s.written.Add(s.w.size - s.w.good)
-	s.w.good = s.w.size
+	s.wrote(p)
 }
 
 // roomForNext says whether the next file can be opened: its folder can be
@@ -471,7 +487,8 @@ func (s *Sink) closeFile(trailer bool) error {
 		if err != nil || w.err != nil {
 			errs = append(errs, fmt.Errorf("writing trailer (the file plays without its index): %w", w.errOr(err)))
 		} else {
-			s.written.Add(w.size - w.good)
+			s.written.Add(s.pending)
+			s.pending = 0
 			w.good = w.size
 		}
 	}
