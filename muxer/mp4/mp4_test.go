@@ -44,10 +44,14 @@ func (c *packets) WritePacket(p *output.Packet) {
 // encode makes seconds of a noisy moving picture and a tone, as the job's
 // encoder gives them to the fan-out, in the order it emits them.
 func encode(t *testing.T, seconds int) (output.StreamInfo, []*output.Packet) {
+	return encodeWith(t, seconds, false)
+}
+
+func encodeWith(t *testing.T, seconds int, audioOnly bool) (output.StreamInfo, []*output.Packet) {
 	t.Helper()
 	const w, h = 320, 240
 	var c packets
-	enc, err := muxer.NewEncoder(muxer.EncoderConfig{Width: w, Height: h, FPS: fps, VideoBitrate: 800_000, Threads: 1}, &c)
+	enc, err := muxer.NewEncoder(muxer.EncoderConfig{Width: w, Height: h, FPS: fps, VideoBitrate: 800_000, Threads: 1, AudioOnly: audioOnly}, &c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +66,9 @@ func encode(t *testing.T, seconds int) (output.StreamInfo, []*output.Packet) {
 	audio := make([]float32, 2*48000/fps)
 	phase := 0.0
 	for i := 0; i < seconds*fps; i++ {
+		if audioOnly {
+			goto audio
+		}
 		// Small tiles of changing colours: enough detail to fill the bitrate.
 		for y := 0; y < h; y += 16 {
 			for x := 0; x < w; x += 16 {
@@ -74,6 +81,7 @@ func encode(t *testing.T, seconds int) (output.StreamInfo, []*output.Packet) {
 		if err := enc.WriteVideo(f, int64(i)); err != nil {
 			t.Fatal(err)
 		}
+	audio:
 		for j := 0; j < len(audio); j += 2 {
 			v := float32(0.5 * math.Sin(phase))
 			audio[j], audio[j+1] = v, v
@@ -357,5 +365,71 @@ func TestSinkRestoresRemovedFile(t *testing.T) {
 	checkNoGap(t, path, ts)
 	if len(ts) != seconds*fps {
 		t.Errorf("%d video frames in the restored file, want all %d", len(ts), seconds*fps)
+	}
+}
+
+// TestSinkResumesAudioOnly: without video the recording resumes with the
+// first packet after the disk has room, in recording.2.m4a.
+func TestSinkResumesAudioOnly(t *testing.T) {
+	const seconds = 12
+	info, pkts := encodeWith(t, seconds, true)
+	// Resuming wants MinFree (1 MiB) and more free.
+	dir := mountTmpfs(t, 4<<20)
+	filler := fill(t, dir, 48<<10)
+	path := filepath.Join(dir, "recording.m4a")
+	s := mp4.New(mp4.Options{Path: path})
+	tick := sinkClock(s, &info)
+	var rep reports
+	if err := s.Open(context.Background(), info, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var fullAt, freedAt time.Duration
+	for _, p := range pkts {
+		tick(p)
+		at := p.Time(&info)
+		if err := s.Write(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		r := rep.all()
+		if fullAt == 0 && len(r) > 0 && r[len(r)-1].Err != nil {
+			fullAt = at
+		}
+		if fullAt != 0 && freedAt == 0 && at > fullAt+2*time.Second {
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			freedAt = at
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.all()
+	t.Logf("full at %v, freed at %v; reports %+v", fullAt, freedAt, r)
+	if fullAt == 0 || len(r) < 2 || !r[len(r)-1].Running {
+		t.Fatalf("reports %+v, want an error, then running", r)
+	}
+	files := s.Files()
+	if want := []string{path, filepath.Join(dir, "recording.2.m4a")}; fmt.Sprint(files) != fmt.Sprint(want) {
+		t.Fatalf("files %v, want %v", files, want)
+	}
+	var total float64
+	for _, f := range files {
+		out, err := exec.Command("ffmpeg", "-v", "error", "-i", f, "-f", "null", "-").CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("decoding %s: %v: %s", f, err, out)
+		}
+		d, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", f).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := strconv.ParseFloat(strings.TrimSpace(string(d)), 64)
+		t.Logf("%s: %.2f s", filepath.Base(f), v)
+		total += v
+	}
+	// Lost: from the last whole fragment before the disk filled to a
+	// check (1 s) after it had room.
+	if lost := seconds - total; lost < (freedAt - fullAt).Seconds() || lost > (freedAt-fullAt).Seconds()+2.5 {
+		t.Errorf("%.2f s of %d s lost; the disk was full for %v", lost, seconds, freedAt-fullAt)
 	}
 }
