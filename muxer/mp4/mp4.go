@@ -89,6 +89,9 @@ type Sink struct {
 	// While suspended: why, and whether the last check found room.
 	suspended error
 	ready     bool
+	// lost: the open file's path no longer names it, and putting it
+	// back has not worked yet.
+	lost error
 	// resumedAt is the time of the keyframe a resumed file began with:
 	// audio from before it is dropped, since FFmpeg shifts a file's
 	// timestamps to start at zero from its first packet.
@@ -419,50 +422,72 @@ func (s *Sink) roomForNext() error {
 }
 
 // checkFile makes sure the path still names the open file. If it was
-// removed (or replaced), the bytes written so far are copied from the open
-// descriptor to the path, recreating its folder, and writing goes on there.
+// removed, the bytes written so far are copied from the open descriptor
+// back to the path, recreating its folder, and writing goes on there; if
+// another file took its place, to the next file's name. Until that works
+// (a full or read-only disk) the sink writes on to the open, unlinked
+// file, reporting the error, and tries again at the next check: the
+// descriptor holds the data as long as it stays open.
 func (s *Sink) checkFile(now time.Time) {
 	w := s.w
 	fi, err := os.Stat(w.path)
 	if err == nil && os.SameFile(fi, s.fi) {
 		return
 	}
-	why := "removed"
+	target, why := w.path, "removed"
 	if err == nil {
-		why = "replaced by another file"
+		target, why = s.fileName(s.n+1), "replaced by another file"
 	}
-	lost := fmt.Errorf("recording %s: the file was %s while it was being written; restoring its %d bytes from the open file", w.path, why, w.good)
-	s.log.Warn("recording's file vanished", "err", lost)
-	s.rep.Report(output.SinkState{Running: false, Err: lost})
-	if err := s.restore(); err != nil {
-		s.suspend(fmt.Errorf("recording %s: the file was %s while it was being written, and restoring it failed: %w", w.path, why, err), now)
+	if s.lost == nil {
+		s.lost = fmt.Errorf("recording %s: the file was %s while it was being written; restoring its %d bytes from the open file", w.path, why, w.size)
+		s.log.Warn("recording's file vanished", "err", s.lost)
+		s.rep.Report(output.SinkState{Running: false, Err: s.lost})
+	}
+	if err := s.restore(target); err != nil {
+		err = fmt.Errorf("recording %s: the file was %s while it was being written, and putting it back failed (the recording goes on into the open file; retrying every second): %w", w.path, why, err)
+		if errText(err) != errText(s.lost) {
+			s.lost = err
+			s.log.Error("recording not restored yet", "err", err)
+			s.rep.Report(output.SinkState{Running: true, Err: err})
+		}
 		return
 	}
+	s.lost = nil
+	if target != w.path {
+		s.n++
+		w.path = target
+		s.mu.Lock()
+		s.files = append(s.files, target)
+		s.mu.Unlock()
+		if s.onFile != nil {
+			s.onFile(target)
+		}
+	}
 	s.log.Warn("recording restored: the file was put back whole from the open descriptor and recording continues in it",
-		"file", w.path, "restored_bytes", w.good)
+		"file", target, "restored_bytes", w.size)
 	s.rep.Report(output.SinkState{Running: true})
 }
 
-// restore writes the open file's bytes to a new file at its path (next to
-// one that replaced it) and makes that the file written to.
-func (s *Sink) restore() error {
+// restore writes the open file's bytes to a new file at path and makes
+// that the file written to.
+func (s *Sink) restore(path string) error {
 	w := s.w
-	if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("recreating the folder: %w", err)
 	}
-	nf, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	nf, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("recreating the file: %w", err)
 	}
 	if _, err := io.Copy(nf, io.NewSectionReader(w.f, 0, w.size)); err != nil {
 		nf.Close()
-		os.Remove(w.path)
+		os.Remove(path)
 		return fmt.Errorf("copying %d bytes back: %w", w.size, err)
 	}
 	fi, err := nf.Stat()
 	if err != nil {
 		nf.Close()
-		os.Remove(w.path)
+		os.Remove(path)
 		return err
 	}
 	w.f.Close()
@@ -513,7 +538,17 @@ func (s *Sink) Close() error {
 	}
 	s.closed = true
 	if s.w != nil {
+		// A removed file is put back before the descriptor goes.
+		s.checkFile(s.now())
+		lost := s.lost
 		path := s.w.path
+		if lost != nil {
+			s.closeFile(false)
+			s.freeMuxer()
+			err := fmt.Errorf("muxer: recording lost: its file was removed and could not be put back before the end: %w", lost)
+			s.log.Error("recording lost", "err", err)
+			return err
+		}
 		if err := s.closeFile(true); err != nil {
 			// The fragments are all there; only the index is missing.
 			err = fmt.Errorf("muxer: closing recording %s: %w", path, err)

@@ -433,3 +433,73 @@ func TestSinkResumesAudioOnly(t *testing.T) {
 		t.Errorf("%.2f s of %d s lost; the disk was full for %v", lost, seconds, freedAt-fullAt)
 	}
 }
+
+// TestSinkRestoresRemovedFileLater removes the folder and makes its parent
+// read-only (a read-only bind mount) so that the file cannot be put back
+// at once: the sink writes on into the unlinked file, reports the error
+// while running, and puts the file back once the parent is writable.
+func TestSinkRestoresRemovedFileLater(t *testing.T) {
+	const seconds = 8
+	info, pkts := encode(t, seconds)
+	parent := filepath.Join(t.TempDir(), "parent")
+	dir := filepath.Join(parent, "out")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "recording.mp4")
+	s := mp4.New(mp4.Options{Path: path})
+	tick := sinkClock(s, &info)
+	var rep reports
+	if err := s.Open(context.Background(), info, &rep); err != nil {
+		t.Fatal(err)
+	}
+	mounted, removed := false, false
+	t.Cleanup(func() {
+		if mounted {
+			exec.Command("umount", parent).Run()
+		}
+	})
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v (the test needs root): %v: %s", args, err, out)
+		}
+	}
+	for _, p := range pkts {
+		tick(p)
+		at := p.Time(&info)
+		if !removed && at >= 2*time.Second {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			run("mount", "--bind", parent, parent)
+			mounted, removed = true, true
+			run("mount", "-o", "remount,bind,ro", parent)
+		}
+		if mounted && at >= 5*time.Second {
+			run("umount", parent)
+			mounted = false
+		}
+		if err := s.Write(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := rep.all()
+	t.Logf("reports %+v", r)
+	retrying := false
+	for _, st := range r {
+		if st.Running && st.Err != nil && strings.Contains(st.Err.Error(), "read-only file system") {
+			retrying = true
+		}
+	}
+	if !retrying || !r[len(r)-1].Running || r[len(r)-1].Err != nil {
+		t.Errorf("reports %+v: want the failed restore reported while running, then running with no error", r)
+	}
+	ts := videoTimes(t, path)
+	checkNoGap(t, path, ts)
+	if len(ts) != seconds*fps {
+		t.Errorf("%d video frames in the restored file, want all %d", len(ts), seconds*fps)
+	}
+}
