@@ -429,7 +429,7 @@ func TestSinkResumesAudioOnly(t *testing.T) {
 	}
 	// Lost: from the last whole fragment before the disk filled to a
 	// check (1 s) after it had room.
-	if lost := seconds - total; lost < (freedAt - fullAt).Seconds() || lost > (freedAt-fullAt).Seconds()+2.5 {
+	if lost := seconds - total; lost < (freedAt-fullAt).Seconds() || lost > (freedAt-fullAt).Seconds()+2.5 {
 		t.Errorf("%.2f s of %d s lost; the disk was full for %v", lost, seconds, freedAt-fullAt)
 	}
 }
