@@ -67,6 +67,10 @@ const ioBuffer = 64 << 10
 // recreates the folder, copies the bytes written so far from its open
 // descriptor back to the path, and carries on writing there: nothing is
 // lost, and the log and a transient error in the state say it happened.
+// If that cannot be done at once (the disk is full or read-only) it writes
+// on into the open file, reports the error while running, and tries again
+// at every check; only a file it never could put back before Close is
+// lost, and Close says so.
 type Sink struct {
 	path     string
 	fileName func(n int) string
