@@ -396,11 +396,13 @@ func (s *Sink) whileSuspended(p *output.Packet, now time.Time) {
 	s.nextCheck = now.Add(checkEvery)
 	s.rep.Report(output.SinkState{Running: true})
 	// The file is open: this keyframe is its first packet.
-	if err := s.out.Write(p); err == nil {
+	w := s.w
+	err := s.out.Write(p)
+	if err == nil {
 		s.pb.Flush()
 	}
-	if w := s.w; w.err != nil {
-		s.suspend(writeError(w.path, w.err), now)
+	if err != nil || w.err != nil {
+		s.suspend(writeError(w.path, w.errOr(err)), now)
 		return
 	}
 	s.wrote(p)
