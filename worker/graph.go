@@ -15,6 +15,7 @@ import (
 	"github.com/roomcast/roomcast/config"
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/muxer"
+	"github.com/roomcast/roomcast/muxer/mp4"
 	"github.com/roomcast/roomcast/muxer/output"
 	"github.com/roomcast/roomcast/muxer/thumbnail"
 	"github.com/roomcast/roomcast/muxer/tracks"
@@ -49,8 +50,15 @@ type graph struct {
 	// nil without (outputs.go).
 	up      *upload.Uploader
 	thumbUp *upload.Files
-	room    room.Room
-	exact   bool // the room's sender clocks are the job clock (room.Timeline)
+	// rec is the archive's sink, which knows the files it wrote; nil
+	// without a recording. recUploads names the upload of each of its
+	// files after the first (outputs.go), under recMu: the sink adds to
+	// it on its goroutine.
+	rec        *mp4.Sink
+	recMu      sync.Mutex
+	recUploads []string
+	room       room.Room
+	exact      bool // the room's sender clocks are the job clock (room.Timeline)
 	// audioOnly: the job mixes audio alone, and video tracks are not
 	// decoded (config.Job.AudioOnly).
 	audioOnly bool

@@ -126,6 +126,7 @@ func (j *Job) initLoop() {
 	}
 	if cfg.Record {
 		j.state.Recording.Path = jobstate.PartFile(recordingFile(cfg), j.opts.Part)
+		j.state.Recording.Files = []string{j.state.Recording.Path}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/roomcast/roomcast/config"
@@ -61,7 +62,14 @@ func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 		return nil
 	}
 	if cfg.Record {
-		if err := add(outRecording, mp4.New(mp4.Options{Path: filepath.Join(opts.Out, jobstate.PartFile(recordingFile(cfg), opts.Part)), Logger: g.log})); err != nil {
+		rel := jobstate.PartFile(recordingFile(cfg), opts.Part)
+		g.rec = mp4.New(mp4.Options{
+			Path:     filepath.Join(opts.Out, rel),
+			FileName: func(n int) string { return filepath.Join(opts.Out, jobstate.ResumeFile(rel, n)) },
+			OnFile:   g.recordingFileOpened(opts.Out, rel),
+			Logger:   g.log,
+		})
+		if err := add(outRecording, g.rec); err != nil {
 			return paths, err
 		}
 	}
@@ -97,6 +105,39 @@ func (g *graph) addOutputs(spec graphSpec) (outputPaths, error) {
 		}
 	}
 	return paths, nil
+}
+
+// recordingFileOpened returns the archive's OnFile: each file after the
+// first (a recording that resumed after a write error, see mp4.Sink) gets
+// an upload of its own, "recording.2" and so on, which uploadState folds
+// into the recording's.
+func (g *graph) recordingFileOpened(out, first string) func(path string) {
+	return func(path string) {
+		rel, err := filepath.Rel(out, path)
+		if err != nil || rel == first || g.up == nil {
+			return
+		}
+		g.recMu.Lock()
+		name := fmt.Sprintf("%s.%d", outRecording, len(g.recUploads)+2)
+		g.recUploads = append(g.recUploads, name)
+		g.recMu.Unlock()
+		g.up.Archive(name, rel)
+	}
+}
+
+// recordingFiles are the archive's files so far, relative to the job's
+// folder, the current one last; nil without a recording.
+func (g *graph) recordingFiles(out string) []string {
+	if g == nil || g.rec == nil {
+		return nil
+	}
+	files := g.rec.Files()
+	for i, f := range files {
+		if rel, err := filepath.Rel(out, f); err == nil {
+			files[i] = filepath.ToSlash(rel)
+		}
+	}
+	return files
 }
 
 // newRTMPSink makes the sink of one RTMP URL; its errors never show the key.
@@ -179,7 +220,9 @@ func (g *graph) closeUpload() {
 }
 
 // uploadState is an output's upload in the contract's terms; nil when the
-// output has none.
+// output has none. The recording's covers all its files: running while
+// any runs, verified when all are, the bytes of all, the first error, and
+// the first file's location.
 func (g *graph) uploadState(name string) *Upload {
 	if g.up == nil {
 		return nil
@@ -187,6 +230,24 @@ func (g *graph) uploadState(name string) *Upload {
 	s, ok := g.up.State(name)
 	if !ok {
 		return nil
+	}
+	if name == outRecording {
+		g.recMu.Lock()
+		more := slices.Clone(g.recUploads)
+		g.recMu.Unlock()
+		for _, n := range more {
+			m, ok := g.up.State(n)
+			if !ok {
+				continue
+			}
+			s.Running = s.Running || m.Running
+			s.Verified = s.Verified && m.Verified
+			s.Backup = s.Backup || m.Backup
+			s.Bytes += m.Bytes
+			if s.Err == nil {
+				s.Err = m.Err
+			}
+		}
 	}
 	u := &Upload{Running: s.Running, Bytes: s.Bytes, Verified: s.Verified, Backup: s.Backup}
 	if s.Location != "" {

@@ -18,6 +18,7 @@ func (j *Job) applyOutput(name string, s muxer.OutputState) {
 	switch name {
 	case outRecording:
 		j.state.Recording.Running, j.state.Recording.Error = s.Running, errOf(CodeRecording)
+		j.refreshRecordingFiles()
 	case outHLS:
 		j.state.HLSStreaming.Running, j.state.HLSStreaming.Error = s.Running, errOf(CodeHLS)
 	case outHLSRecord:
@@ -104,4 +105,13 @@ func (j *Job) rtmpIndex(name string) int {
 		}
 	}
 	return -1
+}
+
+// refreshRecordingFiles takes the archive's files from its sink: a
+// recording that resumed after a write error writes a new file.
+func (j *Job) refreshRecordingFiles() {
+	if files := j.g.recordingFiles(j.opts.Out); len(files) > 0 {
+		j.state.Recording.Files = files
+		j.state.Recording.Path = files[len(files)-1]
+	}
 }

@@ -1,6 +1,9 @@
 package worker
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -45,11 +48,21 @@ func (j *Job) refreshStats() {
 		}
 		if err != nil {
 			t.Error = &Error{Code: CodeInternal, Message: err.Error()}
+			// A folder removed under the job (rm -rf): the thumbnails
+			// writer clears its error with the next thumbnail it can
+			// write, so give it its folder back.
+			dir := filepath.Join(j.opts.Out, thumbnailsDir(j.opts.Part))
+			if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+				if merr := os.MkdirAll(dir, 0o755); merr == nil {
+					j.log.Warn("the thumbnails' folder was gone; made it again", "dir", dir)
+				}
+			}
 		}
 		t.Upload = g.uploadState(outThumbnails)
 		j.state.Thumbnails = t
 	}
 	j.state.Recording.Upload = g.uploadState(outRecording)
+	j.refreshRecordingFiles()
 	j.state.HLSRecording.Upload = g.uploadState(outHLSRecord)
 	if g.tracks != nil {
 		j.state.Tracks = trackFiles(g.tracks.Files())

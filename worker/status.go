@@ -2,6 +2,7 @@ package worker
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,6 +106,13 @@ func writeStatus(dir string, s *State) error {
 	}
 	b = append(b, '\n')
 	tmp, err := os.CreateTemp(dir, ".status-*.json")
+	if errors.Is(err, os.ErrNotExist) {
+		// The job's folder was removed under it (rm -rf): the outputs
+		// make theirs again, and the state belongs there too.
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			tmp, err = os.CreateTemp(dir, ".status-*.json")
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}

@@ -28,11 +28,24 @@
 // FFmpeg 5.1's hls muxer does not report write errors: it buffers a segment
 // in memory and, on a full disk, writes a truncated segment and replaces the
 // playlist with an empty file without a word. So the Recorder checks the free
-// space before every segment is written out (stopping with ENOSPC while the
+// space before every segment is written out (suspending with ENOSPC while the
 // playlist is still good, leaving 256 KiB for the other outputs) and reads
 // back every playlist FFmpeg writes, putting the last good one back if a new
-// one is damaged. Errors FFmpeg does report (a directory that vanished) stop
-// the recording too.
+// one is damaged. Errors FFmpeg does report (a folder that vanished or went
+// read-only) suspend the recording too, and once a second it checks that
+// its folder and playlist are still there.
+//
+// A suspended recording is not over: it reports the error (Running false),
+// drops FFmpeg's muxer and the segment it held, and drops what it is given
+// while it checks, once a second, that the folder is there (making it again
+// if it was removed), takes a new file and has room for two segments. Then,
+// at the next keyframe (any packet without video), a new muxer continues
+// the same playlist with FFmpeg's append_list: the old segments stay
+// listed, the numbering goes on, and #EXT-X-DISCONTINUITY marks the gap. If
+// the playlist went with its folder (rm -rf), the segments it listed are
+// gone too, and the recording starts a new playlist in the new folder whose
+// segments carry on the old numbering, so no segment name (perhaps already
+// uploaded) is used twice. Close finalizes whatever playlist there is.
 //
 // A sink's failure stays inside it: errors go to the Reporter and are returned
 // from Write (the fan-out isolates the sink), nothing panics, and neither sink

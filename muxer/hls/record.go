@@ -59,6 +59,18 @@ type Recorder struct {
 	good     []byte      // the last playlist that checked out
 	goodURIs int         // its number of segments
 	goodStat os.FileInfo // and the file it was read from
+	nextSeg  int         // one past the highest segment number listed
+
+	// A failure suspends the recording rather than ending it: FFmpeg's
+	// muxer is dropped, packets are dropped, and once a second (now)
+	// the folder and the disk are checked; when they are fine again a
+	// new muxer continues the playlist at the next keyframe.
+	now       func() time.Time
+	suspended error
+	ready     bool
+	nextCheck time.Time
+	dropped   int64
+	resumes   int
 }
 
 // minFree is what the Recorder leaves free on the disk on top of the segment
@@ -78,6 +90,7 @@ func NewRecorder(opts RecordOptions) *Recorder {
 		opts: opts,
 		log:  opts.Logger.With("sink", "hls-record"),
 		rep:  nopReporter{},
+		now:  time.Now,
 	}
 }
 
@@ -118,23 +131,41 @@ func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 		return err
 	}
 	r.dir = dir
-	// Room for the first two segments at the configured bitrates.
-	est := int64(info.Video.Bitrate+info.Audio.Bitrate) / 8 * int64(2*r.opts.SegmentDuration) / int64(time.Second)
-	if err := r.checkSpace(est); err != nil {
+	if err := r.checkSpace(r.twoSegments()); err != nil {
 		return err
 	}
+	return r.startMuxer(false)
+}
 
+// twoSegments estimates two segments' payload at the configured bitrates.
+func (r *Recorder) twoSegments() int64 {
+	return int64(r.info.Video.Bitrate+r.info.Audio.Bitrate) / 8 * int64(2*r.opts.SegmentDuration) / int64(time.Second)
+}
+
+// startMuxer opens FFmpeg's hls muxer on the folder. With appendList it
+// continues the playlist there (FFmpeg's append_list: the old segments
+// stay listed, the numbering goes on, and a discontinuity marks the
+// join); without, a playlist starts from nothing, its segments numbered
+// from nextSeg so that no name of an earlier segment (perhaps uploaded
+// already) is used again.
+func (r *Recorder) startMuxer(appendList bool) error {
+	dir := r.dir
+	var err error
 	// An absolute path never looks like "proto:..." to FFmpeg's URL parser.
 	r.fc, err = astiav.AllocOutputFormatContext(nil, "hls", filepath.Join(dir, PlaylistName))
 	if err != nil {
 		return fmt.Errorf("allocate hls muxer: %w", err)
 	}
-	if r.out, err = avmux.New(r.fc, info); err != nil {
+	if r.out, err = avmux.New(r.fc, r.info); err != nil {
 		return err
 	}
 
 	opts := astiav.NewDictionary()
 	defer opts.Free()
+	flags := "temp_file+independent_segments+program_date_time"
+	if appendList {
+		flags += "+append_list"
+	}
 	seg := r.opts.SegmentDuration
 	r.cutEvery = roundMillis(minSegmentDuration(seg))
 	if r.audioOnly {
@@ -153,7 +184,8 @@ func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 		// always goes through index.m3u8.tmp and a rename for an EVENT
 		// playlist.) independent_segments: each starts with an IDR.
 		// program_date_time: wall-clock anchors for each segment.
-		{"hls_flags", "temp_file+independent_segments+program_date_time"},
+		{"hls_flags", flags},
+		{"start_number", strconv.Itoa(r.nextSeg)},
 		// '%' is the sequence-number template; escape any in the directory.
 		{"hls_segment_filename", filepath.Join(strings.ReplaceAll(dir, "%", "%%"), "seg%05d.ts")},
 	} {
@@ -161,15 +193,130 @@ func (r *Recorder) open(ctx context.Context, info output.StreamInfo) error {
 			return fmt.Errorf("option %s: %w", kv[0], err)
 		}
 	}
+	if !appendList {
+		// append_list numbers on from the playlist it reads.
+		if err := opts.Set("start_number", strconv.Itoa(r.nextSeg), 0); err != nil {
+			return fmt.Errorf("option start_number: %w", err)
+		}
+	}
 	if err := r.fc.WriteHeader(opts); err != nil {
 		return fmt.Errorf("write header: %w", err)
 	}
 	r.header = true
+	r.started = false
+	r.segBytes = 0
+	r.nextCheck = r.now().Add(time.Second)
 	return nil
 }
 
-// Write implements output.Sink. Once FFmpeg fails (a full disk, a vanished
-// directory), every later Write returns the same error at once.
+// freeMuxer drops FFmpeg's muxer without its trailer, and the segment it
+// held in memory with it.
+func (r *Recorder) freeMuxer() {
+	if r.out != nil {
+		r.out.Free()
+		r.out = nil
+	}
+	if r.fc != nil {
+		r.fc.Free()
+		r.fc = nil
+	}
+	r.removeTemps()
+}
+
+// removeTemps deletes segments FFmpeg never finished: no playlist lists
+// them.
+func (r *Recorder) removeTemps() {
+	if r.dir == "" {
+		return
+	}
+	tmps, _ := filepath.Glob(filepath.Join(r.dir, "seg*.ts.tmp"))
+	for _, f := range tmps {
+		os.Remove(f)
+	}
+}
+
+// suspend stops writing after err: the muxer goes (the playlist on disk is
+// the last good one), and packets are dropped until whileSuspended finds
+// the folder and the disk fine again. Write goes on returning nil, so the
+// fan-out keeps the output.
+func (r *Recorder) suspend(err error) error {
+	r.freeMuxer()
+	r.suspended, r.ready, r.dropped = err, false, 0
+	r.nextCheck = r.now().Add(time.Second)
+	r.log.Error("hls recording suspended: the playlist keeps every segment finished before; the recording resumes when the folder is writable and has room", "err", err)
+	r.rep.Report(output.SinkState{Err: err})
+	return nil
+}
+
+// whileSuspended drops p unless the recording can start again with it.
+func (r *Recorder) whileSuspended(p *output.Packet) error {
+	if now := r.now(); !r.ready && !now.Before(r.nextCheck) {
+		r.nextCheck = now.Add(time.Second)
+		if err := r.canResume(); err != nil {
+			if err.Error() != r.suspended.Error() {
+				r.log.Warn("hls recording still suspended", "err", err)
+				r.suspended = err
+				r.rep.Report(output.SinkState{Err: err})
+			}
+		} else {
+			r.ready = true
+		}
+	}
+	start := p.Kind == output.Video && p.Key || r.audioOnly && p.Kind == output.Audio
+	if !r.ready || !start {
+		r.dropped++
+		return nil
+	}
+	r.ready = false
+	// The playlist may be gone with its folder: then the recording starts
+	// a new one (the segments it listed are gone too).
+	_, err := os.Stat(r.Path())
+	fresh := errors.Is(err, os.ErrNotExist)
+	if fresh {
+		r.good, r.goodURIs, r.goodStat = nil, 0, nil
+	}
+	if err := r.startMuxer(!fresh); err != nil {
+		r.freeMuxer()
+		err = fmt.Errorf("hls recording: resuming: %w", err)
+		r.suspended = err
+		r.log.Warn("hls recording could not resume", "err", err)
+		r.rep.Report(output.SinkState{Err: err})
+		return nil
+	}
+	r.resumes++
+	how := "the playlist continues after a discontinuity"
+	if fresh {
+		how = "a new playlist, since the old one was gone"
+	}
+	r.log.Info("hls recording resumed", "how", how, "at", p.Time(&r.info), "dropped_packets", r.dropped, "first_segment", r.nextSeg)
+	r.suspended, r.dropped = nil, 0
+	r.rep.Report(output.SinkState{Running: true})
+	return r.Write(context.Background(), p)
+}
+
+// canResume checks that the folder exists (making it again if it was
+// removed), takes a new file (not read-only) and has room for two segments.
+func (r *Recorder) canResume() error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return fmt.Errorf("hls recording: %w", err)
+	}
+	// One name, so that the error says the same every second.
+	probe := filepath.Join(r.dir, ".write-check")
+	f, err := os.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("hls recording: %w", err)
+	}
+	f.Close()
+	os.Remove(probe)
+	if err := r.checkSpace(r.twoSegments()); err != nil {
+		return fmt.Errorf("hls recording: %w", err)
+	}
+	return nil
+}
+
+// Write implements output.Sink. A failure (a full disk, a vanished or
+// read-only folder) suspends the recording: Write drops packets until the
+// recording can resume, and returns nil throughout.
 func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 	if r.err != nil {
 		return r.err
@@ -179,6 +326,17 @@ func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if r.fc == nil {
+		return r.whileSuspended(p)
+	}
+	if now := r.now(); !now.Before(r.nextCheck) {
+		// A folder removed between cuts (rm -rf of the job's folder):
+		// FFmpeg would only notice at the next cut.
+		r.nextCheck = now.Add(time.Second)
+		if err := r.checkFolder(); err != nil {
+			return r.suspend(fmt.Errorf("hls recording: %w", err))
+		}
 	}
 
 	switch p.Kind {
@@ -194,7 +352,7 @@ func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 		if p.Key {
 			// This keyframe makes FFmpeg write out the segment before it.
 			if err := r.checkSpace(r.segBytes); err != nil {
-				return r.fail(fmt.Errorf("hls recording: %w", err))
+				return r.suspend(fmt.Errorf("hls recording: %w", err))
 			}
 			r.segBytes = 0
 		}
@@ -210,12 +368,12 @@ func (r *Recorder) Write(ctx context.Context, p *output.Packet) error {
 	}
 
 	if err := r.out.Write(p); err != nil {
-		return r.fail(fmt.Errorf("hls recording: %w", err))
+		return r.suspend(fmt.Errorf("hls recording: %w", err))
 	}
 	r.segBytes += int64(len(p.Data))
 	if p.Kind == output.Video {
 		if err := r.checkPlaylist(); err != nil {
-			return r.fail(fmt.Errorf("hls recording: %w", err))
+			return r.suspend(fmt.Errorf("hls recording: %w", err))
 		}
 	}
 	return nil
@@ -234,7 +392,7 @@ func (r *Recorder) writeAudioOnly(p *output.Packet) error {
 	cut := t >= r.cutAt
 	if cut {
 		if err := r.checkSpace(r.segBytes); err != nil {
-			return r.fail(fmt.Errorf("hls recording: %w", err))
+			return r.suspend(fmt.Errorf("hls recording: %w", err))
 		}
 		r.segBytes = 0
 		for r.cutAt <= t {
@@ -242,12 +400,12 @@ func (r *Recorder) writeAudioOnly(p *output.Packet) error {
 		}
 	}
 	if err := r.out.Write(p); err != nil {
-		return r.fail(fmt.Errorf("hls recording: %w", err))
+		return r.suspend(fmt.Errorf("hls recording: %w", err))
 	}
 	r.segBytes += int64(len(p.Data))
 	if cut {
 		if err := r.checkPlaylist(); err != nil {
-			return r.fail(fmt.Errorf("hls recording: %w", err))
+			return r.suspend(fmt.Errorf("hls recording: %w", err))
 		}
 	}
 	return nil
@@ -268,6 +426,20 @@ func (r *Recorder) checkSpace(segBytes int64) error {
 	need := segBytes + segBytes/4 + 2*int64(len(r.good)) + minFree
 	if free < need {
 		return fmt.Errorf("%s: %d bytes free, the next segment needs %d: %w", r.dir, free, need, syscall.ENOSPC)
+	}
+	return nil
+}
+
+// checkFolder fails if the folder was removed (or replaced) under the
+// recording, or its playlist went away.
+func (r *Recorder) checkFolder() error {
+	if _, err := os.Stat(r.dir); err != nil {
+		return fmt.Errorf("the folder was removed: %w", err)
+	}
+	if r.good != nil {
+		if _, err := os.Stat(r.Path()); err != nil {
+			return fmt.Errorf("the playlist was removed: %w", err)
+		}
 	}
 	return nil
 }
@@ -319,6 +491,12 @@ func (r *Recorder) validPlaylist(b []byte) error {
 	if len(uris) < r.goodURIs {
 		return fmt.Errorf("%d segments listed, %d before", len(uris), r.goodURIs)
 	}
+	for _, u := range uris {
+		var n int
+		if _, err := fmt.Sscanf(u, "seg%d.ts", &n); err == nil && n >= r.nextSeg {
+			r.nextSeg = n + 1
+		}
+	}
 	for _, u := range uris[r.goodURIs:] {
 		fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(u)))
 		if err != nil {
@@ -344,20 +522,27 @@ func (r *Recorder) fail(err error) error {
 }
 
 // Close implements output.Sink: FFmpeg writes the last segment and the
-// playlist with #EXT-X-ENDLIST, then the playlist is marked VOD.
+// playlist with #EXT-X-ENDLIST, then the playlist is marked VOD. A
+// recording suspended at the end finalizes the playlist it had; the error
+// that suspended it stays its last report.
 func (r *Recorder) Close() error {
 	if r.closed {
 		return r.err
 	}
 	r.closed = true
 	var errs []error
+	suspended := r.header && r.fc == nil
 	switch {
-	case r.header && !r.started:
+	case suspended:
+	case r.header && !r.started && r.resumes == 0:
 		// Nothing was recorded. FFmpeg's trailer would list an empty
 		// segment; an empty VOD playlist says it better.
 		if err := writeFileAtomic(r.Path(), []byte(emptyPlaylist)); err != nil {
 			errs = append(errs, fmt.Errorf("hls recording: %w", err))
 		}
+	case r.header && !r.started:
+		// Resumed, but stopped before a keyframe came: the playlist on
+		// disk is the last good one.
 	case r.header:
 		// av_write_trailer flushes the interleaving queue, writes the last
 		// segment and rewrites the playlist with #EXT-X-ENDLIST (still typed
@@ -371,32 +556,27 @@ func (r *Recorder) Close() error {
 			errs = append(errs, fmt.Errorf("hls recording: %w", err))
 		}
 	}
-	if r.out != nil {
-		r.out.Free()
-		r.out = nil
-	}
-	if r.fc != nil {
-		r.fc.Free()
-		r.fc = nil
-	}
-	if r.dir != "" {
-		// Segments FFmpeg never finished (the trailer was skipped or
-		// failed) are not in the playlist; give their space back.
-		tmps, _ := filepath.Glob(filepath.Join(r.dir, "seg*.ts.tmp"))
-		for _, f := range tmps {
-			os.Remove(f)
-		}
-	}
-	if r.header && r.started {
-		if err := FinalizePlaylist(r.Path()); err != nil {
-			errs = append(errs, fmt.Errorf("hls recording: %w", err))
+	r.freeMuxer()
+	if r.header && (r.started || r.resumes > 0 || suspended) {
+		// A playlist the folder lost with its segments is not made up.
+		if _, err := os.Stat(r.Path()); err == nil {
+			if err := FinalizePlaylist(r.Path()); err != nil {
+				errs = append(errs, fmt.Errorf("hls recording: %w", err))
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil && r.err == nil {
 		r.err = err
 		r.log.Error("hls recording: close", "err", err)
 	}
-	r.rep.Report(output.SinkState{Err: r.err})
+	switch {
+	case r.err != nil:
+		r.rep.Report(output.SinkState{Err: r.err})
+	case suspended:
+		r.rep.Report(output.SinkState{Err: r.suspended})
+	default:
+		r.rep.Report(output.SinkState{})
+	}
 	return r.err
 }
 

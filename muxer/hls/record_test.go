@@ -305,9 +305,11 @@ func TestFinalizePlaylist(t *testing.T) {
 	}
 }
 
-// TestRecorderWriteErrors checks that a broken output directory ends the
-// recording with an error from Write, soon, without a panic; that Close still
-// returns; and that what was recorded before stays a valid playlist.
+// TestRecorderWriteErrors checks that a broken output directory suspends
+// the recording with a reported error, soon, without a panic and without
+// Write failing (the fan-out keeps the output, which would resume if the
+// folder came back: TestRecorderResumes); that Close still returns; and
+// that what was recorded before stays a valid playlist.
 func TestRecorderWriteErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -320,7 +322,7 @@ func TestRecorderWriteErrors(t *testing.T) {
 		openFails bool
 		playlist  string
 		wantVOD   bool
-		// prompt: Write fails within this media time of the break.
+		// prompt: the error is reported within this media time of the break.
 		prompt time.Duration
 	}{
 		{
@@ -342,8 +344,8 @@ func TestRecorderWriteErrors(t *testing.T) {
 					t.Error(err)
 				}
 			},
-			// The open segment keeps its file until the next keyframe.
-			prompt:   2 * time.Second,
+			// Checked once a second.
+			prompt:   1100 * time.Millisecond,
 			playlist: "../hls.old/index.m3u8",
 		},
 		{
@@ -353,14 +355,7 @@ func TestRecorderWriteErrors(t *testing.T) {
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-					t.Skipf("cannot mount a small tmpfs (%v: %s); the full-disk case needs root", err, out)
-				}
-				t.Cleanup(func() {
-					if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-						t.Errorf("umount %s: %v: %s", dir, err, out)
-					}
-				})
+				mountTmpfs(t, dir, 1<<20)
 			},
 			brk:      func(*testing.T, string) {}, // it fills up by itself
 			prompt:   time.Minute,
@@ -374,8 +369,15 @@ func TestRecorderWriteErrors(t *testing.T) {
 				tc.setup(t, dir)
 			}
 			var states []output.SinkState
+			var errAt time.Duration
 			rec := NewRecorder(RecordOptions{Dir: dir})
-			rep := output.ReporterFunc(func(s output.SinkState) { states = append(states, s) })
+			c := clock(rec, &testClip.info)
+			rep := output.ReporterFunc(func(s output.SinkState) {
+				states = append(states, s)
+				if s.Err != nil && errAt == 0 {
+					errAt = c.at
+				}
+			})
 			ctx := context.Background()
 			err := rec.Open(ctx, testClip.info, rep)
 			if tc.openFails {
@@ -386,39 +388,29 @@ func TestRecorderWriteErrors(t *testing.T) {
 				if err := rec.Write(ctx, &p); err == nil {
 					t.Error("Write after a failed Open succeeded")
 				}
-			} else {
-				if err != nil {
-					t.Fatalf("Open: %v", err)
+				if err := rec.Close(); err == nil {
+					t.Error("Close after a failed Open reported no error")
 				}
-				const breakAt = 3 * time.Second
-				at, err := feed(ctx, rec, testClip, feedOptions{
-					duration: 60 * time.Second, at: breakAt, after: func() { tc.brk(t, dir) },
-				})
-				if err == nil {
-					t.Fatal("60 s fed into a broken directory without an error")
-				}
-				t.Logf("Write failed at %v of media: %v", at, err)
-				if at-breakAt > tc.prompt {
-					t.Errorf("Write failed only %v after the break", at-breakAt)
-				}
-				p := testClip.audio[0]
-				if err2 := rec.Write(ctx, &p); err2 == nil {
-					t.Error("Write after a failure succeeded")
-				}
+				return
 			}
-			cerr := rec.Close()
-			t.Logf("Close: %v", cerr)
-			if cerr == nil {
-				t.Error("Close reported no error for a failed recording")
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			const breakAt = 3 * time.Second
+			if _, err := feed(ctx, c, testClip, feedOptions{
+				duration: 60 * time.Second, at: breakAt, after: func() { tc.brk(t, dir) },
+			}); err != nil {
+				t.Fatalf("Write failed (it must suspend instead): %v", err)
+			}
+			t.Logf("error reported at %v of media: %+v", errAt, states)
+			if errAt == 0 || errAt-breakAt > tc.prompt {
+				t.Errorf("error reported at %v, the break was at %v", errAt, breakAt)
+			}
+			if err := rec.Close(); err != nil {
+				t.Errorf("Close: %v (a suspended recording closes what it has)", err)
 			}
 			if len(states) == 0 || states[len(states)-1].Err == nil || states[len(states)-1].Running {
 				t.Errorf("reported %+v, want a final error", states)
-			}
-			if err := rec.Close(); err == nil {
-				t.Error("second Close lost the error")
-			}
-			if tc.playlist == "" {
-				return
 			}
 
 			// What was recorded before the failure is intact.

@@ -45,3 +45,20 @@ func PartFile(name string, n int) string {
 	ext := path.Ext(base)
 	return dir + strings.TrimSuffix(base, ext) + ".part" + strconv.Itoa(n) + ext
 }
+
+// ResumeFile names the n-th file (n from 1) an output writes within one
+// part, where name is the part's file (PartFile): the archive starts a new
+// file when it resumes after a write error (a full disk), and the first
+// file keeps the plain name. recording.mp4, recording.2.mp4, … and in part
+// 2 recording.part2.mp4, recording.part2.2.mp4, …: the number after the
+// last dot before the extension is never "partN", so a resumed file never
+// takes the name of another part's file, which a failover writes on
+// another node and the files listing merges.
+func ResumeFile(name string, n int) string {
+	if n <= 1 {
+		return name
+	}
+	dir, base := path.Split(name)
+	ext := path.Ext(base)
+	return dir + strings.TrimSuffix(base, ext) + "." + strconv.Itoa(n) + ext
+}

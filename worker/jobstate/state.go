@@ -37,8 +37,13 @@ type RTMPStreaming struct {
 type Recording struct {
 	Running bool   `json:"running"`
 	Error   *Error `json:"error"`
-	Path    string `json:"path,omitempty"`
-	Bytes   int64  `json:"bytes"`
+	// Path is the file being written, relative to the job's folder.
+	Path string `json:"path,omitempty"`
+	// Files are every file the recording wrote in this part, in order,
+	// Path last: a recording that resumes after a write error (a full
+	// disk) continues in a new file (jobstate.ResumeFile).
+	Files []string `json:"files,omitempty"`
+	Bytes int64    `json:"bytes"`
 	// Upload is the recording's upload, when the job has one.
 	Upload *Upload `json:"upload,omitempty"`
 }
@@ -199,6 +204,7 @@ func (s State) Clone() State {
 	c.Stats.Outputs = slices.Clone(s.Stats.Outputs)
 	c.Tracks = slices.Clone(s.Tracks)
 	c.Parts = slices.Clone(s.Parts)
+	c.Recording.Files = slices.Clone(s.Recording.Files)
 	if s.Thumbnails != nil {
 		t := *s.Thumbnails
 		t.Upload = t.Upload.clone()

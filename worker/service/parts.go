@@ -38,6 +38,18 @@ func (j *job) decorate(st jobstate.State) jobstate.State {
 	}
 	st.Node = j.parts[len(j.parts)-1].Node
 	st.Parts = slices.Clone(j.parts)
+	if rf := st.Recording.Files; len(rf) > 1 {
+		// The archive resumed after a write error into more files
+		// (jobstate.ResumeFile): this part lists them all.
+		last := &st.Parts[len(st.Parts)-1]
+		files := slices.Clone(last.Files)
+		for _, f := range rf {
+			if !slices.Contains(files, f) {
+				files = append(files, f)
+			}
+		}
+		last.Files = files
+	}
 	if !j.startedAt.IsZero() {
 		t := j.startedAt
 		st.StartedAt = &t
