@@ -36,14 +36,18 @@
 // QueueOptions.MaxDelay of media behind loses whole GOPs: the queued GOP that
 // the overflow would truncate is taken back, and everything (audio included)
 // is dropped until a keyframe fits again. A sink that fails (Open or Write
-// returns an error) is closed and reported; the others carry on.
+// returns an error) is closed and reported; the others carry on. Sinks that
+// can recover report their trouble through their output.Reporter instead and
+// keep taking packets: the RTMP sink while it reconnects, the archive and
+// the HLS recording while their disk is full or their folder unusable.
 //
 // # Archival recording
 //
 // mp4.Sink writes a fragmented MP4 (empty moov, a fragment per keyframe or
 // second) straight to its final path and flushes each fragment, so a killed
 // process leaves a file that plays up to its last fragment. Close adds the
-// index.
+// index. A full disk suspends it at its last whole fragment; it resumes in a
+// new file (recording.2.mp4, …) when there is room again.
 //
 // # Files
 //
