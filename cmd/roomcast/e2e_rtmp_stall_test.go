@@ -236,7 +236,8 @@ func TestRTMPStalledIngests(t *testing.T) {
 		fmt.Sprintf("rtmp://127.0.0.1:%d/live/KEYHEALTHY3", lis.Port),
 	}
 	out := t.TempDir()
-	args := []string{"record", "--room", "demo:", "--record", "--hls", "--http", fmt.Sprintf("127.0.0.1:%d", rtmptest.FreePort(t)),
+	room := "file:" + filepath.Join(loopedRoom(t), "long.yaml") // the demo room ends at 15 s
+	args := []string{"record", "--room", room, "--record", "--hls", "--http", fmt.Sprintf("127.0.0.1:%d", rtmptest.FreePort(t)),
 		"--resolution", "640x360", "--duration", dur.String(), "--out", out, "--log-format", "json", "--log-level", "debug"}
 	for _, u := range urls {
 		args = append(args, "--rtmp", u)
@@ -285,7 +286,9 @@ func TestRTMPStalledIngests(t *testing.T) {
 		t.Fatalf("roomcast: %v\n%s", rec.exit, tail(rec.stderr.String(), 4000))
 	}
 	if !stalled || !unstalled {
-		t.Fatalf("the job ended %v in, before the proxy's stall (%v) and its end (%v)", endedAt, stallAt, unstallAt)
+		st, _ := tryStatus(out)
+		t.Fatalf("the job ended %v in (%s: %s), before the proxy's stall (%v) and its end (%v)\n%s",
+			endedAt, st.State, st.Reason, stallAt, unstallAt, tail(rec.stderr.String(), 4000))
 	}
 	// Ending on time: the duration, then finalizing, with every stalled
 	// socket bounded.
