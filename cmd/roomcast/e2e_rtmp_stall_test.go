@@ -231,14 +231,17 @@ type rtmpSample struct {
 // TestRTMPStalledIngests streams to three ingests while recording and
 // serving live HLS: one that accepts the connection and never reads (it
 // never answers the handshake), one behind a proxy that forwards for 5 s and
-// then stops reading the stream, so roomcast's writes block on a full
-// socket, and a healthy one. The archive and the healthy ingest must lose
+// then stops reading the stream for 20 s, so roomcast's writes block on a
+// full socket, and a healthy one. The archive and the healthy ingest must lose
 // nothing, the two stalled outputs must say so, the one behind the proxy
 // must come back once the proxy forwards again, and the job must end on
 // time: no part of it may wait on a socket that never drains.
 func TestRTMPStalledIngests(t *testing.T) {
-	const dur = 30 * time.Second
-	const stallAt, unstallAt = 5 * time.Second, 21 * time.Second
+	// The proxy's stall outlasts roomcast's write deadline (10 s after the
+	// socket filled), so roomcast drops the connection itself and retries
+	// against the hung ingest before it recovers.
+	const dur = 34 * time.Second
+	const stallAt, unstallAt = 5 * time.Second, 25 * time.Second
 	ng := rtmptest.StartNginx(t, rtmptest.NginxConfig{})
 	lis := rtmptest.StartFFmpegListen(t, "live", "KEYHEALTHY3")
 	silent := startSilentIngest(t)
@@ -328,6 +331,10 @@ func TestRTMPStalledIngests(t *testing.T) {
 	if stallErrAt < 0 {
 		t.Errorf("the stalled ingest never showed an error after the stall at %v", stalledAt)
 	}
+	lostAt, lostMsg := firstErr(1, stalledAt, "accepted no data")
+	if lostAt < 0 || lostAt >= unstalledAt {
+		t.Errorf("roomcast did not drop the stalled connection itself before the proxy ended it at %v (at %v)", unstalledAt, lostAt)
+	}
 	var recoveredAt time.Duration = -1
 	for _, s := range samples {
 		if s.at > unstalledAt && len(s.outs) > 1 && s.outs[1].Running && s.outs[1].Error == nil {
@@ -345,6 +352,7 @@ func TestRTMPStalledIngests(t *testing.T) {
 	t.Logf("silent ingest: error %.1f s into the job: %q", silentErrAt.Seconds(), silentMsg)
 	t.Logf("stalled ingest: stalled at %.1f s, error at %.1f s (%.1f s later): %q; forwarding again at %.1f s, running again at %.1f s",
 		stalledAt.Seconds(), stallErrAt.Seconds(), (stallErrAt - stalledAt).Seconds(), stallMsg, unstalledAt.Seconds(), recoveredAt.Seconds())
+	t.Logf("stalled ingest: connection dropped by roomcast at %.1f s: %q", lostAt.Seconds(), lostMsg)
 	for i, o := range final.RTMPStreaming.Outputs {
 		t.Logf("final rtmp:%d: running %v, retries %d, bytes %d, error %+v", i+1, o.Running, o.Retries, o.Bytes, o.Error)
 	}
