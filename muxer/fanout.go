@@ -181,8 +181,9 @@ func (f *Fanout) States() map[string]OutputState {
 // waits for them. An output that is stalled (a Write that has not returned
 // for QueueOptions.StallAfter), or stalls while it drains, is stopped at
 // once: what is left of its queue could not reach its destination in time,
-// and the job's end must not wait on a socket that never drains. It returns an error naming outputs whose queue was cut
-// short or that did not stop.
+// and the job's end must not wait on a socket that never drains. It
+// returns an error naming outputs whose queue was cut short or that did
+// not stop.
 func (f *Fanout) Close(ctx context.Context) error {
 	f.mu.Lock()
 	if f.closed {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -35,7 +36,16 @@ func stallingServer(t *testing.T) (addr string, conns *atomic.Int32) {
 		t.Fatal(err)
 	}
 	conns = &atomic.Int32{}
-	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	var open []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, nc := range open {
+			nc.Close()
+		}
+	})
 	go func() {
 		for {
 			nc, err := l.Accept()
@@ -43,7 +53,9 @@ func stallingServer(t *testing.T) (addr string, conns *atomic.Int32) {
 				return
 			}
 			n := conns.Add(1)
-			t.Cleanup(func() { nc.Close() })
+			mu.Lock()
+			open = append(open, nc)
+			mu.Unlock()
 			go func() {
 				if !answerPublish(nc) {
 					return
