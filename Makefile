@@ -46,12 +46,14 @@ bench: build
 	$(GO) run ./bench -roomcast $(BIN)
 
 # The long versions of the fault table's fleet rows: ten NATS leader kills,
-# ten failovers of a job's node, ten browser lip-sync runs, the network faults.
+# ten failovers of a job's node, ten browser lip-sync runs, the network faults,
+# and 25 peers with a screen share for 10 minutes.
 chaos: build test-deps
 	NATSTEST_FAILOVERS=10 $(GO) test $(TEST_FLAGS) -run TestLeaderFailover -v ./internal/natstest
 	$(GO) run ./bench -roomcast $(BIN) -only fleet
 	ROOMCAST_LIPSYNC_RUNS=10 $(GO) test $(TEST_FLAGS) -run TestBrowserLipSync -v ./cmd/roomcast
 	ROOMCAST_NETFAULT_ALL=1 $(GO) test $(TEST_FLAGS) -run TestNetworkFaults -v ./internal/netfault
+	ROOMCAST_PEERS_LONG=1 $(GO) test $(TEST_FLAGS) -run TestLiveKit25Peers -v ./cmd/roomcast
 
 testdata:
 	scripts/gen-testdata.sh

@@ -41,6 +41,14 @@
 // keep taking packets: the RTMP sink while it reconnects, the archive and
 // the HLS recording while their disk is full or their folder unusable.
 //
+// A Write that has not returned for QueueOptions.StallAfter (3 s) marks its
+// output stalled: not running, with a StallError (unless the sink reported
+// an error of its own), until the Write returns. This is how a stall the
+// sink cannot see becomes visible in the job's state; the GOP dropping goes
+// on meanwhile. Close does not drain a stalled output: it stops it (its
+// context is cancelled), so the job's end never waits on a destination that
+// takes nothing.
+//
 // # Archival recording
 //
 // mp4.Sink writes a fragmented MP4 (empty moov, a fragment per keyframe or

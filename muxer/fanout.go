@@ -32,6 +32,22 @@ type OutputState struct {
 	Errors int64
 	Queued int  // packets waiting in the output's queue
 	Done   bool // the sink has stopped and been closed
+	// Stalled is set while a Write has not returned for
+	// QueueOptions.StallAfter; Running is false meanwhile, and Err a
+	// *StallError unless the sink reported an error of its own. Stalls
+	// counts the times it happened.
+	Stalled bool
+	Stalls  int64
+}
+
+// StallError is an output's error while it is stalled.
+type StallError struct {
+	Output string
+	After  time.Duration
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("muxer: output %q stalled: its destination has accepted nothing for %v", e.Output, e.After)
 }
 
 // Fanout hands every encoded packet to each sink through that sink's own
@@ -84,6 +100,9 @@ func (f *Fanout) Add(ctx context.Context, name string, s output.Sink, opts Queue
 	if opts.MaxPackets <= 0 {
 		opts.MaxPackets = DefaultMaxPackets
 	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = DefaultStallAfter
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -94,13 +113,16 @@ func (f *Fanout) Add(ctx context.Context, name string, s output.Sink, opts Queue
 	}
 	o := &outlet{
 		f: f, name: name, sink: s,
-		maxDelay: opts.MaxDelay,
-		q:        make([]*output.Packet, opts.MaxPackets),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		log:      f.log.With("output", name),
+		maxDelay:   opts.MaxDelay,
+		stallAfter: opts.StallAfter,
+		q:          make([]*output.Packet, opts.MaxPackets),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		log:        f.log.With("output", name),
 	}
 	o.ctx, o.cancel = context.WithCancel(ctx)
+	o.stallTimer = time.AfterFunc(time.Hour, o.onStall)
+	o.stallTimer.Stop()
 	f.outputs[name] = o
 	go o.run()
 	return nil
@@ -156,8 +178,12 @@ func (f *Fanout) States() map[string]OutputState {
 
 // Close stops accepting packets, lets every output write what it has queued
 // until ctx is done, then cancels the stragglers; it closes every sink and
-// waits for them. It returns an error naming outputs whose queue was cut
-// short or that did not stop.
+// waits for them. An output that is stalled (a Write that has not returned
+// for QueueOptions.StallAfter), or stalls while it drains, is stopped at
+// once: what is left of its queue could not reach its destination in time,
+// and the job's end must not wait on a socket that never drains. It
+// returns an error naming outputs whose queue was cut short or that did
+// not stop.
 func (f *Fanout) Close(ctx context.Context) error {
 	f.mu.Lock()
 	if f.closed {

@@ -17,10 +17,14 @@ type outlet struct {
 	sink     output.Sink
 	log      *slog.Logger
 	maxDelay time.Duration
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wake     chan struct{} // cap 1: the queue gained packets or drain began
-	done     chan struct{} // closed when the sink is closed and the goroutine ends
+	// stallAfter and stallTimer watch the Write in progress: the timer is
+	// armed for each Write and fires onStall if it has not returned.
+	stallAfter time.Duration
+	stallTimer *time.Timer
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wake       chan struct{} // cap 1: the queue gained packets or drain began
+	done       chan struct{} // closed when the sink is closed and the goroutine ends
 
 	mu       sync.Mutex
 	q        []*output.Packet // ring buffer
@@ -38,6 +42,12 @@ type outlet struct {
 	dropped  int64
 	errors   int64
 	finished bool
+	// writing is set while a Write runs, since writeStart; stalled once it
+	// has run for stallAfter, until it returns.
+	writing    bool
+	writeStart time.Time
+	stalled    bool
+	stalls     int64
 
 	notifyMu sync.Mutex
 	last     OutputState
@@ -77,12 +87,31 @@ func (o *outlet) run() {
 }
 
 func (o *outlet) loop() {
+	defer o.stallTimer.Stop()
 	for {
 		p, ok := o.next()
 		if !ok {
 			return
 		}
-		if err := o.sink.Write(o.ctx, p); err != nil {
+		o.mu.Lock()
+		o.writing, o.writeStart = true, time.Now()
+		o.mu.Unlock()
+		o.stallTimer.Reset(o.stallAfter)
+		err := o.sink.Write(o.ctx, p)
+		o.stallTimer.Stop()
+		o.mu.Lock()
+		o.writing = false
+		wasStalled := o.stalled
+		// An output stopped in a stalled Write ends stalled: its last
+		// word stays why it was down.
+		o.stalled = wasStalled && o.ctx.Err() != nil
+		took := time.Since(o.writeStart)
+		o.mu.Unlock()
+		if wasStalled && !o.stalled {
+			o.log.Info("output no longer stalled", "write_took", took.Round(time.Millisecond).String())
+			o.notify()
+		}
+		if err != nil {
 			if o.ctx.Err() != nil {
 				// Stopped on purpose (Remove, Close's deadline, the job's
 				// context): not a failure of the sink.
@@ -110,6 +139,32 @@ func (o *outlet) fail(err error) {
 	o.notify()
 }
 
+// onStall runs on the stall timer: the Write in progress has not returned
+// for stallAfter. The output is reported stalled until it does; while the
+// fan-out closes, it is stopped instead of waited for.
+func (o *outlet) onStall() {
+	o.mu.Lock()
+	if !o.writing || o.stalled || o.finished || time.Since(o.writeStart) < o.stallAfter {
+		// A Write that returned meanwhile, or a firing armed for an
+		// earlier Write.
+		o.mu.Unlock()
+		return
+	}
+	o.stalled = true
+	o.stalls++
+	if !o.reported || o.report.Err == nil {
+		o.errors++
+	}
+	draining := o.draining
+	o.mu.Unlock()
+	o.log.Warn("output stalled: a write has not returned", "for", o.stallAfter.String())
+	o.notify()
+	if draining {
+		o.log.Warn("stopping a stalled output instead of draining its queue")
+		o.stop()
+	}
+}
+
 func (o *outlet) onReport(s output.SinkState) {
 	o.mu.Lock()
 	if o.finished {
@@ -129,7 +184,13 @@ func (o *outlet) onReport(s output.SinkState) {
 func (o *outlet) drain() {
 	o.mu.Lock()
 	o.draining = true
+	stalled := o.stalled
 	o.mu.Unlock()
+	if stalled {
+		o.log.Warn("stopping a stalled output instead of draining its queue")
+		o.stop()
+		return
+	}
 	select {
 	case o.wake <- struct{}{}:
 	default:
@@ -147,7 +208,7 @@ func (o *outlet) stop() {
 
 func (o *outlet) stateLocked() OutputState {
 	s := OutputState{
-		Running: o.opened && !o.finished && o.err == nil && (!o.reported || o.report.Running),
+		Running: o.opened && !o.finished && o.err == nil && !o.stalled && (!o.reported || o.report.Running),
 		Err:     o.err,
 		Failed:  o.err != nil,
 		Retries: o.report.Retries,
@@ -156,6 +217,8 @@ func (o *outlet) stateLocked() OutputState {
 		Errors:  o.errors,
 		Queued:  o.n,
 		Done:    o.finished,
+		Stalled: o.stalled,
+		Stalls:  o.stalls,
 	}
 	if bc, ok := o.sink.(output.ByteCounter); ok {
 		s.Bytes = bc.BytesWritten()
@@ -164,6 +227,11 @@ func (o *outlet) stateLocked() OutputState {
 		// The sink's own last word, also once it is done: a sink stopped
 		// during an outage still says why it was down.
 		s.Err = o.report.Err
+	}
+	if s.Err == nil && o.stalled {
+		// Only when the sink says nothing of its own: one reconnecting
+		// inside Write has already said why it is down.
+		s.Err = &StallError{Output: o.name, After: o.stallAfter}
 	}
 	return s
 }

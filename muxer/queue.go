@@ -10,6 +10,10 @@ import (
 const (
 	DefaultMaxDelay   = 4 * time.Second
 	DefaultMaxPackets = 1024 // 4 s at 30 fps is ~310 packets; a guard against odd timestamps
+	// DefaultStallAfter is how long one Write may take before the output
+	// counts as stalled. A healthy network or disk returns within a
+	// fraction of it; longer, viewers already see a frozen picture.
+	DefaultStallAfter = 3 * time.Second
 )
 
 // QueueOptions bounds a sink's queue. A sink that falls further behind than
@@ -17,6 +21,11 @@ const (
 type QueueOptions struct {
 	MaxDelay   time.Duration // media time between the oldest queued packet and a new one; 0 means DefaultMaxDelay
 	MaxPackets int           // 0 means DefaultMaxPackets
+	// StallAfter: a Write that has not returned for this long marks the
+	// output stalled (not running, with an error) until it returns, and
+	// while the fan-out closes it stops the output rather than wait for
+	// the rest of its queue. 0 means DefaultStallAfter.
+	StallAfter time.Duration
 }
 
 // An outlet's queue is a ring buffer of packets, guarded by outlet.mu. It

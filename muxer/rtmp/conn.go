@@ -37,7 +37,27 @@ const (
 	// FCUnpublish/deleteStream, then waiting for the server to read the
 	// rest of the stream and close.
 	closeTimeout = 2 * time.Second
+	// sendBufferMedia is how much of the stream the kernel may hold for an
+	// ingest that stopped reading. Left to autotuning the send buffer
+	// grows to megabytes (tcp_wmem's 4 MiB), tens of seconds of a stream
+	// in which a stall goes unseen: our writes return, the fan-out sees a
+	// sink that keeps up, and the ingest's viewers get it all seconds late
+	// when it wakes. A second of the stream still covers the path's
+	// bandwidth-delay product for any round trip under a second.
+	sendBufferMedia = time.Second
+	// minSendBuffer and maxSendBuffer bound it for tiny and huge bitrates.
+	minSendBuffer = 64 << 10
+	maxSendBuffer = 4 << 20
 )
+
+// sendBufferSize is the socket send buffer for a stream of bitrate bits per
+// second (0: unknown, taken as a 4 Mbit/s stream).
+func sendBufferSize(bitrate int) int {
+	if bitrate <= 0 {
+		bitrate = 4_000_000
+	}
+	return min(max(int(int64(bitrate)*int64(sendBufferMedia)/int64(time.Second)/8), minSendBuffer), maxSendBuffer)
+}
 
 // conn is one publishing RTMP connection. Media writes come from the sink's
 // goroutine; a reader goroutine answers the server's pings and window
@@ -82,6 +102,7 @@ type dialConfig struct {
 	tls     *tls.Config
 	timeout time.Duration
 	log     *slog.Logger
+	sendBuf int // socket send buffer, bytes; 0 leaves the kernel's autotuning
 }
 
 // dialPublish connects, handshakes and publishes, and returns once the server
@@ -96,6 +117,11 @@ func dialPublish(ctx context.Context, cfg dialConfig) (*conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, stageErr(ctx, cfg.timeout, "connect", err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok && cfg.sendBuf > 0 {
+		if err := tc.SetWriteBuffer(cfg.sendBuf); err != nil {
+			cfg.log.Debug("rtmp: setting the send buffer", "err", err)
+		}
 	}
 	if t.scheme == "rtmps" {
 		tc := tls.Client(nc, cfg.tls)

@@ -20,6 +20,13 @@
 // words are in the error. nginx-rtmp and the big platforms refuse a key by
 // closing the connection, which is reported as such.
 //
+// The socket's send buffer is sized to about a second of the stream
+// (64 KiB to 4 MiB) rather than left to autotune to megabytes, in which an
+// ingest that stopped reading would go unseen for tens of seconds: with it
+// a stall blocks the sink's Write within seconds, the fan-out drops GOPs
+// and reports the output stalled, and a write that makes no progress for
+// 10 s drops the connection.
+//
 // A dropped connection is retried from Write with backoff (0.5 s doubling to
 // 8 s) for Options.RetryWindow, packets being dropped meanwhile; each new
 // connection gets onMetaData, the AVC and AAC sequence headers again and

@@ -187,6 +187,7 @@ func (s *Sink) connect(ctx context.Context) error {
 		tls:     s.tls,
 		timeout: s.opts.ConnectTimeout,
 		log:     s.log,
+		sendBuf: sendBufferSize(s.info.Video.Bitrate + s.info.Audio.Bitrate),
 	})
 	if err != nil {
 		return s.red.err(fmt.Errorf("rtmp %s: %w", s.target.masked, err))
