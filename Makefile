@@ -36,6 +36,7 @@ vet:
 
 # staticcheck.conf at the top of the tree says which checks run.
 lint:
+	@unformatted=$$($$($(GO) env GOROOT)/bin/gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
 	$(GOBIN)/staticcheck ./...
 
 # Each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run).

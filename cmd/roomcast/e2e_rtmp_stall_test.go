@@ -224,8 +224,8 @@ func (p *stallingProxy) close() {
 type rtmpSample struct {
 	at    time.Duration // since the job started
 	state string
-	outs []worker.RTMPOutput
-	drop map[string]int64 // dropped packets by output name
+	outs  []worker.RTMPOutput
+	drop  map[string]int64 // dropped packets by output name
 }
 
 // TestRTMPStalledIngests streams to three ingests while recording and

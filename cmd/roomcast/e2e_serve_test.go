@@ -545,7 +545,7 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	data, rooms := t.TempDir(), loopedRoom(t)
 	s := startServe(t, v, data, rooms)
 	small := func(id, room string) map[string]any {
-		return map[string]any{"id": id, "meetingUrl": room, "record": true, "resolution": map[string]int{"width": 320, "height": 180}}
+		return map[string]any{"id": id, "meetingUrl": room, "record": true, "hlsRecord": true, "resolution": map[string]int{"width": 320, "height": 180}}
 	}
 	s.call("POST", "/v1/jobs", small("crash-a", "file:long.yaml"), nil)
 	if err := os.WriteFile(filepath.Join(rooms, "other.yaml"), []byte("peers:\n  - name: bob\n    media: long.webm\n"), 0o644); err != nil {
@@ -588,6 +588,9 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	if d := playableSeconds(t, s.download(dead, "recording.mp4")); d < 1 {
 		t.Errorf("the killed job's recording plays %.1f s", d)
 	}
+	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", dead, "hls"), false); d < 1 {
+		t.Errorf("the killed job's HLS recording plays %.1f s", d)
+	}
 
 	s.waitJob(alive, "4 s of output", func(st worker.State) bool { return running(st) && st.Stats.Elapsed >= 4 })
 	// SIGKILL serve itself: its job process notices and finalizes; a new
@@ -607,6 +610,10 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	// stopping at its last complete fragment.
 	if d := playableSeconds(t, s.download(alive, "recording.mp4")); d < 3.9 {
 		t.Errorf("the interrupted job's recording plays %.2f s, want all of the 4 s it had written", d)
+	}
+	// Finalized too: its playlist ends.
+	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", alive, "hls"), true); d < 3 {
+		t.Errorf("the interrupted job's HLS recording plays %.2f s, want the 4 s it had written but for the last segment", d)
 	}
 
 	// SIGTERM finalizes a running job and exits 0.

@@ -39,6 +39,38 @@ func playableSeconds(t *testing.T, path string) float64 {
 // TestSIGKILLLeavesPlayableMP4: a job killed mid-way leaves an archive that
 // plays up to its last fragment and an HLS recording that plays up to its
 // last segment.
+// playableHLSSeconds decodes the HLS recording in dir to its end, failing
+// the test on a decode error, and returns the span of its video. A
+// recording whose process was killed (ended false) has no ENDLIST, so a
+// player takes it for a live stream and waits for more: a copy that ends is
+// read instead. ended true requires the ENDLIST.
+func playableHLSSeconds(t *testing.T, dir string, ended bool) float64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "index.m3u8"))
+	if err != nil {
+		t.Fatalf("the HLS recording's playlist: %v", err)
+	}
+	has := bytes.Contains(b, []byte("#EXT-X-ENDLIST"))
+	if has != ended {
+		t.Errorf("the HLS recording's playlist has ENDLIST %v, want %v:\n%s", has, ended, b)
+	}
+	playlist := filepath.Join(dir, "index.m3u8")
+	if !has {
+		playlist = filepath.Join(dir, "killed.m3u8")
+		if err := os.WriteFile(playlist, append(b, "#EXT-X-ENDLIST\n"...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := videoPacketTimes(t, playlist)
+	if len(ts) == 0 {
+		t.Fatalf("the HLS recording %s has no readable video", playlist)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", playlist, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Errorf("the HLS recording %s does not decode to its end: %v\n%s", playlist, err, out)
+	}
+	return ts[len(ts)-1] - ts[0]
+}
+
 func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
 	out := t.TempDir()
 	start := time.Now()
@@ -56,27 +88,7 @@ func TestSIGKILLLeavesPlayableMP4(t *testing.T) {
 	}
 	// The HLS recording loses at most the segment being written (2 s) on
 	// top of what the start took.
-	// The playlist of a killed job has no ENDLIST: a player takes it for
-	// a live stream and waits for more, so a copy that ends is read.
-	b, err := os.ReadFile(filepath.Join(out, "hls", "index.m3u8"))
-	if err != nil {
-		t.Fatalf("the HLS recording's playlist after SIGKILL: %v", err)
-	}
-	if bytes.Contains(b, []byte("#EXT-X-ENDLIST")) {
-		t.Errorf("the playlist of a killed job says it ended:\n%s", b)
-	}
-	playlist := filepath.Join(out, "hls", "killed.m3u8")
-	if err := os.WriteFile(playlist, append(b, "#EXT-X-ENDLIST\n"...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ts := videoPacketTimes(t, playlist)
-	if len(ts) == 0 {
-		t.Fatalf("the HLS recording %s has no readable video after SIGKILL", playlist)
-	}
-	if err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", playlist, "-f", "null", "-").Run(); err != nil {
-		t.Errorf("the HLS recording does not decode to its end after SIGKILL: %v", err)
-	}
-	span := ts[len(ts)-1] - ts[0]
+	span := playableHLSSeconds(t, filepath.Join(out, "hls"), false)
 	if span < elapsed-5 {
 		t.Errorf("after SIGKILL at %.1fs the HLS recording plays %.1fs; want at least %.1fs", elapsed, span, elapsed-5)
 	}

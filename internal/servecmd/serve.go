@@ -318,9 +318,9 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 type certReloader struct {
 	certFile, keyFile string
 
-	mu         sync.Mutex
-	cert       *tls.Certificate
-	stamp      string // both files' sizes and modification times
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	stamp     string // both files' sizes and modification times
 	lastCheck time.Time
 }
 
