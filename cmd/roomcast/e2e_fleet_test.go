@@ -253,6 +253,7 @@ func TestFleetFailover(t *testing.T) {
 	f := startFleet(t, 3, "0.5")
 	body := fleetJob("fo", "r1")
 	body["rtmpUrls"] = []string{fmt.Sprintf("rtmp://127.0.0.1:%d/live/FLEETKEY7", ng.Port)}
+	body["hlsRecord"] = true
 	st, code := f.start(f.nodes[0], body)
 	if code != 201 {
 		t.Fatalf("start = %d", code)
@@ -283,7 +284,7 @@ func TestFleetFailover(t *testing.T) {
 	}
 	p1, p2 := after.Parts[0], after.Parts[1]
 	if p1.Node != st.Node || p1.EndedAt == nil || p2.Cause != "failover" || p2.Node != after.Node ||
-		!slices.Equal(p2.Files, []string{"recording.part2.mp4"}) || after.Recording.Path != "recording.part2.mp4" {
+		!slices.Equal(p2.Files, []string{"recording.part2.mp4", "hls.part2/index.m3u8"}) || after.Recording.Path != "recording.part2.mp4" {
 		t.Errorf("parts after the failover: %+v; recording %+v", after.Parts, after.Recording)
 	}
 	if p2.GapSeconds <= 0 || p2.GapSeconds > 10 {
@@ -307,6 +308,16 @@ func TestFleetFailover(t *testing.T) {
 	}
 	checkPlays(t, third.download("fo", "recording.mp4"), 2)
 	checkPlays(t, third.download("fo", "recording.part2.mp4"), 2)
+	// The HLS recordings, read where each node wrote them: the killed
+	// node's up to its last segment (its job's process may have
+	// finalized it when serve died under it), the new node's finalized.
+	if d := playableHLSSeconds(t, filepath.Join(owner.data, "jobs", "fo", "hls"), hlsEither); d < 2 {
+		t.Errorf("the killed node's HLS recording plays %.1f s, want the 3 s and more it recorded", d)
+	}
+	newNode := f.nodes[slices.Index(f.names, after.Node)]
+	if d := playableHLSSeconds(t, filepath.Join(newNode.data, "jobs", "fo", "hls.part2"), hlsEnded); d < 2 {
+		t.Errorf("the new node's HLS recording plays %.1f s, want the 3 s and more it recorded", d)
+	}
 	if n := ng.PublishesEnded(); n < 2 {
 		t.Errorf("nginx saw %d publishes end, want the two parts' (the stream came back from the new node)", n)
 	}

@@ -588,7 +588,7 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 	if d := playableSeconds(t, s.download(dead, "recording.mp4")); d < 1 {
 		t.Errorf("the killed job's recording plays %.1f s", d)
 	}
-	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", dead, "hls"), false); d < 1 {
+	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", dead, "hls"), hlsCut); d < 1 {
 		t.Errorf("the killed job's HLS recording plays %.1f s", d)
 	}
 
@@ -612,7 +612,7 @@ func TestServeCrashesAndRestarts(t *testing.T) {
 		t.Errorf("the interrupted job's recording plays %.2f s, want all of the 4 s it had written", d)
 	}
 	// Finalized too: its playlist ends.
-	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", alive, "hls"), true); d < 3 {
+	if d := playableHLSSeconds(t, filepath.Join(data, "jobs", alive, "hls"), hlsEnded); d < 3 {
 		t.Errorf("the interrupted job's HLS recording plays %.2f s, want the 4 s it had written but for the last segment", d)
 	}
 
