@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/roomcast/roomcast/internal/analyze"
+	"github.com/roomcast/roomcast/internal/syncbuf"
 	"github.com/roomcast/roomcast/worker"
 )
 
@@ -57,10 +57,10 @@ func repoRoot(t *testing.T) string {
 }
 
 // proc is a roomcast process a test started, in the repository's root.
-// Read its output only once it has exited.
+// Its output may be read while it runs (a failing test logs it).
 type proc struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr syncbuf.Buffer
 	done           chan error
 	exit           error
 	exited         bool

@@ -103,8 +103,10 @@ type Fleet struct {
 	subs []*nats.Subscription
 	poke chan struct{}
 	// steadySince is when this node's heartbeats last began to succeed
-	// in a row; zero while they fail.
-	steadySince time.Time
+	// in a row; zero while they fail. leasesSince is the same for its
+	// writes to the lease bucket, whose stream has a leader of its own:
+	// the registry may be back while leases cannot yet be renewed.
+	steadySince, leasesSince time.Time
 }
 
 type lease struct {
@@ -175,6 +177,7 @@ func (f *Fleet) Run(ctx context.Context, self func() Node) {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = f.nodes.Delete(dctx, f.opts.Node)
+			_ = f.leases.Delete(dctx, f.probeKey())
 			cancel()
 			return
 		case <-t.C:
@@ -192,12 +195,26 @@ func (f *Fleet) Poke() {
 	}
 }
 
+// probeKey is this node's key in the lease bucket, written at every
+// heartbeat to learn whether the bucket takes writes. Job ids hold no '.',
+// so it is never a job's.
+func (f *Fleet) probeKey() string { return "node." + f.opts.Node }
+
 func (f *Fleet) beat(ctx context.Context, n Node) {
 	n.Name, n.Heartbeat = f.opts.Node, time.Now().UTC()
 	b, _ := json.Marshal(n)
 	_, err := f.nodes.Put(ctx, f.opts.Node, b)
+	_, lerr := f.leases.Put(ctx, f.probeKey(), []byte(n.Heartbeat.Format(time.RFC3339Nano)))
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if lerr != nil {
+		f.leasesSince = time.Time{}
+		if ctx.Err() == nil && err == nil {
+			f.log.Warn("the lease bucket takes no writes", "err", lerr)
+		}
+	} else if f.leasesSince.IsZero() {
+		f.leasesSince = time.Now()
+	}
 	if err != nil {
 		f.steadySince = time.Time{}
 		if ctx.Err() == nil {
@@ -210,15 +227,18 @@ func (f *Fleet) beat(ctx context.Context, n Node) {
 	}
 }
 
-// Steady says whether this node's heartbeats have gone through for at
-// least a lease's life. A node should take over another's job only then:
-// after a NATS outage or leader election longer than the TTL every lease
-// has lapsed, the live ones too, and their nodes need a heartbeat to take
-// them again before anyone may treat them as orphans.
+// Steady says whether this node's heartbeats, and its writes to the lease
+// bucket, have gone through for at least a lease's life. A node should
+// take over another's job only then: after a NATS outage or leader
+// election longer than the TTL every lease has lapsed, the live ones too,
+// and their nodes need a renewal that goes through to take them again
+// before anyone may treat them as orphans. The registry and the leases
+// are two streams, each with its own leader: either may come back first.
 func (f *Fleet) Steady() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return !f.steadySince.IsZero() && time.Since(f.steadySince) >= f.opts.LeaseTTL
+	ok := func(since time.Time) bool { return !since.IsZero() && time.Since(since) >= f.opts.LeaseTTL }
+	return ok(f.steadySince) && ok(f.leasesSince)
 }
 
 // Nodes lists the nodes alive now (their entries have not expired), by
