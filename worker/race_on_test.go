@@ -1,0 +1,7 @@
+//go:build race
+
+package worker_test
+
+// raceEnabled: the race detector is on, whose shadow memory makes RSS grow
+// with every allocation, freed or not.
+const raceEnabled = true
