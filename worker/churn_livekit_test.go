@@ -1,4 +1,4 @@
-package worker_test
+package worker
 
 import (
 	"context"
@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/roomcast/roomcast/internal/mediaclock"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit"
-	"github.com/roomcast/roomcast/worker"
 )
 
 // What RSS and the Go heap may grow by over the churn: pools (decoders,
@@ -33,42 +30,6 @@ const (
 	lkChurnRaceRSSMargin = 100 << 20
 	lkChurnHeapMargin    = 16 << 20
 )
-
-type lkResources struct {
-	goroutines, fds int
-	rss, heap       int64 // heap: the Go heap in use, the part of RSS that is Go's
-}
-
-func (r lkResources) String() string {
-	return fmt.Sprintf("%d goroutines, %d open files, RSS %.1f MiB (Go heap %.1f MiB)", r.goroutines, r.fds, float64(r.rss)/(1<<20), float64(r.heap)/(1<<20))
-}
-
-func lkMeasure(t *testing.T) lkResources {
-	t.Helper()
-	runtime.GC()
-	debug.FreeOSMemory()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rss int64
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS: %q: %v", line, err)
-			}
-			rss = kb << 10
-		}
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return lkResources{goroutines: runtime.NumGoroutine(), fds: len(fds), rss: rss, heap: int64(ms.HeapInuse)}
-}
 
 // TestLiveKitChurnFreesDepartedPeers: peers that join and leave a real
 // LiveKit room, one after another, while a job records it: once the last
@@ -121,8 +82,8 @@ func TestLiveKitChurnFreesDepartedPeers(t *testing.T) {
 		return livekit.New(livekit.Options{URL: meetingURL, APIKey: lktest.DevKey, APISecret: lktest.DevSecret, Logger: log})
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	j, err := worker.New(config.Job{MeetingURL: lk.URL(roomName), Record: true, FPS: 15, Resolution: config.Resolution{Width: 320, Height: 180}},
-		worker.Options{Out: t.TempDir(), Open: open, Logger: log})
+	j, err := New(config.Job{MeetingURL: lk.URL(roomName), Record: true, FPS: 15, Resolution: config.Resolution{Width: 320, Height: 180}},
+		Options{Out: t.TempDir(), Open: open, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +96,7 @@ func TestLiveKitChurnFreesDepartedPeers(t *testing.T) {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			st := j.State()
-			if st.State != worker.Running {
+			if st.State != Running {
 				t.Fatalf("%s: the job is %s (%s)", what, st.State, st.Reason)
 			}
 			if st.Peers == n {
@@ -149,7 +110,7 @@ func TestLiveKitChurnFreesDepartedPeers(t *testing.T) {
 	}
 	waitPeers("the anchor", 1)
 	time.Sleep(time.Second) // its tracks decoding, the output's pools filled
-	base := lkMeasure(t)
+	base := measure(t)
 	t.Logf("before the first join: %s", base)
 	heapProfile(t, "before")
 
@@ -164,14 +125,14 @@ func TestLiveKitChurnFreesDepartedPeers(t *testing.T) {
 		}
 		waitPeers(fmt.Sprintf("cycle %d: the leave", i), 1)
 		if (i+1)%25 == 0 && i+1 < cycles {
-			t.Logf("after %d cycles: %s", i+1, lkMeasure(t))
+			t.Logf("after %d cycles: %s", i+1, measure(t))
 		}
 	}
 	took := time.Since(started)
 
-	var after lkResources
+	var after resources
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		after = lkMeasure(t)
+		after = measure(t)
 		if after.goroutines <= base.goroutines && after.fds <= base.fds || time.Now().After(deadline) {
 			break
 		}
@@ -197,7 +158,7 @@ func TestLiveKitChurnFreesDepartedPeers(t *testing.T) {
 	if err := j.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := j.State(); st.State != worker.Stopped || st.Recording.Bytes == 0 {
+	if st := j.State(); st.State != Stopped || st.Recording.Bytes == 0 {
 		t.Errorf("after stop: %s, %d bytes recorded", st.State, st.Recording.Bytes)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build !race
 
-package worker_test
+package worker
 
 // raceEnabled: the race detector is off.
 const raceEnabled = false
